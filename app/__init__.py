@@ -1,0 +1,1 @@
+"""dict-connect: the participant-side connector to the central bank's DICT."""

@@ -1,0 +1,99 @@
+"""Settings, one cached struct per concern, read from the environment.
+
+Every field names the environment variable it comes from; nothing else in the
+code reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import msgspec
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True):
+    url: str
+    """DATABASE_URL: libpq URL of the PostgreSQL that holds all state."""
+    pool_min: int
+    """DB_POOL_MIN: connections kept open per process."""
+    pool_max: int
+    """DB_POOL_MAX: upper bound of connections per process."""
+
+
+class RedisSettings(msgspec.Struct, frozen=True):
+    url: str
+    """REDIS_URL: Redis used by Dramatiq (work due now) and event streams."""
+
+
+class BridgeSettings(msgspec.Struct, frozen=True):
+    address: str
+    """BRIDGE_ADDRESS: host:port of the gRPC bridge (or the simulator)."""
+    participant: str
+    """PARTICIPANT_ISPB: our ISPB, 8 digits, sent as pi-requesting-participant."""
+    timeout_s: float
+    """BRIDGE_TIMEOUT_S: deadline of every call, in seconds."""
+    ca_file: str | None
+    """BRIDGE_CA_FILE: PEM CA bundle; with cert and key, enables mTLS."""
+    cert_file: str | None
+    """BRIDGE_CERT_FILE: PEM client certificate for mTLS."""
+    key_file: str | None
+    """BRIDGE_KEY_FILE: PEM private key for mTLS."""
+    breaker_fail_max: int
+    """BRIDGE_BREAKER_FAIL_MAX: consecutive transport failures that open the breaker."""
+    breaker_reset_s: float
+    """BRIDGE_BREAKER_RESET_S: seconds the breaker stays open before a trial call."""
+
+
+class ClockSettings(msgspec.Struct, frozen=True):
+    offset_file: str | None
+    """CLOCK_OFFSET_FILE: dev/test only; a file holding seconds to add to real time,
+    shared by every process so acceptance tests move time without sleeping."""
+
+
+def _opt(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value or None
+
+
+@functools.cache
+def database() -> DatabaseSettings:
+    return DatabaseSettings(
+        url=_env("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/dict_connect"),
+        pool_min=int(_env("DB_POOL_MIN", "1")),
+        pool_max=int(_env("DB_POOL_MAX", "10")),
+    )
+
+
+@functools.cache
+def redis() -> RedisSettings:
+    return RedisSettings(url=_env("REDIS_URL", "redis://127.0.0.1:6379/0"))
+
+
+@functools.cache
+def bridge() -> BridgeSettings:
+    return BridgeSettings(
+        address=_env("BRIDGE_ADDRESS", "127.0.0.1:50051"),
+        participant=_env("PARTICIPANT_ISPB", "12345678"),
+        timeout_s=float(_env("BRIDGE_TIMEOUT_S", "5")),
+        ca_file=_opt("BRIDGE_CA_FILE"),
+        cert_file=_opt("BRIDGE_CERT_FILE"),
+        key_file=_opt("BRIDGE_KEY_FILE"),
+        breaker_fail_max=int(_env("BRIDGE_BREAKER_FAIL_MAX", "5")),
+        breaker_reset_s=float(_env("BRIDGE_BREAKER_RESET_S", "10")),
+    )
+
+
+@functools.cache
+def clock() -> ClockSettings:
+    return ClockSettings(offset_file=_opt("CLOCK_OFFSET_FILE"))
+
+
+def reset() -> None:
+    """Forget cached settings (tests change the environment)."""
+    for fn in (database, redis, bridge, clock):
+        fn.cache_clear()
