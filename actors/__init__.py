@@ -1,0 +1,22 @@
+"""The worker's actors, declared on the shared broker (``app.queue``).
+
+``dramatiq actors`` (the worker) and ``periodiq actors`` (the scheduler) import
+this package; it installs the middleware that only they need, then every actor.
+"""
+
+from __future__ import annotations
+
+from dramatiq.middleware import CurrentMessage
+from periodiq import PeriodiqMiddleware
+
+from actors.middleware import OutboxMiddleware
+from app import queue
+
+broker = queue.broker()
+broker.add_middleware(CurrentMessage())
+broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
+broker.add_middleware(OutboxMiddleware())
+
+from actors import entries, spine  # noqa: E402  (actors need the middleware above)
+
+__all__ = ["broker", "entries", "spine"]

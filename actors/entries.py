@@ -1,0 +1,124 @@
+"""Entries: carry each of our key changes to the DICT and apply its answer.
+
+Each actor re-reads the entry, does nothing unless it is still in the status that
+asked for the call (a repeat finds the work done), calls the DICT with no
+transaction open, then applies the answer in a new transaction guarded by the
+expected status. CreateEntry carries the RequestId stored with the entry, so a
+retry after a lost answer is a repeat to the DICT, not a second key.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+
+from app import db, outbox
+from app.bridge import dict_bridge_pb2 as pb
+from app.bridge.client import DictClient
+from app.domain import problems
+from statemachines import entry
+from statemachines.core import IllegalTrigger
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def client() -> DictClient:
+    return DictClient.from_settings()
+
+
+def _load(entry_id: str) -> dict[str, Any] | None:
+    with db.pool().connection() as conn:
+        return conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
+
+
+def _account(row: Mapping[str, Any]) -> pb.Account:
+    account = pb.Account(participant=row["participant"], branch=row["branch"] or "",
+                         account_number=row["account_number"],
+                         account_type=row["account_type"])
+    account.opening_date.FromDatetime(row["opening_date"])
+    return account
+
+
+def to_pb(row: Mapping[str, Any]) -> pb.Entry:
+    return pb.Entry(
+        key_type=row["key_type"], key=row["key"] or "", account=_account(row),
+        owner=pb.Owner(type=row["owner_type"], tax_id_number=row["owner_tax_id"],
+                       name=row["owner_name"], trade_name=row["owner_trade_name"] or ""),
+    )
+
+
+def _apply(entry_id: str, change: Callable[[outbox.Step], None]) -> None:
+    """Apply the DICT's answer; a concurrent delivery that already did is success."""
+    try:
+        with outbox.step(actor="worker") as s:
+            change(s)
+    except IllegalTrigger as exc:
+        log.info("entry %s already moved on (%s); nothing to apply", entry_id, exc.current)
+
+
+def _call_dict(entry_id: str, refuse_trigger: str,
+               call: Callable[[], Any]) -> Any | None:
+    """Call the DICT; a final refusal is recorded on the entry, a transient one retried."""
+    try:
+        return call()
+    except problems.DictProblem as p:
+        if p.retryable:
+            raise
+        _apply(entry_id, lambda s: entry.refused(s, entry_id, refuse_trigger, p.type, p.detail))
+        return None
+
+
+@dramatiq.actor(queue_name="dict")
+def register_entry(entry_id: str) -> None:
+    """CreateEntry for an entry in ``registering``."""
+    row = _load(entry_id)
+    if row is None or row["status"] != "registering":
+        return
+    request = pb.CreateEntryRequest(entry=to_pb(row), reason="USER_REQUESTED",
+                                    request_id=str(row["request_id"]))
+    answer = _call_dict(entry_id, "register_refused", lambda: client().create_entry(request))
+    if answer is not None:
+        key = answer.entry.entry.key
+        _apply(entry_id, lambda s: entry.registered(s, entry_id, key))
+
+
+@dramatiq.actor(queue_name="dict")
+def update_entry(entry_id: str) -> None:
+    """UpdateEntry for an entry in ``updating``, with the data waiting in ``pending``."""
+    row = _load(entry_id)
+    if row is None or row["status"] != "updating":
+        return
+    new = {**row, **row["pending"]}
+    if isinstance(new["opening_date"], str):
+        new["opening_date"] = datetime.fromisoformat(new["opening_date"])
+    request = pb.UpdateEntryRequest(
+        key=row["key"], account=_account(new), name=new["owner_name"],
+        trade_name=new["owner_trade_name"] or "", reason=row["pending"]["reason"],
+    )
+    if _call_dict(entry_id, "update_refused", lambda: client().update_entry(request)):
+        _apply(entry_id, lambda s: entry.updated(s, entry_id))
+
+
+@dramatiq.actor(queue_name="dict")
+def delete_entry(entry_id: str) -> None:
+    """DeleteEntry for an entry in ``deleting``; NotFound means an earlier try succeeded."""
+    row = _load(entry_id)
+    if row is None or row["status"] != "deleting":
+        return
+    request = pb.DeleteEntryRequest(key=row["key"], participant=row["participant"],
+                                    reason=row["pending"]["reason"])
+
+    def call() -> Any:
+        try:
+            return client().delete_entry(request)
+        except problems.NotFound:
+            return True
+
+    if _call_dict(entry_id, "delete_refused", call) is not None:
+        _apply(entry_id, lambda s: entry.deleted(s, entry_id))

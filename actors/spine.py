@@ -1,0 +1,73 @@
+"""The spine's own actors: the relay cron, events to the core system, operator triggers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+import dramatiq
+import redis
+from dramatiq.middleware import CurrentMessage
+from periodiq import cron
+
+from app import clock, db, outbox, settings
+from statemachines import registry
+
+log = logging.getLogger(__name__)
+
+EVENT_STREAM_MAXLEN = 100_000
+
+
+def claim_slot(job: str, slot: datetime) -> bool:
+    """Take ``(job, slot)`` in cron_runs; False when a duplicate tick already took it."""
+    with db.pool().connection() as conn:
+        row = conn.execute(db.q("spine.claim_cron_slot"),
+                           {"job": job, "slot": slot, "now": clock.now()}).fetchone()
+    return row is not None
+
+
+def cron_slot() -> datetime:
+    """The minute this tick was scheduled for (periodiq's ``scheduled_at``), else now's."""
+    message = CurrentMessage.get_current_message()
+    scheduled = message.options.get("scheduled_at") if message else None
+    at = datetime.fromisoformat(scheduled) if scheduled else clock.now()
+    return at.replace(second=0, microsecond=0)
+
+
+@dramatiq.actor(queue_name="cron", periodic=cron("* * * * *"), max_retries=0)
+def relay() -> None:
+    """Every minute: re-arm expired leases and dispatch what is due within the horizon."""
+    if claim_slot("relay", cron_slot()):
+        while outbox.relay_tick() == 1000:  # a full batch: more may be due
+            pass
+
+
+@dramatiq.actor(queue_name="events")
+def publish_event(topic: str, payload: dict) -> None:
+    """Append an event for the core banking system to its Redis stream."""
+    message = CurrentMessage.get_current_message()
+    event_id = str(message.options.get("outbox_id", "")) if message else ""
+    _redis().xadd(
+        f"dict-connect.events.{topic}",
+        {"event_id": event_id, "topic": topic, "payload": json.dumps(payload)},
+        maxlen=EVENT_STREAM_MAXLEN, approximate=True,
+    )
+
+
+@dramatiq.actor(queue_name="default")
+def fire_trigger(machine: str, subject_id: str, trigger: str, reason: str | None = None,
+                 actor: str = "operator") -> None:
+    """Fire a trigger asked for by an operator (``SELECT ops.request(...)``)."""
+    with outbox.step(actor=actor, trigger=trigger, reason=reason) as s:
+        registry.operator_fire(s, machine, subject_id, trigger, reason)
+
+
+_client: redis.Redis | None = None
+
+
+def _redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(settings.redis().url)
+    return _client

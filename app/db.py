@@ -1,0 +1,110 @@
+"""PostgreSQL access: one pool per process and the named queries of ``sql/queries``.
+
+Queries live in ``sql/queries/<table>.sql`` as blocks headed ``-- name: <name>``;
+they are loaded once and run by name (``q("entries.get")``) so no SQL is built
+from strings in Python. psycopg errors become domain errors at the repository
+boundary, keyed on constraint names.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from app import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+_NAME = re.compile(r"^--\s*name:\s*([\w.]+)\s*$", re.MULTILINE)
+
+_pool: ConnectionPool | None = None
+_pool_lock = threading.Lock()
+
+
+@functools.cache
+def queries() -> dict[str, str]:
+    """Every named query, keyed ``<file stem>.<name>``."""
+    found: dict[str, str] = {}
+    for path in sorted((SQL_DIR / "queries").glob("*.sql")):
+        parts = _NAME.split(path.read_text())
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            key = f"{path.stem}.{name}"
+            if key in found:
+                raise RuntimeError(f"duplicate query name {key}")
+            found[key] = body.strip().rstrip(";")
+    return found
+
+
+def q(name: str) -> str:
+    """The SQL text of a named query."""
+    try:
+        return queries()[name]
+    except KeyError:
+        raise KeyError(f"no query named {name!r} in sql/queries") from None
+
+
+def pool() -> ConnectionPool:
+    """The process's pool, opened on first use (after any fork)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            cfg = settings.database()
+            _pool = ConnectionPool(
+                cfg.url,
+                min_size=cfg.pool_min,
+                max_size=cfg.pool_max,
+                kwargs={"row_factory": dict_row, "autocommit": True},
+                open=True,
+                name="dict-connect",
+            )
+        return _pool
+
+
+def close_pool() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None
+
+
+@contextmanager
+def transaction(
+    *, actor: str = "system", trigger: str | None = None, reason: str | None = None
+) -> Iterator[psycopg.Connection[Any]]:
+    """One transaction on a pooled connection, tagged for ``state_history``.
+
+    The tags travel as transaction-local settings read by the transition trigger,
+    so a change made through the application records who did it and why.
+    """
+    with pool().connection() as conn, conn.transaction():
+        set_tags(conn, actor=actor, trigger=trigger, reason=reason)
+        yield conn
+
+
+def set_tags(
+    conn: psycopg.Connection[Any],
+    *,
+    actor: str | None = None,
+    trigger: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Set the transaction-local tags the history trigger records."""
+    conn.execute(
+        q("spine.set_tags"),
+        {"actor": actor or "", "trigger": trigger or "", "reason": reason or ""},
+    )
+
+
+def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A standalone connection (CLI tools, migrations, tests)."""
+    return psycopg.connect(url or settings.database().url, row_factory=dict_row, **kwargs)

@@ -1,0 +1,164 @@
+"""The outbox: every effect of a state change, written in the change's transaction.
+
+An effect is a call to an actor now (task), later (timer: ``deliver_at`` in the
+future, e.g. a claim's resolution deadline 7 days out) or an event for the core
+banking system. ``step()`` opens the transaction; rows due within the relay horizon
+are written already dispatched and enqueued right after commit, later ones wait
+for the relay (``relay_tick``). Dramatiq only ever sees work due within minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from app import clock, db
+
+log = logging.getLogger(__name__)
+
+HORIZON = timedelta(seconds=90)
+"""Rows due within this are handed to Dramatiq (with the remaining delay). Longer than
+the relay's one-minute period, so a timer is enqueued before it is due."""
+LEASE = timedelta(minutes=10)
+"""A dispatched row not done or failed this long after it was due is re-dispatched.
+Longer than an actor's whole retry schedule (actors/broker.py)."""
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Something to do as a consequence of a state change."""
+
+    actor: str
+    args: dict[str, Any]
+    kind: str = "task"
+    deliver_at: datetime | None = None  # None: now
+    dedupe_key: str | None = None
+    subject: str | None = None
+    queue: str = "default"
+    cancel: bool = False  # cancel the pending timer with this dedupe_key instead
+
+
+def task(actor: str, *, subject: str | None = None, dedupe_key: str | None = None,
+         **args: Any) -> Effect:
+    return Effect(actor, args, subject=subject, dedupe_key=dedupe_key)
+
+
+def timer(actor: str, at: datetime, *, dedupe_key: str, subject: str | None = None,
+          **args: Any) -> Effect:
+    return Effect(actor, args, kind="timer", deliver_at=at, dedupe_key=dedupe_key,
+                  subject=subject)
+
+
+def event(topic: str, payload: dict[str, Any], *, subject: str | None = None) -> Effect:
+    return Effect("publish_event", {"topic": topic, "payload": payload}, kind="event",
+                  subject=subject)
+
+
+def cancel_timer(dedupe_key: str) -> Effect:
+    return Effect("", {}, dedupe_key=dedupe_key, cancel=True)
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """An outbox row handed to Dramatiq."""
+
+    id: int
+    actor: str
+    queue: str
+    args: dict[str, Any]
+    deliver_at: datetime
+
+
+@dataclass
+class Step:
+    """One transaction of the spine: its connection, its time, the rows to dispatch."""
+
+    conn: psycopg.Connection[Any]
+    now: datetime
+    dispatches: list[Dispatch] = field(default_factory=list)
+
+    def add(self, effects: Iterable[Effect]) -> None:
+        self.dispatches.extend(write(self.conn, effects, self.now))
+
+
+def write(conn: psycopg.Connection[Any], effects: Iterable[Effect], now: datetime) -> list[Dispatch]:
+    """Insert effects as outbox rows; return those to enqueue after commit."""
+    due: list[Dispatch] = []
+    for e in effects:
+        if e.cancel:
+            conn.execute(db.q("outbox.cancel"), {"dedupe_key": e.dedupe_key, "now": now})
+            continue
+        at = e.deliver_at or now
+        soon = at <= now + HORIZON
+        row = conn.execute(db.q("outbox.insert"), {
+            "actor": e.actor, "queue": e.queue, "args": Jsonb(e.args), "kind": e.kind,
+            "subject": e.subject, "dedupe_key": e.dedupe_key,
+            "status": "dispatched" if soon else "pending", "deliver_at": at, "now": now,
+            "dispatched_at": now if soon else None,
+            "lease_until": max(at, now) + LEASE if soon else None, "attempts": int(soon),
+        }).fetchone()
+        if row is not None and soon:  # None: a live row with this dedupe key exists
+            due.append(Dispatch(row["id"], e.actor, e.queue, e.args, at))
+    return due
+
+
+@contextmanager
+def step(*, actor: str = "system", trigger: str | None = None,
+         reason: str | None = None) -> Iterator[Step]:
+    """A transaction whose effects are enqueued once it has committed."""
+    with db.pool().connection() as conn:
+        with conn.transaction():
+            db.set_tags(conn, actor=actor, trigger=trigger, reason=reason)
+            s = Step(conn, clock.now())
+            yield s
+        enqueue(s.dispatches, s.now)
+
+
+def enqueue(dispatches: Iterable[Dispatch], now: datetime) -> None:
+    """Hand rows to Dramatiq. A failure here loses nothing: the lease re-dispatches."""
+    from app import queue
+
+    for d in dispatches:
+        try:
+            queue.send(d.id, d.actor, d.queue, d.args, delay=d.deliver_at - now)
+        except Exception:  # Redis down: the relay re-dispatches when the lease expires
+            log.warning("enqueue of outbox row %s failed; the lease will re-dispatch it",
+                        d.id, exc_info=True)
+
+
+def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
+    """Re-arm expired leases, then dispatch what is due within the horizon."""
+    now = now or clock.now()
+    with db.pool().connection() as conn:
+        with conn.transaction():
+            conn.execute(db.q("outbox.expire_leases"), {"now": now, "limit": limit})
+            rows = conn.execute(db.q("outbox.claim_due"), {
+                "now": now, "horizon": now + HORIZON, "limit": limit,
+                "lease_s": LEASE.total_seconds(),
+            }).fetchall()
+        dispatches = [Dispatch(r["id"], r["actor"], r["queue"], r["args"], r["deliver_at"])
+                      for r in rows]
+    enqueue(dispatches, now)
+    return len(dispatches)
+
+
+def finish(outbox_id: int, *, error: str | None = None, failed: bool = False,
+           retrying: bool = False) -> None:
+    """Record an actor's outcome on its row (called by the worker middleware)."""
+    now = clock.now()
+    with db.pool().connection() as conn:
+        if retrying:
+            conn.execute(db.q("outbox.mark_retrying"),
+                         {"id": outbox_id, "now": now, "error": error,
+                          "lease_s": LEASE.total_seconds()})
+        elif failed:
+            conn.execute(db.q("outbox.mark_failed"), {"id": outbox_id, "now": now, "error": error})
+        else:
+            conn.execute(db.q("outbox.mark_done"), {"id": outbox_id, "now": now})

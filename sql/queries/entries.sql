@@ -1,0 +1,84 @@
+-- name: insert
+INSERT INTO entries (id, key, key_type, status, participant, branch, account_number,
+                     account_type, opening_date, owner_type, owner_tax_id, owner_name,
+                     owner_trade_name, request_id, created_at, updated_at)
+VALUES (%(id)s, %(key)s, %(key_type)s, %(status)s, %(participant)s, %(branch)s,
+        %(account_number)s, %(account_type)s, %(opening_date)s, %(owner_type)s,
+        %(owner_tax_id)s, %(owner_name)s, %(owner_trade_name)s, %(request_id)s,
+        %(now)s, %(now)s);
+
+-- name: get
+SELECT * FROM entries WHERE id = %(id)s;
+
+-- name: lock
+SELECT * FROM entries WHERE id = %(id)s FOR UPDATE;
+
+-- name: live_by_key
+SELECT * FROM entries WHERE key = %(key)s AND status NOT IN ('deleted', 'rejected');
+
+-- name: latest_by_key
+SELECT * FROM entries WHERE key = %(key)s ORDER BY created_at DESC, id DESC LIMIT 1;
+
+-- name: list
+-- Cursor pagination on (created_at, id); every filter optional.
+SELECT * FROM entries
+WHERE (%(participant)s::text IS NULL OR participant = %(participant)s)
+  AND (%(account_number)s::text IS NULL OR account_number = %(account_number)s)
+  AND (%(branch)s::text IS NULL OR branch = %(branch)s)
+  AND (%(owner_tax_id)s::text IS NULL OR owner_tax_id = %(owner_tax_id)s)
+  AND (%(key_type)s::text IS NULL OR key_type = %(key_type)s)
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(after_created)s::timestamptz IS NULL
+       OR (created_at, id) > (%(after_created)s::timestamptz, %(after_id)s::uuid))
+ORDER BY created_at, id
+LIMIT %(limit)s;
+
+-- name: set_status
+-- The guarded transition: zero rows means someone else moved the entry first.
+UPDATE entries
+SET status = %(to_status)s, version = version + 1, updated_at = %(now)s
+WHERE id = %(id)s AND status = %(from_status)s;
+
+-- name: set_active
+UPDATE entries
+SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
+    key = %(key)s, cid = %(cid)s, pending = NULL, problem_type = NULL, problem_detail = NULL
+WHERE id = %(id)s AND status = %(from_status)s;
+
+-- name: set_updated
+UPDATE entries
+SET status = %(to_status)s, version = version + 1, updated_at = %(now)s, cid = %(cid)s,
+    pending = NULL, problem_type = NULL, problem_detail = NULL,
+    branch = %(branch)s, account_number = %(account_number)s, account_type = %(account_type)s,
+    opening_date = %(opening_date)s, owner_name = %(owner_name)s,
+    owner_trade_name = %(owner_trade_name)s
+WHERE id = %(id)s AND status = %(from_status)s;
+
+-- name: set_pending
+UPDATE entries
+SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
+    pending = %(pending)s, problem_type = NULL, problem_detail = NULL
+WHERE id = %(id)s AND status = %(from_status)s;
+
+-- name: set_refused
+-- The DICT refused: keep its problem type; a refused update or deletion leaves the entry as it was.
+UPDATE entries
+SET status = %(to_status)s, version = version + 1, updated_at = %(now)s, pending = NULL,
+    problem_type = %(problem_type)s, problem_detail = %(problem_detail)s
+WHERE id = %(id)s AND status = %(from_status)s;
+
+-- name: set_deleted
+UPDATE entries
+SET status = %(to_status)s, version = version + 1, updated_at = %(now)s, cid = NULL,
+    pending = NULL
+WHERE id = %(id)s AND status = %(from_status)s;
+
+-- name: vsync_xor
+-- Add or remove one CID (XOR is its own inverse); `delta` is +1 or -1 entries.
+UPDATE vsyncs
+SET vsync = vsync # ('x' || %(cid)s)::bit(256), entries = entries + %(delta)s,
+    updated_at = %(now)s
+WHERE key_type = %(key_type)s;
+
+-- name: vsyncs
+SELECT key_type, vsync::text AS bits, entries, updated_at FROM vsyncs ORDER BY key_type;

@@ -1,0 +1,35 @@
+-- Used by `dict-connect migrate` (app/migrate.py, statemachines/registry.py).
+
+-- name: ensure_table
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    text PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: applied
+SELECT version FROM schema_migrations;
+
+-- name: record
+INSERT INTO schema_migrations (version) VALUES (%(version)s);
+
+-- name: lock
+SELECT pg_advisory_lock(%(key)s);
+
+-- name: unlock
+SELECT pg_advisory_unlock(%(key)s);
+
+-- name: clear_machines
+DELETE FROM state_transitions; DELETE FROM machine_states;
+
+-- name: add_state
+INSERT INTO machine_states (machine, status, initial) VALUES (%(machine)s, %(status)s, %(initial)s);
+
+-- name: add_transition
+INSERT INTO state_transitions (machine, trigger, from_status, to_status)
+VALUES (%(machine)s, %(trigger)s, %(from_status)s, %(to_status)s);
+
+-- name: transitions
+SELECT machine, trigger, from_status, to_status FROM state_transitions;
+
+-- name: states
+SELECT machine, status, initial FROM machine_states;

@@ -1,0 +1,69 @@
+-- The outbox: see sql/migrations/0001_spine.sql for the status lifecycle.
+
+-- name: insert
+-- A row due within the relay horizon is written already 'dispatched' (with a lease)
+-- and enqueued right after commit; later rows wait 'pending' for the relay.
+INSERT INTO outbox (actor, queue, args, kind, subject, dedupe_key, status, deliver_at,
+                    created_at, dispatched_at, lease_until, attempts)
+VALUES (%(actor)s, %(queue)s, %(args)s, %(kind)s, %(subject)s, %(dedupe_key)s, %(status)s,
+        %(deliver_at)s, %(now)s, %(dispatched_at)s, %(lease_until)s, %(attempts)s)
+ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'dispatched')
+DO NOTHING
+RETURNING id;
+
+-- name: cancel
+-- Cancel a timer that no longer applies; a row already dispatched runs, and its
+-- actor finds the subject moved on (actors are idempotent).
+UPDATE outbox SET status = 'cancelled', finished_at = %(now)s
+WHERE dedupe_key = %(dedupe_key)s AND status = 'pending'
+RETURNING id;
+
+-- name: claim_due
+UPDATE outbox o
+SET status = 'dispatched', dispatched_at = %(now)s, attempts = o.attempts + 1,
+    lease_until = greatest(o.deliver_at, %(now)s) + make_interval(secs => %(lease_s)s)
+FROM (SELECT id FROM outbox
+      WHERE status = 'pending' AND deliver_at <= %(horizon)s
+      ORDER BY deliver_at
+      LIMIT %(limit)s
+      FOR UPDATE SKIP LOCKED) due
+WHERE o.id = due.id
+RETURNING o.id, o.actor, o.queue, o.args, o.deliver_at;
+
+-- name: expire_leases
+-- A dispatched row neither done nor failed after its lease: its message was lost.
+UPDATE outbox o SET status = 'pending', last_error = 'lease expired; re-dispatching'
+FROM (SELECT id FROM outbox
+      WHERE status = 'dispatched' AND lease_until < %(now)s
+      LIMIT %(limit)s
+      FOR UPDATE SKIP LOCKED) expired
+WHERE o.id = expired.id
+RETURNING o.id;
+
+-- name: mark_done
+UPDATE outbox SET status = 'done', finished_at = %(now)s
+WHERE id = %(id)s AND status IN ('dispatched', 'pending');
+
+-- name: mark_failed
+UPDATE outbox SET status = 'failed', finished_at = %(now)s, last_error = %(error)s
+WHERE id = %(id)s AND status IN ('dispatched', 'pending');
+
+-- name: mark_retrying
+UPDATE outbox
+SET last_error = %(error)s,
+    lease_until = greatest(lease_until, %(now)s + make_interval(secs => %(lease_s)s))
+WHERE id = %(id)s AND status = 'dispatched';
+
+-- name: backlog
+SELECT count(*) FILTER (WHERE status = 'pending' AND deliver_at <= %(now)s) AS due,
+       min(deliver_at) FILTER (WHERE status = 'pending') AS oldest_pending,
+       count(*) FILTER (WHERE status = 'dispatched') AS in_flight,
+       count(*) FILTER (WHERE status = 'failed') AS dead
+FROM outbox WHERE status IN ('pending', 'dispatched', 'failed');
+
+-- name: by_subject
+SELECT id, actor, kind, status, deliver_at, dedupe_key, attempts, last_error
+FROM outbox WHERE subject = %(subject)s ORDER BY id;
+
+-- name: prune_done
+DELETE FROM outbox WHERE status IN ('done', 'cancelled') AND finished_at < %(before)s;

@@ -1,0 +1,19 @@
+-- name: set_tags
+SELECT set_config('dict.actor', %(actor)s, true),
+       set_config('dict.trigger', %(trigger)s, true),
+       set_config('dict.reason', %(reason)s, true);
+
+-- name: set_now
+SELECT set_config('dict.now', %(now)s::text, true);
+
+-- name: claim_cron_slot
+INSERT INTO cron_runs (job, slot, started_at) VALUES (%(job)s, %(slot)s, %(now)s)
+ON CONFLICT DO NOTHING
+RETURNING job;
+
+-- name: last_cron_slot
+SELECT max(slot) AS slot FROM cron_runs WHERE job = %(job)s;
+
+-- name: history
+SELECT from_status, to_status, trigger, reason, actor, at
+FROM state_history WHERE machine = %(machine)s AND subject_id = %(subject_id)s ORDER BY id;

@@ -1,0 +1,144 @@
+"""State machines as data, executed by pytransitions, persisted by guarded UPDATEs.
+
+A machine module declares a ``Spec``: its states, which of them a row may start in,
+and its transitions (trigger, sources, dest, guards, effects). One pytransitions
+``Machine`` per spec is built once with ``model=None``; firing attaches nothing to
+it, it runs the event on a throw-away ``Subject`` holding the row's saved status.
+Guards and effect builders do no I/O: effects are values the caller writes to the
+outbox in the same transaction as the status change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from transitions import EventData, Machine, MachineError
+
+from app.outbox import Effect
+
+Guard = Callable[["Subject", Mapping[str, Any]], bool]
+EffectBuilder = Callable[["Subject", Mapping[str, Any]], list[Effect]]
+
+
+class IllegalTrigger(Exception):
+    """A trigger the subject's current status does not allow (the API answers 409)."""
+
+    def __init__(
+        self, machine: str, subject_id: str, current: str, trigger: str, allowed: list[str],
+        detail: str = "",
+    ) -> None:
+        self.machine, self.subject_id, self.current = machine, subject_id, current
+        self.trigger, self.allowed = trigger, allowed
+        self.detail = detail or (
+            f"{machine} {subject_id} is {current}: {trigger!r} is not allowed "
+            f"(allowed: {', '.join(allowed) or 'none'})"
+        )
+        super().__init__(self.detail)
+
+
+class Conflict(IllegalTrigger):
+    """The row changed under us: the guarded UPDATE matched nothing (someone else won)."""
+
+
+@dataclass(frozen=True)
+class T:
+    """One transition: ``trigger`` moves a subject from any of ``source`` to ``dest``."""
+
+    trigger: str
+    source: tuple[str, ...]
+    dest: str
+    guards: tuple[Guard, ...] = ()
+    effects: EffectBuilder | None = None
+
+    def __init__(
+        self, trigger: str, source: str | tuple[str, ...], dest: str,
+        guards: tuple[Guard, ...] = (), effects: EffectBuilder | None = None,
+    ) -> None:
+        object.__setattr__(self, "trigger", trigger)
+        object.__setattr__(self, "source", (source,) if isinstance(source, str) else source)
+        object.__setattr__(self, "dest", dest)
+        object.__setattr__(self, "guards", guards)
+        object.__setattr__(self, "effects", effects)
+
+
+@dataclass
+class Subject:
+    """The model pytransitions moves: a row's id and status, and what firing produced."""
+
+    id: str
+    state: str
+    row: Mapping[str, Any]
+    now: datetime
+    effects: list[Effect] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fired:
+    """The outcome of a trigger: the status change and the effects to write."""
+
+    trigger: str
+    from_status: str
+    to_status: str
+    effects: list[Effect]
+
+
+class Spec:
+    """A machine's declaration and its pytransitions executor."""
+
+    def __init__(
+        self, name: str, states: tuple[str, ...], initial: tuple[str, ...],
+        transitions: tuple[T, ...], terminal: tuple[str, ...] = (),
+    ) -> None:
+        self.name, self.states, self.initial = name, states, initial
+        self.terminal, self.transitions = terminal, transitions
+        self._machine = Machine(
+            model=None, states=list(states), initial=None, auto_transitions=False,
+            send_event=True, transitions=[self._as_dict(t) for t in transitions],
+        )
+
+    @staticmethod
+    def _as_dict(t: T) -> dict[str, Any]:
+        def guard(g: Guard) -> Callable[[EventData], bool]:
+            return lambda ev: g(ev.model, ev.kwargs)
+
+        def effects(ev: EventData) -> None:
+            if t.effects is not None:
+                ev.model.effects.extend(t.effects(ev.model, ev.kwargs))
+
+        return {
+            "trigger": t.trigger, "source": list(t.source), "dest": t.dest,
+            "conditions": [guard(g) for g in t.guards], "after": [effects],
+        }
+
+    def allowed(self, status: str) -> list[str]:
+        """Triggers declared from ``status`` (guards aside)."""
+        return sorted({t.trigger for t in self.transitions if status in t.source})
+
+    def edges(self) -> set[tuple[str, str, str]]:
+        """(trigger, from, to) for every declared transition: what migrate mirrors."""
+        return {(t.trigger, s, t.dest) for t in self.transitions for s in t.source}
+
+    def fire(
+        self, subject_id: str, status: str, row: Mapping[str, Any], trigger: str,
+        now: datetime, **ctx: Any,
+    ) -> Fired:
+        """Run ``trigger`` on a subject in ``status``; raise IllegalTrigger if refused."""
+        subject = Subject(id=subject_id, state=status, row=row, now=now)
+        event = self._machine.events.get(trigger)
+        if event is None:
+            raise IllegalTrigger(self.name, subject_id, status, trigger, self.allowed(status))
+        try:
+            moved = event.trigger(subject, **ctx)
+        except MachineError:
+            raise IllegalTrigger(
+                self.name, subject_id, status, trigger, self.allowed(status)
+            ) from None
+        if not moved:
+            raise IllegalTrigger(
+                self.name, subject_id, status, trigger, self.allowed(status),
+                detail=f"{self.name} {subject_id} is {status}: a guard of {trigger!r} refused",
+            )
+        return Fired(trigger, status, subject.state, subject.effects)
