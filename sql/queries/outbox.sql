@@ -67,3 +67,6 @@ FROM outbox WHERE subject = %(subject)s ORDER BY id;
 
 -- name: prune_done
 DELETE FROM outbox WHERE status IN ('done', 'cancelled') AND finished_at < %(before)s;
+
+-- name: by_status
+SELECT id, actor, subject, attempts FROM outbox WHERE status = %(status)s ORDER BY id;

@@ -1,0 +1,28 @@
+# The two commands of the README: `make dev` runs the whole service, `make test` the tests.
+# Both create .venv and install the project (with its dev tools) the first time.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint bench proto
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+dev: $(STAMP)
+	$(VENV)/bin/dict-connect dev
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy app statemachines actors
+
+test: lint
+	$(VENV)/bin/pytest
+
+proto: $(STAMP)
+	$(PY) -m app.bridge.codegen

@@ -1,0 +1,251 @@
+"""/v1/entries: our customers' Pix keys.
+
+Writes validate with ``app.domain`` before anything is stored, commit the entry
+and its outbox row in one transaction and answer 202: the DICT's answer arrives
+later through the worker and moves the entry to active or rejected.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.params import Parameter
+from litestar.response import Response
+
+from app import db, outbox, settings
+from app.api.auth import requires
+from app.api.errors import NotFoundError, ValidationFailed
+from app.domain import keys
+from statemachines import entry
+
+DELETE_REASONS = ("USER_REQUESTED", "ACCOUNT_CLOSURE", "RECONCILIATION", "FRAUD", "RFB_VALIDATION")
+UPDATE_REASONS = ("USER_REQUESTED", "BRANCH_TRANSFER", "RECONCILIATION", "RFB_VALIDATION")
+
+
+class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
+    participant: str
+    account_number: str
+    account_type: str
+    opening_date: datetime
+    branch: str | None = None
+
+
+class OwnerIn(msgspec.Struct, forbid_unknown_fields=True):
+    type: str
+    tax_id: str
+    name: str
+    trade_name: str | None = None
+
+
+class EntryCreate(msgspec.Struct, forbid_unknown_fields=True):
+    key_type: str
+    account: AccountIn
+    owner: OwnerIn
+    key: str | None = None  # omitted for EVP: the DICT generates it
+
+
+class EntryUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """An account change, a name change, or both."""
+
+    account: AccountIn | None = None
+    name: str | None = None
+    trade_name: str | None = None
+    reason: str = "USER_REQUESTED"
+
+
+class Account(msgspec.Struct):
+    participant: str
+    branch: str | None
+    account_number: str
+    account_type: str
+    opening_date: datetime
+
+
+class Owner(msgspec.Struct):
+    type: str
+    tax_id: str
+    name: str
+    trade_name: str | None
+
+
+class Entry(msgspec.Struct):
+    id: uuid.UUID
+    key: str | None
+    key_type: str
+    status: str
+    account: Account
+    owner: Owner
+    request_id: uuid.UUID
+    cid: str | None
+    problem_type: str | None
+    problem_detail: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EntryPage(msgspec.Struct):
+    items: list[Entry]
+    next_cursor: str | None
+
+
+def _entry(row: dict[str, Any]) -> Entry:
+    return Entry(
+        id=row["id"], key=row["key"], key_type=row["key_type"], status=row["status"],
+        account=Account(row["participant"], row["branch"], row["account_number"],
+                        row["account_type"], row["opening_date"]),
+        owner=Owner(row["owner_type"], row["owner_tax_id"], row["owner_name"],
+                    row["owner_trade_name"]),
+        request_id=row["request_id"], cid=row["cid"], problem_type=row["problem_type"],
+        problem_detail=row["problem_detail"], created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _domain_account(a: AccountIn) -> keys.Account:
+    return keys.Account(participant=a.participant, branch=a.branch,
+                        account_number=a.account_number, account_type=a.account_type,
+                        opening_date=a.opening_date)
+
+
+def _domain_owner(o: OwnerIn) -> keys.Owner:
+    return keys.Owner(type=o.type, tax_id=o.tax_id, name=o.name, trade_name=o.trade_name)
+
+
+def _check_participant(account: AccountIn, field: str = "account.participant") -> None:
+    ours = settings.bridge().participant
+    if account.participant != ours:
+        raise ValidationFailed([(field, "participant_is_ours",
+                                 f"entries are registered for our ISPB {ours}")])
+
+
+def _find(conn: Any, ref: str) -> dict[str, Any]:
+    """An entry by id, or by key (the live one, else the latest attempt)."""
+    row = None
+    try:
+        row = conn.execute(db.q("entries.get"), {"id": uuid.UUID(ref)}).fetchone()
+    except ValueError:
+        pass
+    row = row or conn.execute(db.q("entries.live_by_key"), {"key": ref}).fetchone()
+    row = row or conn.execute(db.q("entries.latest_by_key"), {"key": ref}).fetchone()
+    if row is None:
+        raise NotFoundError("entry", ref)
+    return row
+
+
+class EntryController(Controller):
+    path = "/v1/entries"
+    tags = ["entries"]
+
+    @post("/", status_code=202, operation_id="createEntry", guards=[requires("entries:write")], sync_to_thread=True)
+    def create(self, data: EntryCreate) -> Response[Entry]:
+        """Register a key: validated now, sent to the DICT by the worker."""
+        _check_participant(data.account)
+        key = keys.validate_entry(data.key_type, data.key, _domain_account(data.account),
+                                  _domain_owner(data.owner))
+        fields = {
+            "key": key, "key_type": data.key_type, "participant": data.account.participant,
+            "branch": data.account.branch, "account_number": data.account.account_number,
+            "account_type": data.account.account_type,
+            "opening_date": data.account.opening_date, "owner_type": data.owner.type,
+            "owner_tax_id": data.owner.tax_id, "owner_name": data.owner.name,
+            "owner_trade_name": data.owner.trade_name,
+        }
+        with outbox.step(actor="api") as s:
+            if key is not None and s.conn.execute(db.q("entries.live_by_key"), {"key": key}).fetchone():
+                raise ValidationFailed([("key", "key_already_registered",
+                                         "this key already has a live entry here")], status=409)
+            entry_id = entry.create(s, fields)
+            row = s.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
+        return Response(_entry(row), status_code=202,
+                        headers={"Location": f"/v1/entries/{entry_id}"})
+
+    @get("/{ref:str}", operation_id="getEntry", guards=[requires("entries:read")], sync_to_thread=True)
+    def get_one(self, ref: str) -> Entry:
+        """An entry by its id or its key."""
+        with db.pool().connection() as conn:
+            return _entry(_find(conn, ref))
+
+    @get("/", operation_id="listEntries", guards=[requires("entries:read")], sync_to_thread=True)
+    def list_(
+        self,
+        participant: str | None = None,
+        account_number: str | None = None,
+        branch: str | None = None,
+        owner_tax_id: str | None = None,
+        key_type: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> EntryPage:
+        """Entries in creation order; pass ``next_cursor`` back as ``cursor``."""
+        after_created, after_id = _decode_cursor(cursor)
+        with db.pool().connection() as conn:
+            rows = conn.execute(db.q("entries.list"), {
+                "participant": participant, "account_number": account_number, "branch": branch,
+                "owner_tax_id": owner_tax_id, "key_type": key_type, "status": status,
+                "after_created": after_created, "after_id": after_id, "limit": limit,
+            }).fetchall()
+        nxt = (f"{rows[-1]['created_at'].isoformat()}|{rows[-1]['id']}"
+               if len(rows) == limit else None)
+        return EntryPage([_entry(r) for r in rows], nxt)
+
+    @patch("/{ref:str}", status_code=202, operation_id="updateEntry",
+           guards=[requires("entries:write")], sync_to_thread=True)
+    def update(self, ref: str, data: EntryUpdate) -> Entry:
+        """Change the account or the owner's name; sent to the DICT by the worker."""
+        if data.reason not in UPDATE_REASONS:
+            raise ValidationFailed([("reason", "one_of", f"one of {', '.join(UPDATE_REASONS)}")])
+        if data.account is None and data.name is None and data.trade_name is None:
+            raise ValidationFailed([("account", "required",
+                                     "give an account, a name or a trade name to change")])
+        with outbox.step(actor="api") as s:
+            row = _find(s.conn, ref)
+            changes = _update_changes(row, data)
+            entry.request_update(s, row["id"], changes, data.reason)
+            row = s.conn.execute(db.q("entries.get"), {"id": row["id"]}).fetchone()
+        return _entry(row)
+
+    @delete("/{ref:str}", status_code=202, operation_id="deleteEntry",
+            guards=[requires("entries:write")], sync_to_thread=True)
+    def remove(self, ref: str, reason: str) -> Entry:
+        """Remove a key from the DICT; ``reason`` is one of the DICT's deletion reasons."""
+        if reason not in DELETE_REASONS:
+            raise ValidationFailed([("reason", "one_of", f"one of {', '.join(DELETE_REASONS)}")])
+        with outbox.step(actor="api") as s:
+            row = _find(s.conn, ref)
+            entry.request_delete(s, row["id"], reason)
+            row = s.conn.execute(db.q("entries.get"), {"id": row["id"]}).fetchone()
+        return _entry(row)
+
+
+def _update_changes(row: dict[str, Any], data: EntryUpdate) -> dict[str, Any]:
+    """Validate the entry as it would be after the update; return the changed fields."""
+    account = data.account or AccountIn(
+        participant=row["participant"], branch=row["branch"],
+        account_number=row["account_number"], account_type=row["account_type"],
+        opening_date=row["opening_date"])
+    _check_participant(account)
+    owner = OwnerIn(type=row["owner_type"], tax_id=row["owner_tax_id"],
+                    name=data.name if data.name is not None else row["owner_name"],
+                    trade_name=data.trade_name if data.trade_name is not None
+                    else row["owner_trade_name"])
+    keys.validate_entry(row["key_type"], row["key"], _domain_account(account),
+                        _domain_owner(owner))
+    return {"branch": account.branch, "account_number": account.account_number,
+            "account_type": account.account_type,
+            "opening_date": account.opening_date.isoformat(),
+            "owner_name": owner.name, "owner_trade_name": owner.trade_name}
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None]:
+    if not cursor:
+        return None, None
+    try:
+        created, _, ident = cursor.partition("|")
+        return datetime.fromisoformat(created), uuid.UUID(ident)
+    except ValueError:
+        raise ValidationFailed([("cursor", "cursor", "not a cursor from a previous page")]) from None

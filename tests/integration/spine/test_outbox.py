@@ -1,0 +1,95 @@
+"""The outbox as timer wheel: dispatch, horizon, dedupe, cancellation, lease expiry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import redis as redis_lib
+
+from app import clock, db, outbox, queue
+
+
+@pytest.fixture
+def broker_redis(redis_url: str) -> redis_lib.Redis:
+    queue.broker.cache_clear()
+    yield redis_lib.Redis.from_url(redis_url)
+    queue.broker.cache_clear()
+
+
+def _queued(r: redis_lib.Redis, name: str = "default") -> int:
+    """Messages waiting in a Dramatiq queue (now or delayed)."""
+    return r.hlen(f"dramatiq:{name}.msgs") + r.hlen(f"dramatiq:{name}.DQ.msgs")
+
+
+def _status(row_id: int) -> str:
+    with db.pool().connection() as conn:
+        return conn.execute("SELECT status FROM outbox WHERE id = %s", (row_id,)).fetchone()["status"]
+
+
+def test_work_due_now_is_enqueued_at_commit_and_a_timer_waits(database_url, broker_redis) -> None:
+    now = clock.now()
+    with outbox.step() as s:
+        s.add([outbox.task("some_actor", x=1),
+               outbox.timer("some_actor", now + timedelta(days=7), dedupe_key="t1", x=2)])
+    assert len(s.dispatches) == 1
+    assert _queued(broker_redis) == 1
+    assert outbox.relay_tick(now) == 0  # the 7-day timer is not due
+
+    assert outbox.relay_tick(now + timedelta(days=7) - timedelta(seconds=30)) == 1
+    assert _queued(broker_redis) == 2
+
+
+def test_a_second_timer_with_the_same_dedupe_key_is_ignored(database_url, broker_redis) -> None:
+    at = clock.now() + timedelta(days=1)
+    for _ in range(2):
+        with outbox.step() as s:
+            s.add([outbox.timer("some_actor", at, dedupe_key="claim:1:resolution")])
+    with db.pool().connection() as conn:
+        assert conn.execute("SELECT count(*) AS n FROM outbox").fetchone()["n"] == 1
+
+
+def test_a_cancelled_timer_never_fires(database_url, broker_redis) -> None:
+    at = clock.now() + timedelta(days=1)
+    with outbox.step() as s:
+        s.add([outbox.timer("some_actor", at, dedupe_key="k")])
+    with outbox.step() as s:
+        s.add([outbox.cancel_timer("k")])
+    assert outbox.relay_tick(at + timedelta(minutes=1)) == 0
+
+
+def test_a_lost_message_is_re_dispatched_after_its_lease(database_url, broker_redis) -> None:
+    with outbox.step() as s:
+        s.add([outbox.task("some_actor")])
+    row_id = s.dispatches[0].id
+    broker_redis.flushdb()  # Redis lost the message
+    assert outbox.relay_tick(clock.now()) == 0  # still leased
+    assert outbox.relay_tick(clock.now() + outbox.LEASE + timedelta(seconds=1)) == 1
+    assert _queued(broker_redis) == 1
+    assert _status(row_id) == "dispatched"
+
+
+def test_done_and_failed_are_recorded(database_url, broker_redis) -> None:
+    with outbox.step() as s:
+        s.add([outbox.task("a"), outbox.task("b")])
+    done, failed = (d.id for d in s.dispatches)
+    outbox.finish(done)
+    outbox.finish(failed, error="EntryInvalid: no", failed=True)
+    assert (_status(done), _status(failed)) == ("done", "failed")
+    with db.pool().connection() as conn:
+        dead = conn.execute("SELECT id, last_error FROM outbox_dead_letters").fetchall()
+    assert dead == [{"id": failed, "last_error": "EntryInvalid: no"}]
+    # a done row is not re-dispatched when its lease passes
+    assert outbox.relay_tick(clock.now() + outbox.LEASE * 2) == 0
+
+
+def test_redis_down_at_commit_loses_nothing(database_url, monkeypatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    from app import settings
+
+    settings.reset()
+    queue.broker.cache_clear()
+    with outbox.step() as s:
+        s.add([outbox.task("some_actor")])
+    assert _status(s.dispatches[0].id) == "dispatched"  # committed; the lease will re-dispatch
+    queue.broker.cache_clear()
