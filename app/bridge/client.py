@@ -16,27 +16,25 @@ adds what the DICT demands of each request and what we demand of each answer:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import grpc
-import pybreaker
 from google.protobuf.message import Message
 
 from app import settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge import dict_bridge_pb2_grpc as pb_grpc
 from app.bridge import metrics
-from app.bridge.status import BridgeUnavailable, from_rpc_error
+from app.bridge.breaker import TransportBreaker
+from app.bridge.status import from_rpc_error
 from app.domain import problems
 
 T = TypeVar("T")
@@ -71,12 +69,6 @@ CHANNEL_OPTIONS = [
 ]
 
 
-class CircuitOpen(BridgeUnavailable):
-    """The breaker is open: the call failed fast, without touching the network."""
-
-    type = "CircuitOpen"
-
-
 class CidSetFileCorrupt(problems.DictProblem):
     """A downloaded CID file does not match the sha256 the DICT announced; download again."""
 
@@ -84,85 +76,6 @@ class CidSetFileCorrupt(problems.DictProblem):
     http_status = 502
     grpc_code = "DATA_LOSS"
     retryable = True
-
-
-def _is_answer(exc: BaseException) -> bool:
-    """Whatever is not a transport failure proves the bridge answered."""
-    return not isinstance(exc, BridgeUnavailable)
-
-
-def _replay(failed: bool) -> None:
-    if failed:
-        raise BridgeUnavailable("replayed to the breaker")
-
-
-class _LogStateChanges(pybreaker.CircuitBreakerListener):
-    """An opening breaker means every DICT call of this process fails: say so once."""
-
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        old = old_state.name if old_state else None
-        log.warning("bridge circuit breaker %s -> %s", old, new_state.name)
-
-
-class TransportBreaker:
-    """A pybreaker circuit breaker that does not serialise the process's calls.
-
-    ``pybreaker.CircuitBreaker.call`` holds one lock for the whole guarded call, so
-    worker threads sharing a client would reach the bridge one at a time. Instead,
-    while closed, the call runs unguarded and only its outcome is replayed through
-    the breaker (instantly). While open, pybreaker decides: fail fast until the
-    reset timeout, then one trial call; other threads fail fast during the trial.
-    """
-
-    def __init__(self, fail_max: int, reset_s: float) -> None:
-        self._breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max,
-            reset_timeout=reset_s,
-            exclude=[_is_answer],
-            throw_new_error_on_trip=False,
-            name="dict-bridge",
-            listeners=[_LogStateChanges()],
-        )
-        self._trial = threading.Lock()
-
-    @property
-    def state(self) -> str:
-        """The state by pybreaker's names: closed, open or half-open."""
-        return str(self._breaker.current_state)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        if self._breaker.current_state == pybreaker.STATE_CLOSED:
-            return self._call_closed(fn)
-        return self._call_trial(fn)
-
-    def _call_closed(self, fn: Callable[[], T]) -> T:
-        try:
-            result = fn()
-        except problems.DictProblem as exc:
-            self._record(failed=not _is_answer(exc))
-            raise
-        self._record(failed=False)
-        return result
-
-    def _record(self, *, failed: bool) -> None:
-        if self._breaker.current_state != pybreaker.STATE_CLOSED:
-            return  # a late outcome of a call made before the breaker opened tells nothing new
-        # Swallow the replayed failure itself: the caller raises the real one.
-        with contextlib.suppress(BridgeUnavailable, pybreaker.CircuitBreakerError):
-            self._breaker.call(_replay, failed)
-
-    def _call_trial(self, fn: Callable[[], T]) -> T:
-        if not self._trial.acquire(blocking=False):
-            raise CircuitOpen("a trial call to the bridge is in flight")
-        try:
-            return self._breaker.call(fn)
-        except pybreaker.CircuitBreakerError:
-            raise CircuitOpen(
-                f"after {self._breaker.fail_max} transport failures; "
-                f"next trial within {self._breaker.reset_timeout} s"
-            ) from None
-        finally:
-            self._trial.release()
 
 
 def _credentials(

@@ -22,7 +22,8 @@ from prometheus_client import REGISTRY
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge import dict_bridge_pb2_grpc as pb_grpc
-from app.bridge.client import CidSetFileCorrupt, CircuitOpen, DictClient
+from app.bridge.breaker import CircuitOpen
+from app.bridge.client import CidSetFileCorrupt, DictClient
 from app.bridge.status import BridgeUnavailable, to_status
 from app.domain import problems
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from app.bridge.client import CircuitOpen, TransportBreaker
+from app.bridge.breaker import CircuitOpen, TransportBreaker
 from app.bridge.status import BridgeUnavailable
 from app.domain import problems
 

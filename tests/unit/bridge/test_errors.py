@@ -10,7 +10,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from app.bridge.client import CircuitOpen
+from app.bridge.breaker import CircuitOpen
 from app.bridge.status import BridgeUnavailable, from_rpc_error, to_status
 from app.domain import problems
 

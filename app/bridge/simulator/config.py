@@ -1,0 +1,73 @@
+"""The simulator's knobs: behaviour settings, participants and injected faults.
+
+All three can be changed at run time through SimulatorAdmin; the defaults are
+the ones a test wants (no list lag, rate limits on, key limits on).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+CATEGORIES = ("A", "B", "C", "D", "E", "F", "G", "H")
+
+# The participants a simulator starts with when none are given: ours (settings'
+# default PARTICIPANT_ISPB) and a second PSP to claim our keys and be claimed from.
+DEFAULT_PARTICIPANTS: tuple[tuple[str, str], ...] = (("12345678", "A"), ("87654321", "A"))
+
+
+@dataclass
+class SimConfig:
+    list_lag_seconds: float = 0.0
+    """Lists (claims, CID events, reports) hide rows modified less than this ago (DICT: <=5 s)."""
+    cid_file_processing_seconds: float = 10.0
+    """A CID file is REQUESTED, then PROCESSING, then AVAILABLE after this long."""
+    rate_limits_enabled: bool = True
+    """Token buckets are taken and enforced (RateLimited when empty)."""
+    key_limits_enabled: bool = True
+    """EntryLimitExceeded beyond 5 (CPF owner) / 20 (CNPJ owner) keys per account."""
+
+
+@dataclass(frozen=True)
+class Participant:
+    ispb: str
+    category: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults injected into a fraction of DictBridge calls (never SimulatorAdmin)."""
+
+    latency_ms: float = 0.0
+    unavailable_ratio: float = 0.0
+    """Answered UNAVAILABLE before doing anything: the DICT never saw the request."""
+    drop_ratio: float = 0.0
+    """Executed, then answered UNAVAILABLE: the DICT acted but the answer was lost."""
+    methods: frozenset[str] = field(default_factory=frozenset)
+    """Method names affected; empty means every DictBridge method."""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.latency_ms or self.unavailable_ratio or self.drop_ratio)
+
+    def applies(self, method: str) -> bool:
+        return self.active and (not self.methods or method in self.methods)
+
+    def roll_unavailable(self) -> bool:
+        return self.unavailable_ratio > 0 and random.random() < self.unavailable_ratio
+
+    def roll_drop(self) -> bool:
+        return self.drop_ratio > 0 and random.random() < self.drop_ratio
+
+
+def parse_participants(text: str) -> list[tuple[str, str]]:
+    """``"12345678:A,87654321:B"`` (category defaults to A) -> [(ispb, category), ...]."""
+    result = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        ispb, _, category = part.partition(":")
+        result.append((ispb.strip(), (category.strip() or "A").upper()))
+    return result
