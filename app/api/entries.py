@@ -94,21 +94,37 @@ class EntryPage(msgspec.Struct):
 
 def _entry(row: dict[str, Any]) -> Entry:
     return Entry(
-        id=row["id"], key=row["key"], key_type=row["key_type"], status=row["status"],
-        account=Account(row["participant"], row["branch"], row["account_number"],
-                        row["account_type"], row["opening_date"]),
-        owner=Owner(row["owner_type"], row["owner_tax_id"], row["owner_name"],
-                    row["owner_trade_name"]),
-        request_id=row["request_id"], cid=row["cid"], problem_type=row["problem_type"],
-        problem_detail=row["problem_detail"], created_at=row["created_at"],
+        id=row["id"],
+        key=row["key"],
+        key_type=row["key_type"],
+        status=row["status"],
+        account=Account(
+            row["participant"],
+            row["branch"],
+            row["account_number"],
+            row["account_type"],
+            row["opening_date"],
+        ),
+        owner=Owner(
+            row["owner_type"], row["owner_tax_id"], row["owner_name"], row["owner_trade_name"]
+        ),
+        request_id=row["request_id"],
+        cid=row["cid"],
+        problem_type=row["problem_type"],
+        problem_detail=row["problem_detail"],
+        created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
 
 
 def _domain_account(a: AccountIn) -> keys.Account:
-    return keys.Account(participant=a.participant, branch=a.branch,
-                        account_number=a.account_number, account_type=a.account_type,
-                        opening_date=a.opening_date)
+    return keys.Account(
+        participant=a.participant,
+        branch=a.branch,
+        account_number=a.account_number,
+        account_type=a.account_type,
+        opening_date=a.opening_date,
+    )
 
 
 def _domain_owner(o: OwnerIn) -> keys.Owner:
@@ -118,8 +134,9 @@ def _domain_owner(o: OwnerIn) -> keys.Owner:
 def _check_participant(account: AccountIn, field: str = "account.participant") -> None:
     ours = settings.bridge().participant
     if account.participant != ours:
-        raise ValidationFailed([(field, "participant_is_ours",
-                                 f"entries are registered for our ISPB {ours}")])
+        raise ValidationFailed(
+            [(field, "participant_is_ours", f"entries are registered for our ISPB {ours}")]
+        )
 
 
 def _find(conn: Any, ref: str) -> dict[str, Any]:
@@ -140,30 +157,53 @@ class EntryController(Controller):
     path = "/v1/entries"
     tags = ["entries"]
 
-    @post("/", status_code=202, operation_id="createEntry", guards=[requires("entries:write")], sync_to_thread=True)
+    @post(
+        "/",
+        status_code=202,
+        operation_id="createEntry",
+        guards=[requires("entries:write")],
+        sync_to_thread=True,
+    )
     def create(self, data: EntryCreate) -> Response[Entry]:
         """Register a key: validated now, sent to the DICT by the worker."""
         _check_participant(data.account)
-        key = keys.validate_entry(data.key_type, data.key, _domain_account(data.account),
-                                  _domain_owner(data.owner))
+        key = keys.validate_entry(
+            data.key_type, data.key, _domain_account(data.account), _domain_owner(data.owner)
+        )
         fields = {
-            "key": key, "key_type": data.key_type, "participant": data.account.participant,
-            "branch": data.account.branch, "account_number": data.account.account_number,
+            "key": key,
+            "key_type": data.key_type,
+            "participant": data.account.participant,
+            "branch": data.account.branch,
+            "account_number": data.account.account_number,
             "account_type": data.account.account_type,
-            "opening_date": data.account.opening_date, "owner_type": data.owner.type,
-            "owner_tax_id": data.owner.tax_id, "owner_name": data.owner.name,
+            "opening_date": data.account.opening_date,
+            "owner_type": data.owner.type,
+            "owner_tax_id": data.owner.tax_id,
+            "owner_name": data.owner.name,
             "owner_trade_name": data.owner.trade_name,
         }
         with outbox.step(actor="api") as s:
-            if key is not None and s.conn.execute(db.q("entries.live_by_key"), {"key": key}).fetchone():
-                raise ValidationFailed([("key", "key_already_registered",
-                                         "this key already has a live entry here")], status=409)
+            if (
+                key is not None
+                and s.conn.execute(db.q("entries.live_by_key"), {"key": key}).fetchone()
+            ):
+                raise ValidationFailed(
+                    [("key", "key_already_registered", "this key already has a live entry here")],
+                    status=409,
+                )
             entry_id = entry.create(s, fields)
             row = s.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
-        return Response(_entry(row), status_code=202,
-                        headers={"Location": f"/v1/entries/{entry_id}"})
+        return Response(
+            _entry(row), status_code=202, headers={"Location": f"/v1/entries/{entry_id}"}
+        )
 
-    @get("/{ref:str}", operation_id="getEntry", guards=[requires("entries:read")], sync_to_thread=True)
+    @get(
+        "/{ref:str}",
+        operation_id="getEntry",
+        guards=[requires("entries:read")],
+        sync_to_thread=True,
+    )
     def get_one(self, ref: str) -> Entry:
         """An entry by its id or its key."""
         with db.pool().connection() as conn:
@@ -184,24 +224,40 @@ class EntryController(Controller):
         """Entries in creation order; pass ``next_cursor`` back as ``cursor``."""
         after_created, after_id = _decode_cursor(cursor)
         with db.pool().connection() as conn:
-            rows = conn.execute(db.q("entries.list"), {
-                "participant": participant, "account_number": account_number, "branch": branch,
-                "owner_tax_id": owner_tax_id, "key_type": key_type, "status": status,
-                "after_created": after_created, "after_id": after_id, "limit": limit,
-            }).fetchall()
-        nxt = (f"{rows[-1]['created_at'].isoformat()}|{rows[-1]['id']}"
-               if len(rows) == limit else None)
+            rows = conn.execute(
+                db.q("entries.list"),
+                {
+                    "participant": participant,
+                    "account_number": account_number,
+                    "branch": branch,
+                    "owner_tax_id": owner_tax_id,
+                    "key_type": key_type,
+                    "status": status,
+                    "after_created": after_created,
+                    "after_id": after_id,
+                    "limit": limit,
+                },
+            ).fetchall()
+        nxt = (
+            f"{rows[-1]['created_at'].isoformat()}|{rows[-1]['id']}" if len(rows) == limit else None
+        )
         return EntryPage([_entry(r) for r in rows], nxt)
 
-    @patch("/{ref:str}", status_code=202, operation_id="updateEntry",
-           guards=[requires("entries:write")], sync_to_thread=True)
+    @patch(
+        "/{ref:str}",
+        status_code=202,
+        operation_id="updateEntry",
+        guards=[requires("entries:write")],
+        sync_to_thread=True,
+    )
     def update(self, ref: str, data: EntryUpdate) -> Entry:
         """Change the account or the owner's name; sent to the DICT by the worker."""
         if data.reason not in UPDATE_REASONS:
             raise ValidationFailed([("reason", "one_of", f"one of {', '.join(UPDATE_REASONS)}")])
         if data.account is None and data.name is None and data.trade_name is None:
-            raise ValidationFailed([("account", "required",
-                                     "give an account, a name or a trade name to change")])
+            raise ValidationFailed(
+                [("account", "required", "give an account, a name or a trade name to change")]
+            )
         with outbox.step(actor="api") as s:
             row = _find(s.conn, ref)
             changes = _update_changes(row, data)
@@ -209,8 +265,13 @@ class EntryController(Controller):
             row = s.conn.execute(db.q("entries.get"), {"id": row["id"]}).fetchone()
         return _entry(row)
 
-    @delete("/{ref:str}", status_code=202, operation_id="deleteEntry",
-            guards=[requires("entries:write")], sync_to_thread=True)
+    @delete(
+        "/{ref:str}",
+        status_code=202,
+        operation_id="deleteEntry",
+        guards=[requires("entries:write")],
+        sync_to_thread=True,
+    )
     def remove(self, ref: str, reason: str) -> Entry:
         """Remove a key from the DICT; ``reason`` is one of the DICT's deletion reasons."""
         if reason not in DELETE_REASONS:
@@ -225,20 +286,28 @@ class EntryController(Controller):
 def _update_changes(row: dict[str, Any], data: EntryUpdate) -> dict[str, Any]:
     """Validate the entry as it would be after the update; return the changed fields."""
     account = data.account or AccountIn(
-        participant=row["participant"], branch=row["branch"],
-        account_number=row["account_number"], account_type=row["account_type"],
-        opening_date=row["opening_date"])
+        participant=row["participant"],
+        branch=row["branch"],
+        account_number=row["account_number"],
+        account_type=row["account_type"],
+        opening_date=row["opening_date"],
+    )
     _check_participant(account)
-    owner = OwnerIn(type=row["owner_type"], tax_id=row["owner_tax_id"],
-                    name=data.name if data.name is not None else row["owner_name"],
-                    trade_name=data.trade_name if data.trade_name is not None
-                    else row["owner_trade_name"])
-    keys.validate_entry(row["key_type"], row["key"], _domain_account(account),
-                        _domain_owner(owner))
-    return {"branch": account.branch, "account_number": account.account_number,
-            "account_type": account.account_type,
-            "opening_date": account.opening_date.isoformat(),
-            "owner_name": owner.name, "owner_trade_name": owner.trade_name}
+    owner = OwnerIn(
+        type=row["owner_type"],
+        tax_id=row["owner_tax_id"],
+        name=data.name if data.name is not None else row["owner_name"],
+        trade_name=data.trade_name if data.trade_name is not None else row["owner_trade_name"],
+    )
+    keys.validate_entry(row["key_type"], row["key"], _domain_account(account), _domain_owner(owner))
+    return {
+        "branch": account.branch,
+        "account_number": account.account_number,
+        "account_type": account.account_type,
+        "opening_date": account.opening_date.isoformat(),
+        "owner_name": owner.name,
+        "owner_trade_name": owner.trade_name,
+    }
 
 
 def _decode_cursor(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None]:
@@ -248,4 +317,6 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime | None, uuid.UUID | Non
         created, _, ident = cursor.partition("|")
         return datetime.fromisoformat(created), uuid.UUID(ident)
     except ValueError:
-        raise ValidationFailed([("cursor", "cursor", "not a cursor from a previous page")]) from None
+        raise ValidationFailed(
+            [("cursor", "cursor", "not a cursor from a previous page")]
+        ) from None

@@ -1,0 +1,143 @@
+"""Bearer API keys on every route but the open ones, and scopes checked by guards.
+
+``ApiKeyMiddleware`` authenticates (who is calling: 401 when nobody valid is);
+``requires(scope)`` authorises (may this key do this: 403). The middleware sits on
+the router that holds every resource controller (``app.api.app``), so a new
+controller is protected without remembering to be; ``/health``, ``/ready``,
+``/metrics`` and ``/schema`` live outside that router and stay open.
+
+A verified key is kept in process memory for ``CACHE_SECONDS``: at the request
+rates the API must sustain, a database round trip per request for the same few
+keys would cost more than the handler. The price is that a revocation takes up to
+that long to bite. The cache is keyed by a SHA-256 of the presented token, so the
+plaintext is not kept, and failures are cached too so a client hammering with a
+bad key does not hammer the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import Any
+
+import anyio.to_thread
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Guard
+
+from app import db, security
+from app.api.errors import FieldError, Forbidden, Unauthorized
+from app.security import ApiKey
+
+CACHE_SECONDS = 5.0
+"""How long a verified (or refused) key is trusted without asking the database."""
+CACHE_MAX = 10_000
+"""Entries before the cache is emptied: bounds memory against random bad keys."""
+
+DB_TIMEOUT_S = 5.0
+"""Wait at most this for a pooled connection; past it the caller gets a 503."""
+
+BEARER_SCHEME = "BearerAuth"
+"""The OpenAPI security scheme name (``app.api.app`` declares it)."""
+
+
+class _KeyCache:
+    """token digest → (expiry on the monotonic clock, key or None)."""
+
+    def __init__(self) -> None:
+        self._items: dict[bytes, tuple[float, ApiKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes) -> tuple[bool, ApiKey | None]:
+        hit = self._items.get(digest)
+        if hit is None or hit[0] < time.monotonic():
+            return False, None
+        return True, hit[1]
+
+    def put(self, digest: bytes, key: ApiKey | None) -> None:
+        with self._lock:
+            if len(self._items) >= CACHE_MAX:
+                self._items.clear()
+            self._items[digest] = (time.monotonic() + CACHE_SECONDS, key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+cache = _KeyCache()
+
+
+def _bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must read 'Bearer <key>'")
+    return token.strip()
+
+
+def _verify(token: str) -> ApiKey | None:
+    with db.pool().connection(timeout=DB_TIMEOUT_S) as conn:
+        return security.verify(conn, token)
+
+
+async def authenticate(token: str) -> ApiKey | None:
+    """The live key for ``token``, from the cache or the database (off the event loop)."""
+    digest = hashlib.sha256(token.encode()).digest()
+    found, key = cache.get(digest)
+    if not found:
+        key = await anyio.to_thread.run_sync(_verify, token)
+        cache.put(digest, key)
+    return key
+
+
+class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
+    """Puts the caller's ``ApiKey`` in ``request.auth`` (and ``request.user``)."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        key = await authenticate(_bearer_token(connection))
+        if key is None:
+            raise Unauthorized("the API key is unknown or revoked")
+        return AuthenticationResult(user=key, auth=key)
+
+
+def current_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
+    """The authenticated caller; 401 if the route was somehow reached without one."""
+    key = connection.scope.get("auth")
+    if not isinstance(key, ApiKey):
+        raise Unauthorized("a valid API key is required")
+    return key
+
+
+def requires(scope: str) -> Guard:
+    """A guard admitting keys that hold ``scope`` (or ``admin``).
+
+    Use at controller or route level: ``guards=[requires("entries:write")]``.
+    Guards are coroutines on purpose: Litestar runs a plain function guard in a
+    worker thread, a hop that costs more than the check.
+    """
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        key = current_key(connection)
+        if not key.allows(scope):
+            raise Forbidden(
+                f"this API key lacks the scope {scope!r}",
+                errors=[FieldError("Authorization", "scope", f"requires scope {scope!r}")],
+            )
+
+    guard.__name__ = guard.__qualname__ = f"requires_{scope.replace(':', '_')}"
+    guard.required_scope = scope  # type: ignore[attr-defined]
+    return guard
+
+
+async def authenticated(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """A guard for the secured router: fail closed even if the middleware was skipped."""
+    current_key(connection)

@@ -1,0 +1,275 @@
+"""``Idempotency-Key`` on POST: a repeat gets the first answer, not a second execution.
+
+Rules: the same key with the same request (method, path and body, hashed) replays
+the first answer's status, body and content type exactly, marked
+``Idempotent-Replayed: true``; the same key with a different request is a 422
+naming the header; a repeat while the first is still running is a 409 (two
+concurrent duplicates never both execute: whoever inserts the placeholder row
+runs, ``ON CONFLICT DO NOTHING`` decides). Keys are per API key. Rows live 24
+hours (named query ``idempotency.prune``, run by a cron).
+
+Only 2xx and 3xx answers are kept. A 4xx or 5xx means nothing was committed (a
+handler raises and its transaction rolls back), so the placeholder is deleted and
+the client may retry with the same key, even after correcting the body, instead of
+having the key pinned to a request that failed validation for a day.
+
+Why an ASGI middleware and not ``before_request``/``after_request`` hooks: the
+hash must cover the exact bytes the client sent, read before Litestar decodes
+them and handed on intact to the handler; the stored answer must be the exact
+bytes and status that went out, after serialization and after a handler's
+exception became problem+json (the inner exception middleware has rendered it by
+the time ``send`` reaches us). Hooks see Python objects on both sides and
+``after_request`` does not run for exceptions. The middleware sits inside the
+auth middleware, on the secured router, because keys are scoped per API key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from psycopg.types.json import Jsonb
+
+from app import clock, db
+from app.api.errors import ApiError, FieldError, ValidationFailed
+from app.security import ApiKey
+
+HEADER = "Idempotency-Key"
+KEEP_BELOW = 400
+"""Answers with a lower status are kept and replayed; others release the key."""
+METHODS = frozenset({"POST"})
+STALE_AFTER = timedelta(seconds=60)
+"""A placeholder this old belongs to a request that died; a repeat may take it over."""
+MAX_BODY = 10_000_000
+"""Same limit as Litestar's default ``request_max_body_size``."""
+_KEPT_HEADERS = (b"content-type", b"location")
+_KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    name, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
+
+
+class IdempotencyKeyInProgress(ApiError):
+    status, name, title = 409, "idempotency-key-in-progress", "The first request is still running"
+
+
+class BodyTooLarge(ApiError):
+    status, name, title = 413, "body-too-large", "The request body is too large"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def request_hash(method: str, path: str, body: bytes) -> bytes:
+    return hashlib.sha256(b"\n".join((method.encode(), path.encode(), body))).digest()
+
+
+class IdempotencyMiddleware:
+    """ASGI middleware; see the module docstring for the rules."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = str(scope.get("method", ""))
+        if scope["type"] != "http" or method not in METHODS:
+            await self.app(scope, receive, send)
+            return
+        key, api_key = _header(scope, b"idempotency-key"), scope.get("auth")
+        if key is None or not isinstance(api_key, ApiKey):
+            await self.app(scope, receive, send)
+            return
+        if not _KEY_SHAPE.match(key):
+            raise ValidationFailed([(HEADER, "format", "1 to 255 printable ASCII characters")])
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client went away
+        path = scope["path"] + (
+            "?" + scope["query_string"].decode() if scope["query_string"] else ""
+        )
+        slot = _Slot(api_key.id, key, method, path, request_hash(method, path, body))
+        replay = await anyio.to_thread.run_sync(slot.acquire)
+        if replay is not None:
+            await _send_replay(send, replay)
+            return
+        await self._execute(slot, scope, _replaying(body, receive), send)
+
+    async def _execute(self, slot: _Slot, scope: Scope, receive: Receive, send: Send) -> None:
+        recorder = _Recorder(send)
+        try:
+            await self.app(scope, receive, recorder.send)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(slot.release)
+            raise
+        with anyio.CancelScope(shield=True):
+            if recorder.status is None or recorder.status >= KEEP_BELOW:
+                await anyio.to_thread.run_sync(slot.release)
+            else:
+                await anyio.to_thread.run_sync(
+                    slot.complete, recorder.status, recorder.headers, b"".join(recorder.body)
+                )
+        await recorder.flush()
+
+
+class _Slot:
+    """One (API key, Idempotency-Key) row and the request that wants it."""
+
+    def __init__(self, api_key_id: int, key: str, method: str, path: str, body_hash: bytes):
+        self.ids = {"api_key_id": api_key_id, "key": key}
+        self.method, self.path, self.body_hash = method, path, body_hash
+
+    def acquire(self) -> dict[str, Any] | None:
+        """None: this request must execute. Else the stored answer to replay."""
+        with db.pool().connection() as conn:
+            for _ in range(3):  # the row may be released between our insert and read
+                now = clock.now()
+                claimed = conn.execute(
+                    db.q("idempotency.claim"),
+                    {
+                        **self.ids,
+                        "method": self.method,
+                        "path": self.path,
+                        "body_hash": self.body_hash,
+                        "now": now,
+                    },
+                ).fetchone()
+                if claimed is not None:
+                    return None
+                row: dict[str, Any] | None = conn.execute(
+                    db.q("idempotency.get"), self.ids
+                ).fetchone()  # type: ignore[assignment]  # the pool's rows are dicts
+                if row is not None:
+                    return self._judge(conn, row, now)
+        raise IdempotencyKeyInProgress("the first request with this key is still running")
+
+    def _judge(self, conn: Any, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        if bytes(row["body_hash"]) != self.body_hash:
+            raise IdempotencyKeyReused(
+                [
+                    (
+                        HEADER,
+                        "idempotency_key_reused",
+                        "this key was first used with a different method, path or body",
+                    )
+                ]
+            )
+        if row["status_code"] is not None:
+            return row
+        taken = conn.execute(
+            db.q("idempotency.take_over"),
+            {
+                **self.ids,
+                "body_hash": self.body_hash,
+                "now": now,
+                "stale_before": now - STALE_AFTER,
+            },
+        ).fetchone()
+        if taken is not None:
+            return None
+        raise IdempotencyKeyInProgress(
+            "the first request with this key is still running; retry shortly",
+            errors=[
+                FieldError(
+                    HEADER,
+                    "idempotency_key_in_progress",
+                    "a request with this key is being processed",
+                )
+            ],
+            headers={"Retry-After": "1"},
+        )
+
+    def complete(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        with db.pool().connection() as conn:
+            conn.execute(
+                db.q("idempotency.complete"),
+                {
+                    **self.ids,
+                    "status_code": status,
+                    "response_headers": Jsonb(headers),
+                    "response_body": body,
+                },
+            )
+
+    def release(self) -> None:
+        with db.pool().connection() as conn:
+            conn.execute(db.q("idempotency.release"), self.ids)
+
+
+class _Recorder:
+    """Holds the response back until it is stored, then sends it on.
+
+    Storing first means that once a client has an answer, a repeat finds it (not a
+    placeholder still marked in progress); the cost is one row write of latency.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._held: list[Message] = []
+        self.status: int | None = None
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            self.headers = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in message.get("headers", [])
+                if k.lower() in _KEPT_HEADERS
+            }
+        elif message["type"] == "http.response.body":
+            self.body.append(bytes(message.get("body", b"")))
+        self._held.append(message)
+
+    async def flush(self) -> None:
+        held, self._held = self._held, []
+        for message in held:
+            await self._send(message)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BodyTooLarge(f"at most {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body to the app, then defers."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+async def _send_replay(send: Send, row: dict[str, Any]) -> None:
+    body = bytes(row["response_body"])
+    headers = [
+        (k.encode("latin-1"), str(v).encode("latin-1"))
+        for k, v in (row["response_headers"] or {}).items()
+    ]
+    headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
+    await send({"type": "http.response.start", "status": row["status_code"], "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

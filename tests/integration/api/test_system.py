@@ -1,0 +1,83 @@
+"""Open routes: /health, /ready, /metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from app.api import system
+from tests.integration.api.conftest import bearer
+
+
+def test_health_is_open_and_always_ok(client) -> None:
+    r = client.get("/health")
+
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+
+
+def test_ready_is_503_when_the_bridge_is_down(client, monkeypatch) -> None:
+    monkeypatch.setenv("BRIDGE_ADDRESS", "127.0.0.1:1")  # nothing listens there
+    from app import settings
+
+    settings.reset()
+
+    r = client.get("/ready")
+
+    assert r.status_code == 503
+    assert r.json() == {
+        "status": "unavailable",
+        "checks": {"postgres": True, "redis": True, "bridge": False},
+    }
+
+
+def test_ready_is_200_when_every_dependency_answers(client, monkeypatch) -> None:
+    monkeypatch.setattr(system, "bridge_ready", lambda: True)
+
+    r = client.get("/ready")
+
+    assert r.status_code == 200
+    assert r.json()["checks"] == {"postgres": True, "redis": True, "bridge": True}
+
+
+def test_metrics_count_requests_by_route_template_and_status(client, make_key) -> None:
+    key = make_key("test:read")
+    client.get("/test/missing/some-pix-key", headers=bearer(key))
+
+    r = client.get("/metrics")
+
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    lines = [line for line in r.text.splitlines() if line.startswith("dict_connect_http_")]
+    assert any(
+        line.startswith("dict_connect_http_requests_total{")
+        and 'path="/test/missing/{ref}"' in line
+        and 'status_code="404"' in line
+        for line in lines
+    )
+    assert any(
+        line.startswith("dict_connect_http_request_duration_seconds_bucket") for line in lines
+    )
+    assert "some-pix-key" not in r.text
+
+
+def test_openapi_lists_operations_the_bearer_scheme_and_problems(client) -> None:
+    doc = client.get("/schema/openapi.json").json()
+
+    assert doc["info"]["title"] == "dict-connect"
+    assert doc["components"]["securitySchemes"]["BearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "dc_<prefix>_<secret>",
+        "description": "An API key from `dict-connect apikey create`.",
+    }
+    ops = {
+        op["operationId"]: (path, op) for path, item in doc["paths"].items() for op in item.values()
+    }
+    assert {"health", "ready", "metrics", "testEcho", "testRead"} <= set(ops)
+    _, echo = ops["testEcho"]
+    assert echo["security"] == [{"BearerAuth": []}]
+    assert {"401", "403", "422"} <= set(echo["responses"])
+    assert echo["responses"]["422"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+    assert any(p["name"] == "Idempotency-Key" for p in echo["parameters"])
+    _, health = ops["health"]
+    assert "security" not in health
