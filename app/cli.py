@@ -55,7 +55,11 @@ def _apikey(args: argparse.Namespace) -> int:
     from app.security import cli_create
 
     scopes = [s for part in args.scopes for s in part.split(",") if s]
-    print(cli_create(args.name, scopes))
+    try:
+        print(cli_create(args.name, scopes))
+    except ValueError as exc:
+        print(f"dict-connect apikey create: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

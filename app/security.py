@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from collections.abc import Iterable
@@ -40,7 +39,6 @@ KNOWN_SCOPES = (
 )
 """Scopes the API's routes ask for; ``admin`` grants every scope."""
 
-DEV_PEPPER = "dict-connect-dev-pepper"
 _SCOPE = re.compile(r"^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_-]*)?$")
 _TOKEN = re.compile(r"^dc_([0-9a-f]{8})_([A-Za-z0-9_-]{16,128})$")
 
@@ -57,15 +55,8 @@ class ApiKey(msgspec.Struct, frozen=True):
 
 
 def pepper() -> bytes:
-    """The server secret mixed into every stored hash.
-
-    Read through ``settings.api()`` once the settings module offers it; until then
-    from ``API_KEY_PEPPER`` (the same variable), with a development default.
-    """
-    api_settings = getattr(settings, "api", None)
-    if api_settings is not None:
-        return str(api_settings().api_key_pepper).encode()
-    return os.environ.get("API_KEY_PEPPER", DEV_PEPPER).encode()
+    """The server secret mixed into every stored hash (``API_KEY_PEPPER``)."""
+    return settings.api().api_key_pepper.encode()
 
 
 def hash_secret(secret: str) -> bytes:

@@ -55,6 +55,13 @@ class ClockSettings(msgspec.Struct, frozen=True):
     shared by every process so acceptance tests move time without sleeping."""
 
 
+class ApiSettings(msgspec.Struct, frozen=True):
+    api_key_pepper: str
+    """API_KEY_PEPPER: server secret mixed into stored API key hashes (set it in production)."""
+    log_level: str
+    """LOG_LEVEL: DEBUG, INFO, WARNING (structured JSON logs either way)."""
+
+
 def _opt(name: str) -> str | None:
     value = os.environ.get(name)
     return value or None
@@ -93,7 +100,15 @@ def clock() -> ClockSettings:
     return ClockSettings(offset_file=_opt("CLOCK_OFFSET_FILE"))
 
 
+@functools.cache
+def api() -> ApiSettings:
+    return ApiSettings(
+        api_key_pepper=_env("API_KEY_PEPPER", "dict-connect-dev-pepper"),
+        log_level=_env("LOG_LEVEL", "INFO"),
+    )
+
+
 def reset() -> None:
     """Forget cached settings (tests change the environment)."""
-    for fn in (database, redis, bridge, clock):
+    for fn in (database, redis, bridge, clock, api):
         fn.cache_clear()

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
 from app import db, outbox, settings
@@ -164,7 +164,7 @@ class EntryController(Controller):
         guards=[requires("entries:write")],
         sync_to_thread=True,
     )
-    def create(self, data: EntryCreate) -> Response[Entry]:
+    def create(self, data: JSONBody[EntryCreate]) -> Response[Entry]:
         """Register a key: validated now, sent to the DICT by the worker."""
         _check_participant(data.account)
         key = keys.validate_entry(
@@ -204,7 +204,7 @@ class EntryController(Controller):
         guards=[requires("entries:read")],
         sync_to_thread=True,
     )
-    def get_one(self, ref: str) -> Entry:
+    def get_one(self, ref: FromPath[str]) -> Entry:
         """An entry by its id or its key."""
         with db.pool().connection() as conn:
             return _entry(_find(conn, ref))
@@ -212,14 +212,14 @@ class EntryController(Controller):
     @get("/", operation_id="listEntries", guards=[requires("entries:read")], sync_to_thread=True)
     def list_(
         self,
-        participant: str | None = None,
-        account_number: str | None = None,
-        branch: str | None = None,
-        owner_tax_id: str | None = None,
-        key_type: str | None = None,
-        status: str | None = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        participant: FromQuery[str | None] = None,
+        account_number: FromQuery[str | None] = None,
+        branch: FromQuery[str | None] = None,
+        owner_tax_id: FromQuery[str | None] = None,
+        key_type: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> EntryPage:
         """Entries in creation order; pass ``next_cursor`` back as ``cursor``."""
         after_created, after_id = _decode_cursor(cursor)
@@ -250,7 +250,7 @@ class EntryController(Controller):
         guards=[requires("entries:write")],
         sync_to_thread=True,
     )
-    def update(self, ref: str, data: EntryUpdate) -> Entry:
+    def update(self, ref: FromPath[str], data: JSONBody[EntryUpdate]) -> Entry:
         """Change the account or the owner's name; sent to the DICT by the worker."""
         if data.reason not in UPDATE_REASONS:
             raise ValidationFailed([("reason", "one_of", f"one of {', '.join(UPDATE_REASONS)}")])
@@ -272,7 +272,7 @@ class EntryController(Controller):
         guards=[requires("entries:write")],
         sync_to_thread=True,
     )
-    def remove(self, ref: str, reason: str) -> Entry:
+    def remove(self, ref: FromPath[str], reason: FromQuery[str]) -> Entry:
         """Remove a key from the DICT; ``reason`` is one of the DICT's deletion reasons."""
         if reason not in DELETE_REASONS:
             raise ValidationFailed([("reason", "one_of", f"one of {', '.join(DELETE_REASONS)}")])
