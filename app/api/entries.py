@@ -299,7 +299,10 @@ def _update_changes(row: dict[str, Any], data: EntryUpdate) -> dict[str, Any]:
         name=data.name if data.name is not None else row["owner_name"],
         trade_name=data.trade_name if data.trade_name is not None else row["owner_trade_name"],
     )
-    keys.validate_entry(row["key_type"], row["key"], _domain_account(account), _domain_owner(owner))
+    keys.validate_entry(
+        row["key_type"], row["key"], _domain_account(account), _domain_owner(owner),
+        creating=False,
+    )
     return {
         "branch": account.branch,
         "account_number": account.account_number,

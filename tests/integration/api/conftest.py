@@ -4,22 +4,16 @@ Routes defined here join the secured router through ``extra_route_handlers``, so
 auth, idempotency and error mapping are proven on handlers that do nothing else.
 The resource controllers are left out (``resources=False``): they have their own
 tests, and these must not depend on them.
-
-Temporary: while ``statemachines.registry`` cannot be imported (modules it needs
-are still being written), ``pg_template`` falls back to applying the SQL
-migrations without the state-machine mirror, which these tests do not need.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
 import msgspec
-import psycopg
 import pytest
 from litestar import get, post
 from litestar.params import FromPath, JSONBody
@@ -32,53 +26,6 @@ from app.api.auth import requires
 from app.api.errors import NotFoundError
 from app.domain.problems import EntryAlreadyExists, RateLimited
 from app.security import create_api_key
-from tests.conftest import ADMIN_URL, _unavailable, _url
-
-# --- the template database ------------------------------------------------------
-
-
-def _apply_sql_only(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(db.q("migrate.ensure_table"))
-        for path in sorted((db.SQL_DIR / "migrations").glob("*.sql")):
-            with conn.transaction():
-                conn.execute(path.read_text())  # type: ignore[arg-type]
-                conn.execute(db.q("migrate.record"), {"version": path.name})
-
-
-def _build_template(name: str, apply: Callable[[str], object]) -> str:
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        _unavailable("PostgreSQL", exc)
-    with admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return name
-        tmp = f"{name}_{uuid.uuid4().hex[:6]}"
-        admin.execute(f'CREATE DATABASE "{tmp}"')
-        apply(_url(tmp))
-        try:
-            admin.execute(f'ALTER DATABASE "{tmp}" RENAME TO "{name}"')
-        except psycopg.errors.DuplicateDatabase:  # another session won the race
-            admin.execute(f'DROP DATABASE "{tmp}"')
-    return name
-
-
-@pytest.fixture(scope="session")
-def pg_template() -> str:
-    """The shared migrated template, or SQL-only while the registry cannot import."""
-    try:
-        from statemachines import registry  # noqa: F401
-    except ImportError:
-        h = hashlib.sha256()
-        for path in sorted((db.SQL_DIR / "migrations").glob("*.sql")):
-            h.update(path.read_bytes())
-        return _build_template(f"dc_tpl_sql_{h.hexdigest()[:12]}", _apply_sql_only)
-    from app.migrate import migrate
-    from tests.conftest import _migrations_hash
-
-    return _build_template(f"dc_tpl_{_migrations_hash()}", migrate)
-
 
 # --- routes that exist only in these tests ----------------------------------------
 
