@@ -71,3 +71,8 @@ def _redis() -> redis.Redis:
     if _client is None:
         _client = redis.Redis.from_url(settings.redis().url)
     return _client
+
+
+@dramatiq.actor(queue_name="default")
+def probe(tag: str = "") -> None:
+    """Does nothing: a timer that measures its own lag (outbox finished_at - deliver_at)."""

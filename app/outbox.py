@@ -125,12 +125,15 @@ def enqueue(dispatches: Iterable[Dispatch], now: datetime) -> None:
     """Hand rows to Dramatiq. A failure here loses nothing: the lease re-dispatches."""
     from app import queue
 
-    for d in dispatches:
-        try:
-            queue.send(d.id, d.actor, d.queue, d.args, delay=d.deliver_at - now)
-        except Exception:  # Redis down: the relay re-dispatches when the lease expires
-            log.warning("enqueue of outbox row %s failed; the lease will re-dispatch it",
-                        d.id, exc_info=True)
+    batch = [(queue.message(d.id, d.actor, d.queue, d.args), d.deliver_at - now)
+             for d in dispatches]
+    if not batch:
+        return
+    try:
+        queue.send_many(batch)
+    except Exception:  # Redis down: the relay re-dispatches when the lease expires
+        log.warning("enqueue of %d outbox row(s) failed; their lease will re-dispatch them",
+                    len(batch), exc_info=True)
 
 
 def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
