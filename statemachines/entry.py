@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from app import db, outbox
@@ -74,17 +75,32 @@ def cid_of(row: Mapping[str, Any], **changes: Any) -> str:
     )
 
 
-def create(step: Step, fields: Mapping[str, Any]) -> uuid.UUID:
-    """Insert a validated entry as registering and schedule its CreateEntry call."""
+class KeyTaken(Exception):
+    """The key already has a live entry here (unique index ``entries_live_key``)."""
+
+    violations = [("key", "key_already_registered", "this key already has a live entry here")]
+
+
+def create(step: Step, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Insert a validated entry as registering and schedule its CreateEntry call.
+
+    Open ``step`` with ``trigger="create"``: the history trigger records it.
+    """
     entry_id = uuid.uuid4()
-    db.set_tags(step.conn, trigger="create", reason="USER_REQUESTED")
-    step.conn.execute(db.q("entries.insert"), {
-        **fields, "id": entry_id, "status": "registering", "request_id": uuid.uuid4(),
-        "now": step.now,
-    })
-    step.add([outbox.task("register_entry", subject=f"entry:{entry_id}",
-                          entry_id=str(entry_id))])
-    return entry_id
+    try:
+        cur = step.conn.execute(db.q("entries.insert"), {
+            **fields, "id": entry_id, "status": "registering", "request_id": uuid.uuid4(),
+            "now": step.now,
+        })
+        step.add([outbox.task("register_entry", subject=f"entry:{entry_id}",
+                              entry_id=str(entry_id))])
+        row = cur.fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "entries_live_key":
+            raise KeyTaken() from None
+        raise
+    assert row is not None
+    return row
 
 
 def fire(step: Step, entry_id: uuid.UUID | str, trigger: str, *, query: str = "entries.set_status",

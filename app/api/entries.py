@@ -183,19 +183,13 @@ class EntryController(Controller):
             "owner_name": data.owner.name,
             "owner_trade_name": data.owner.trade_name,
         }
-        with outbox.step(actor="api") as s:
-            if (
-                key is not None
-                and s.conn.execute(db.q("entries.live_by_key"), {"key": key}).fetchone()
-            ):
-                raise ValidationFailed(
-                    [("key", "key_already_registered", "this key already has a live entry here")],
-                    status=409,
-                )
-            entry_id = entry.create(s, fields)
-            row = s.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
+        try:
+            with outbox.step(actor="api", trigger="create", reason="USER_REQUESTED") as s:
+                row = entry.create(s, fields)
+        except entry.KeyTaken as exc:
+            raise ValidationFailed(exc.violations, status=409) from None
         return Response(
-            _entry(row), status_code=202, headers={"Location": f"/v1/entries/{entry_id}"}
+            _entry(row), status_code=202, headers={"Location": f"/v1/entries/{row['id']}"}
         )
 
     @get(

@@ -76,7 +76,9 @@ Gone = _define("Gone", 410, "NOT_FOUND", False, DictProblem)
 RateLimited = _define("RateLimited", 429, "RESOURCE_EXHAUSTED", True, DictProblem)
 InternalServerError = _define("InternalServerError", 500, "INTERNAL", True, DictProblem)
 ServiceUnavailable = _define("ServiceUnavailable", 503, "UNAVAILABLE", True, DictProblem)
-RequestSignatureInvalid = _define("RequestSignatureInvalid", 400, "UNAUTHENTICATED", True, DictProblem)
+RequestSignatureInvalid = _define(
+    "RequestSignatureInvalid", 400, "UNAUTHENTICATED", True, DictProblem
+)
 RequestIdAlreadyUsed = _define("RequestIdAlreadyUsed", 400, "ALREADY_EXISTS", False, DictProblem)
 InvalidReason = _define("InvalidReason", 400, "INVALID_ARGUMENT", False, DictProblem)
 ParticipantInvalid = _define("ParticipantInvalid", 400, "INVALID_ARGUMENT", False, DictProblem)
@@ -106,13 +108,19 @@ EntryWithFraudRelatedRestriction = _define(
 
 # Claims
 ClaimInvalid = _define("ClaimInvalid", 400, "INVALID_ARGUMENT", False, ClaimProblem)
-ClaimTypeInconsistent = _define("ClaimTypeInconsistent", 400, "FAILED_PRECONDITION", False, ClaimProblem)
+ClaimTypeInconsistent = _define(
+    "ClaimTypeInconsistent", 400, "FAILED_PRECONDITION", False, ClaimProblem
+)
 ClaimKeyNotFound = _define("ClaimKeyNotFound", 404, "NOT_FOUND", False, ClaimProblem)
-ClaimAlreadyExistsForKey = _define("ClaimAlreadyExistsForKey", 400, "ALREADY_EXISTS", False, ClaimProblem)
+ClaimAlreadyExistsForKey = _define(
+    "ClaimAlreadyExistsForKey", 400, "ALREADY_EXISTS", False, ClaimProblem
+)
 ClaimResultingEntryAlreadyExists = _define(
     "ClaimResultingEntryAlreadyExists", 400, "ALREADY_EXISTS", False, ClaimProblem
 )
-ClaimOperationInvalid = _define("ClaimOperationInvalid", 400, "FAILED_PRECONDITION", False, ClaimProblem)
+ClaimOperationInvalid = _define(
+    "ClaimOperationInvalid", 400, "FAILED_PRECONDITION", False, ClaimProblem
+)
 # "Too early": retrying later, once the period has ended, succeeds.
 ClaimResolutionPeriodNotEnded = _define(
     "ClaimResolutionPeriodNotEnded", 400, "FAILED_PRECONDITION", True, ClaimProblem
@@ -122,7 +130,9 @@ ClaimCompletionPeriodNotEnded = _define(
 )
 
 # Infraction reports, refunds, fraud markers
-InfractionReportInvalid = _define("InfractionReportInvalid", 400, "INVALID_ARGUMENT", False, InfractionProblem)
+InfractionReportInvalid = _define(
+    "InfractionReportInvalid", 400, "INVALID_ARGUMENT", False, InfractionProblem
+)
 InfractionReportOperationInvalid = _define(
     "InfractionReportOperationInvalid", 400, "FAILED_PRECONDITION", False, InfractionProblem
 )
@@ -132,7 +142,9 @@ InfractionReportAlreadyExists = _define(
 InfractionReportTransactionNotFound = _define(
     "InfractionReportTransactionNotFound", 404, "NOT_FOUND", False, InfractionProblem
 )
-FraudMarkerInvalid = _define("FraudMarkerInvalid", 400, "INVALID_ARGUMENT", False, InfractionProblem)
+FraudMarkerInvalid = _define(
+    "FraudMarkerInvalid", 400, "INVALID_ARGUMENT", False, InfractionProblem
+)
 FraudMarkerOperationInvalid = _define(
     "FraudMarkerOperationInvalid", 400, "FAILED_PRECONDITION", False, InfractionProblem
 )
@@ -143,8 +155,11 @@ def problem_class(type_name: str) -> type[DictProblem]:
     cls = _CATALOGUE.get(type_name)
     if cls is None:
         # Clients must tolerate new problem types: keep the name, treat as not retryable.
-        cls = type(type_name, (DictProblem,), {"type": type_name, "retryable": False,
-                                               "http_status": 400, "grpc_code": "UNKNOWN"})
+        cls = type(
+            type_name,
+            (DictProblem,),
+            {"type": type_name, "retryable": False, "http_status": 400, "grpc_code": "UNKNOWN"},
+        )
     return cls
 
 

@@ -5,7 +5,8 @@ INSERT INTO entries (id, key, key_type, status, participant, branch, account_num
 VALUES (%(id)s, %(key)s, %(key_type)s, %(status)s, %(participant)s, %(branch)s,
         %(account_number)s, %(account_type)s, %(opening_date)s, %(owner_type)s,
         %(owner_tax_id)s, %(owner_name)s, %(owner_trade_name)s, %(request_id)s,
-        %(now)s, %(now)s);
+        %(now)s, %(now)s)
+RETURNING *;
 
 -- name: get
 SELECT * FROM entries WHERE id = %(id)s;
