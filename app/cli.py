@@ -39,12 +39,6 @@ def _scheduler(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
-def _simulator(args: argparse.Namespace) -> int:
-    from app.bridge.simulator.__main__ import main as simulator_main
-
-    return simulator_main(args.rest)
-
-
 def _dev(args: argparse.Namespace) -> int:
     from app.dev import run
 
@@ -84,9 +78,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("scheduler", help="run the periodiq crons (exactly one replica)"
                    ).set_defaults(fn=_scheduler)
 
-    sim = sub.add_parser("simulator", help="run the DICT simulator (gRPC)", add_help=False)
-    sim.add_argument("rest", nargs=argparse.REMAINDER)
-    sim.set_defaults(fn=_simulator)
+    sub.add_parser("simulator", help="run the DICT simulator (gRPC); --help for its options")
 
     dev = sub.add_parser("dev", help="everything on this machine, for development")
     dev.add_argument("--port", type=int, default=8000)
@@ -105,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulator"]:  # its own parser owns every option after the word
+        from app.bridge.simulator.__main__ import main as simulator_main
+
+        return simulator_main(argv[1:])
     args = parser().parse_args(argv)
     return int(args.fn(args) or 0)
 

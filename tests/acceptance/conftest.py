@@ -53,11 +53,14 @@ class Proc:
     env: dict[str, str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    output: Any = None
 
     def start(self) -> None:
+        if self.output is None:
+            self.output = self.log.open("ab")
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "app.cli", *self.args], env=self.env,
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=self.output, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -147,6 +150,8 @@ def stack(database_url: str, redis_url: str, tmp_path: Path,
     finally:
         for p in s.procs.values():
             p.stop()
+            if p.output is not None:
+                p.output.close()
         queue.broker.cache_clear()
         for p in s.procs.values():
             tail = p.log.read_text(errors="replace")[-3000:] if p.log.exists() else ""
