@@ -165,3 +165,25 @@ def finish(outbox_id: int, *, error: str | None = None, failed: bool = False,
             conn.execute(db.q("outbox.mark_failed"), {"id": outbox_id, "now": now, "error": error})
         else:
             conn.execute(db.q("outbox.mark_done"), {"id": outbox_id, "now": now})
+
+
+class BacklogCollector:
+    """Outbox gauges read from Postgres at scrape time (the relay's health, timer lag)."""
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        now = clock.now()
+        with db.pool().connection() as conn:
+            row = conn.execute(db.q("outbox.backlog"), {"now": now}).fetchone()
+        oldest = row["oldest_due"]
+        yield GaugeMetricFamily("dict_outbox_due_rows", "Outbox rows due and not yet dispatched",
+                                value=row["due"])
+        yield GaugeMetricFamily(
+            "dict_outbox_oldest_due_seconds",
+            "Age of the oldest due, undispatched outbox row (timer lag)",
+            value=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        yield GaugeMetricFamily("dict_outbox_in_flight_rows", "Outbox rows handed to Dramatiq",
+                                value=row["in_flight"])
+        yield GaugeMetricFamily("dict_outbox_dead_rows", "Outbox rows that failed (dead letters)",
+                                value=row["dead"])

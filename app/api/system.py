@@ -10,6 +10,7 @@ probe is cached for 2 s, because readiness is polled often and must stay cheap.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -23,7 +24,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client import multiprocess as prom_multiprocess
 from psycopg_pool import ConnectionPool
 
-from app import db, settings
+from app import db, outbox, settings
+
+log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 1.0
 BRIDGE_CACHE_S = 2.0
@@ -151,7 +154,7 @@ class SystemController(Controller):
         operation_id="metrics",
         summary="Prometheus metrics",
         media_type=MediaType.TEXT,
-        sync_to_thread=False,
+        sync_to_thread=True,
     )
     def metrics(self) -> Response[bytes]:
         """Text exposition of the default registry (all processes' in multiprocess mode)."""
@@ -159,8 +162,22 @@ class SystemController(Controller):
         if prom_multiprocess_dir():
             registry = CollectorRegistry()
             prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry) + _backlog_metrics()
         # The header, not media_type: Litestar would append a second charset.
-        return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+_backlog_registry = CollectorRegistry(auto_describe=False)
+_backlog_registry.register(outbox.BacklogCollector())  # type: ignore[arg-type]
+
+
+def _backlog_metrics() -> bytes:
+    """The outbox gauges; absent (not an error page) while Postgres is down."""
+    try:
+        return generate_latest(_backlog_registry)
+    except Exception:
+        log.warning("outbox backlog metrics unavailable", exc_info=True)
+        return b""
 
 
 def prom_multiprocess_dir() -> bool:

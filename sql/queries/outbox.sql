@@ -56,7 +56,7 @@ WHERE id = %(id)s AND status = 'dispatched';
 
 -- name: backlog
 SELECT count(*) FILTER (WHERE status = 'pending' AND deliver_at <= %(now)s) AS due,
-       min(deliver_at) FILTER (WHERE status = 'pending') AS oldest_pending,
+       min(deliver_at) FILTER (WHERE status = 'pending' AND deliver_at <= %(now)s) AS oldest_due,
        count(*) FILTER (WHERE status = 'dispatched') AS in_flight,
        count(*) FILTER (WHERE status = 'failed') AS dead
 FROM outbox WHERE status IN ('pending', 'dispatched', 'failed');

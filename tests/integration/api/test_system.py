@@ -81,3 +81,22 @@ def test_openapi_lists_operations_the_bearer_scheme_and_problems(client) -> None
     assert any(p["name"] == "Idempotency-Key" for p in echo["parameters"])
     _, health = ops["health"]
     assert "security" not in health
+
+
+def test_metrics_show_the_outbox_backlog(client, database_url) -> None:
+    from datetime import timedelta
+
+    from app import clock, db, outbox
+
+    with db.connect(database_url, autocommit=True) as conn:
+        outbox.write(conn, [outbox.timer("probe", clock.now() + timedelta(days=7),
+                                         dedupe_key="later")], clock.now())
+        conn.execute(
+            "INSERT INTO outbox (actor, status, deliver_at, created_at, last_error)"
+            " VALUES ('probe', 'pending', now() - interval '5 minutes', now(), NULL),"
+            "        ('probe', 'failed', now(), now(), 'boom')")
+    text = client.get("/metrics").text
+    assert "dict_outbox_due_rows 1.0" in text
+    assert "dict_outbox_dead_rows 1.0" in text
+    oldest = float(text.split("\ndict_outbox_oldest_due_seconds ")[1].split()[0])
+    assert 290 < oldest < 400
