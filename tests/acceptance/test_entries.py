@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections import Counter
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_lib
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
@@ -80,6 +82,11 @@ def test_keys_of_every_type_become_active_and_vsyncs_match(stack: Stack) -> None
     assert all(uuid.UUID(e["key"]).version == 4 for e in evp)  # the DICT generated them
     assert our_vsyncs(stack) == dict_vsyncs(stack)
     assert "0" * 64 not in our_vsyncs(stack).values()
+    events = redis_lib.Redis.from_url(stack.redis_url)
+    stream = "dict-connect.events.entries.created"
+    wait_until(lambda: events.xlen(stream) == 100, what="100 entries.created events")
+    _, fields = events.xrange(stream, count=1)[0]
+    assert json.loads(fields[b"payload"])["entry_id"] in ids
 
 
 def test_update_and_delete_reach_the_dict(stack: Stack) -> None:

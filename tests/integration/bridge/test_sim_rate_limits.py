@@ -1,0 +1,84 @@
+"""Token buckets on the simulated DICT: taken per call, RateLimited when empty (DICT.md §4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.bridge import dict_bridge_pb2 as pb
+from app.bridge.client import DictClient
+from app.bridge.simulator.admin_client import AdminClient
+from app.bridge.simulator.server import SimulatorHandle
+from app.domain import problems
+from app.domain.cid import EMPTY_VSYNC
+from tests.integration.bridge.builders import OURS
+
+SMALL = "11223344"  # category H: ENTRIES_READ_PARTICIPANT_ANTISCAN holds 50, refills 2/min
+
+
+def verification(client: DictClient) -> pb.CreateSyncVerificationRequest:
+    return pb.CreateSyncVerificationRequest(
+        participant=client.participant, key_type="EVP", participant_sync_verifier=EMPTY_VSYNC
+    )
+
+
+def bucket(client: DictClient, policy: str) -> pb.BucketState:
+    return client.get_bucket_state(
+        pb.GetBucketStateRequest(participant=client.participant, policy=policy)
+    ).policy
+
+
+def test_an_empty_bucket_answers_rate_limited_until_it_refills(
+    ours: DictClient, admin: AdminClient
+) -> None:
+    for _ in range(50):  # SYNC_VERIFICATIONS_WRITE: 50 tokens, 10 a minute
+        ours.create_sync_verification(verification(ours))
+    with pytest.raises(problems.RateLimited) as caught:
+        ours.create_sync_verification(verification(ours))
+    assert caught.value.retry_after_s == pytest.approx(6, abs=0.5)
+    assert bucket(ours, "SYNC_VERIFICATIONS_WRITE").available_tokens < 1
+    admin.advance_clock(6)
+    assert ours.create_sync_verification(verification(ours)).result == "OK"
+
+
+def test_a_lookup_miss_costs_three_participant_tokens(
+    sim: SimulatorHandle, admin: AdminClient
+) -> None:
+    admin.add_participant(SMALL, "H")
+    with DictClient(sim.address, SMALL) as small:
+        for _ in range(16):  # 16 misses x 3 = 48 of 50
+            with pytest.raises(problems.NotFound):
+                small.get_entry(pb.GetEntryRequest(key="+5511999999999"))
+        state = bucket(small, "ENTRIES_READ_PARTICIPANT_ANTISCAN")
+        assert state.available_tokens == pytest.approx(2, abs=0.1) and state.capacity == 50
+        with pytest.raises(problems.NotFound):
+            small.get_entry(pb.GetEntryRequest(key="+5511999999999"))  # admitted: goes to -1
+        with pytest.raises(problems.RateLimited):
+            small.get_entry(pb.GetEntryRequest(key="+5511999999999"))
+
+
+def test_a_payers_misses_drain_its_own_bucket(ours: DictClient) -> None:
+    payer = "52998224725"
+    for _ in range(5):  # 5 x 20 = the 100 tokens of a person
+        with pytest.raises(problems.NotFound):
+            ours.get_entry(pb.GetEntryRequest(key="+5511999999999", payer_id=payer))
+    with pytest.raises(problems.RateLimited):
+        ours.get_entry(pb.GetEntryRequest(key="+5511999999999", payer_id=payer))
+    with pytest.raises(problems.NotFound):  # another payer is not limited
+        ours.get_entry(pb.GetEntryRequest(key="+5511999999999", payer_id="11144477735"))
+
+
+def test_bucket_states_are_listed_with_the_category(ours: DictClient) -> None:
+    listed = ours.list_bucket_states(pb.ListBucketStatesRequest(participant=OURS))
+    by_name = {p.name: p for p in listed.policies}
+    assert listed.category == "A"
+    assert by_name["ENTRIES_READ_PARTICIPANT_ANTISCAN"].capacity == 50_000
+    assert by_name["ENTRIES_WRITE"].refill_period_sec == 60
+    assert "ENTRIES_READ_USER_ANTISCAN" not in by_name
+    with pytest.raises(problems.NotFound):
+        bucket(ours, "NO_SUCH_POLICY")
+
+
+def test_rate_limits_can_be_turned_off(ours: DictClient, admin: AdminClient) -> None:
+    admin.set_config(rate_limits_enabled=False)
+    for _ in range(60):
+        ours.create_sync_verification(verification(ours))
