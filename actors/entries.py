@@ -38,18 +38,27 @@ def _load(entry_id: str) -> dict[str, Any] | None:
 
 
 def _account(row: Mapping[str, Any]) -> pb.Account:
-    account = pb.Account(participant=row["participant"], branch=row["branch"] or "",
-                         account_number=row["account_number"],
-                         account_type=row["account_type"])
+    account = pb.Account(
+        participant=row["participant"],
+        branch=row["branch"] or "",
+        account_number=row["account_number"],
+        account_type=row["account_type"],
+    )
     account.opening_date.FromDatetime(row["opening_date"])
     return account
 
 
 def to_pb(row: Mapping[str, Any]) -> pb.Entry:
     return pb.Entry(
-        key_type=row["key_type"], key=row["key"] or "", account=_account(row),
-        owner=pb.Owner(type=row["owner_type"], tax_id_number=row["owner_tax_id"],
-                       name=row["owner_name"], trade_name=row["owner_trade_name"] or ""),
+        key_type=row["key_type"],
+        key=row["key"] or "",
+        account=_account(row),
+        owner=pb.Owner(
+            type=row["owner_type"],
+            tax_id_number=row["owner_tax_id"],
+            name=row["owner_name"],
+            trade_name=row["owner_trade_name"] or "",
+        ),
     )
 
 
@@ -62,16 +71,18 @@ def _apply(entry_id: str, change: Callable[[outbox.Step], None]) -> None:
         log.info("entry %s already moved on (%s); nothing to apply", entry_id, exc.current)
 
 
-def _call_dict(entry_id: str, refuse_trigger: str,
-               call: Callable[[], Any]) -> Any | None:
+def _call_dict(entry_id: str, refuse_trigger: str, call: Callable[[], Any]) -> Any | None:
     """Call the DICT; a final refusal is recorded on the entry, a transient one retried."""
     try:
         return call()
-    except problems.DictProblem as p:
-        if p.retryable:
+    except problems.DictProblem as exc:
+        if exc.retryable:
             raise
-        _apply(entry_id, lambda s: entry.refused(s, entry_id, refuse_trigger, p.type, p.detail))
-        return None
+        refusal = exc
+    _apply(
+        entry_id, lambda s: entry.refused(s, entry_id, refuse_trigger, refusal.type, refusal.detail)
+    )
+    return None
 
 
 @dramatiq.actor(queue_name="dict")
@@ -80,8 +91,9 @@ def register_entry(entry_id: str) -> None:
     row = _load(entry_id)
     if row is None or row["status"] != "registering":
         return
-    request = pb.CreateEntryRequest(entry=to_pb(row), reason="USER_REQUESTED",
-                                    request_id=str(row["request_id"]))
+    request = pb.CreateEntryRequest(
+        entry=to_pb(row), reason="USER_REQUESTED", request_id=str(row["request_id"])
+    )
     answer = _call_dict(entry_id, "register_refused", lambda: client().create_entry(request))
     if answer is not None:
         key = answer.entry.entry.key
@@ -98,8 +110,11 @@ def update_entry(entry_id: str) -> None:
     if isinstance(new["opening_date"], str):
         new["opening_date"] = datetime.fromisoformat(new["opening_date"])
     request = pb.UpdateEntryRequest(
-        key=row["key"], account=_account(new), name=new["owner_name"],
-        trade_name=new["owner_trade_name"] or "", reason=row["pending"]["reason"],
+        key=row["key"],
+        account=_account(new),
+        name=new["owner_name"],
+        trade_name=new["owner_trade_name"] or "",
+        reason=row["pending"]["reason"],
     )
     if _call_dict(entry_id, "update_refused", lambda: client().update_entry(request)):
         _apply(entry_id, lambda s: entry.updated(s, entry_id))
@@ -111,8 +126,9 @@ def delete_entry(entry_id: str) -> None:
     row = _load(entry_id)
     if row is None or row["status"] != "deleting":
         return
-    request = pb.DeleteEntryRequest(key=row["key"], participant=row["participant"],
-                                    reason=row["pending"]["reason"])
+    request = pb.DeleteEntryRequest(
+        key=row["key"], participant=row["participant"], reason=row["pending"]["reason"]
+    )
 
     def call() -> Any:
         try:

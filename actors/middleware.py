@@ -21,8 +21,12 @@ class OutboxMiddleware(Middleware):
     """
 
     def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
-        result: Any = None, exception: BaseException | None = None,
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         """Record the outcome; a failure to record is only logged (the lease covers it)."""
         outbox_id = message.options.get("outbox_id")
@@ -33,7 +37,8 @@ class OutboxMiddleware(Middleware):
                 outbox.finish(outbox_id)
             else:
                 error = f"{type(exception).__name__}: {exception}"[:1000]
-                outbox.finish(outbox_id, error=error, failed=message.failed,
-                              retrying=not message.failed)
+                outbox.finish(
+                    outbox_id, error=error, failed=message.failed, retrying=not message.failed
+                )
         except Exception:
             log.exception("could not record the outcome of outbox row %s", outbox_id)

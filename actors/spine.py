@@ -22,8 +22,9 @@ EVENT_STREAM_MAXLEN = 100_000
 def claim_slot(job: str, slot: datetime) -> bool:
     """Take ``(job, slot)`` in cron_runs; False when a duplicate tick already took it."""
     with db.pool().connection() as conn:
-        row = conn.execute(db.q("spine.claim_cron_slot"),
-                           {"job": job, "slot": slot, "now": clock.now()}).fetchone()
+        row = conn.execute(
+            db.q("spine.claim_cron_slot"), {"job": job, "slot": slot, "now": clock.now()}
+        ).fetchone()
     return row is not None
 
 
@@ -51,13 +52,15 @@ def publish_event(topic: str, payload: dict) -> None:
     _redis().xadd(
         f"dict-connect.events.{topic}",
         {"event_id": event_id, "topic": topic, "payload": json.dumps(payload)},
-        maxlen=EVENT_STREAM_MAXLEN, approximate=True,
+        maxlen=EVENT_STREAM_MAXLEN,
+        approximate=True,
     )
 
 
 @dramatiq.actor(queue_name="default")
-def fire_trigger(machine: str, subject_id: str, trigger: str, reason: str | None = None,
-                 actor: str = "operator") -> None:
+def fire_trigger(
+    machine: str, subject_id: str, trigger: str, reason: str | None = None, actor: str = "operator"
+) -> None:
     """Fire a trigger asked for by an operator (``SELECT ops.request(...)``)."""
     with outbox.step(actor=actor, trigger=trigger, reason=reason) as s:
         registry.operator_fire(s, machine, subject_id, trigger, reason)

@@ -21,14 +21,29 @@ def _api(args: argparse.Namespace) -> int:
     from app.logging import configure_logging
 
     configure_logging("api")
-    uvicorn.run("app.api.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_config=None, access_log=False)
+    uvicorn.run(
+        "app.api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+    )
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    argv = [sys.executable, "-m", "dramatiq", "actors", "--processes", str(args.processes),
-            "--threads", str(args.threads)]
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "actors",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+    ]
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover
 
@@ -61,8 +76,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dict-connect", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("migrate", help="apply pending migrations and mirror the state machines"
-                   ).set_defaults(fn=_migrate)
+    sub.add_parser(
+        "migrate", help="apply pending migrations and mirror the state machines"
+    ).set_defaults(fn=_migrate)
 
     api = sub.add_parser("api", help="run the REST API")
     api.add_argument("--host", default=os.environ.get("API_HOST", "127.0.0.1"))
@@ -71,12 +87,15 @@ def parser() -> argparse.ArgumentParser:
     api.set_defaults(fn=_api)
 
     worker = sub.add_parser("worker", help="run the Dramatiq worker (the actors)")
-    worker.add_argument("--processes", type=int, default=int(os.environ.get("WORKER_PROCESSES", "2")))
+    worker.add_argument(
+        "--processes", type=int, default=int(os.environ.get("WORKER_PROCESSES", "2"))
+    )
     worker.add_argument("--threads", type=int, default=int(os.environ.get("WORKER_THREADS", "8")))
     worker.set_defaults(fn=_worker)
 
-    sub.add_parser("scheduler", help="run the periodiq crons (exactly one replica)"
-                   ).set_defaults(fn=_scheduler)
+    sub.add_parser("scheduler", help="run the periodiq crons (exactly one replica)").set_defaults(
+        fn=_scheduler
+    )
 
     sub.add_parser("simulator", help="run the DICT simulator (gRPC); --help for its options")
 
@@ -90,8 +109,12 @@ def parser() -> argparse.ArgumentParser:
     apisub = apikey.add_subparsers(dest="action", required=True)
     create = apisub.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--scopes", nargs="+", required=True,
-                        help="e.g. entries:read entries:write (or comma-separated)")
+    create.add_argument(
+        "--scopes",
+        nargs="+",
+        required=True,
+        help="e.g. entries:read entries:write (or comma-separated)",
+    )
     create.set_defaults(fn=_apikey)
     return p
 

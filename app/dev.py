@@ -75,9 +75,22 @@ def _embedded_redis(state: Path, children: list[tuple[str, subprocess.Popen[str]
     port = _free_port()
     (state / "redis").mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "no", "--dir", str(state / "redis")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            REDIS_SERVER_PATH,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(state / "redis"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     children.append(("redis", proc))
     threading.Thread(target=_pipe, args=("redis", proc), daemon=True).start()
@@ -89,11 +102,19 @@ def _embedded_redis(state: Path, children: list[tuple[str, subprocess.Popen[str]
     raise RuntimeError("embedded Redis did not start")
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str],
-           children: list[tuple[str, subprocess.Popen[str]]]) -> None:
+def _spawn(
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    children: list[tuple[str, subprocess.Popen[str]]],
+) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     children.append((name, proc))
     threading.Thread(target=_pipe, args=(name, proc), daemon=True).start()
@@ -125,9 +146,12 @@ def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
         if not (redis_url and _redis_ok(redis_url)):
             _say("dev", "starting embedded Redis\n")
             redis_url = _embedded_redis(state, children)
-        env.update(DATABASE_URL=db_url, REDIS_URL=redis_url,
-                   BRIDGE_ADDRESS=env.get("BRIDGE_ADDRESS", f"127.0.0.1:{sim_port}"),
-                   PYTHONUNBUFFERED="1")
+        env.update(
+            DATABASE_URL=db_url,
+            REDIS_URL=redis_url,
+            BRIDGE_ADDRESS=env.get("BRIDGE_ADDRESS", f"127.0.0.1:{sim_port}"),
+            PYTHONUNBUFFERED="1",
+        )
         os.environ.update(env)
         from app import settings
         from app.migrate import migrate
@@ -137,8 +161,12 @@ def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
         applied = migrate(db_url)
         _say("dev", f"migrated ({len(applied)} new migration(s))\n")
         key = cli_create(f"dev-{int(time.time())}", ["admin"])
-        _spawn("simulator", ["simulator", "--host", "127.0.0.1", "--port", str(sim_port)],
-               env, children)
+        _spawn(
+            "simulator",
+            ["simulator", "--host", "127.0.0.1", "--port", str(sim_port)],
+            env,
+            children,
+        )
         _spawn("api", ["api", "--port", str(api_port)], env, children)
         _spawn("worker", ["worker", "--processes", "1", "--threads", "8"], env, children)
         _spawn("scheduler", ["scheduler"], env, children)

@@ -45,20 +45,22 @@ class Effect:
     cancel: bool = False  # cancel the pending timer with this dedupe_key instead
 
 
-def task(actor: str, *, subject: str | None = None, dedupe_key: str | None = None,
-         **args: Any) -> Effect:
+def task(
+    actor: str, *, subject: str | None = None, dedupe_key: str | None = None, **args: Any
+) -> Effect:
     return Effect(actor, args, subject=subject, dedupe_key=dedupe_key)
 
 
-def timer(actor: str, at: datetime, *, dedupe_key: str, subject: str | None = None,
-          **args: Any) -> Effect:
-    return Effect(actor, args, kind="timer", deliver_at=at, dedupe_key=dedupe_key,
-                  subject=subject)
+def timer(
+    actor: str, at: datetime, *, dedupe_key: str, subject: str | None = None, **args: Any
+) -> Effect:
+    return Effect(actor, args, kind="timer", deliver_at=at, dedupe_key=dedupe_key, subject=subject)
 
 
 def event(topic: str, payload: dict[str, Any], *, subject: str | None = None) -> Effect:
-    return Effect("publish_event", {"topic": topic, "payload": payload}, kind="event",
-                  subject=subject)
+    return Effect(
+        "publish_event", {"topic": topic, "payload": payload}, kind="event", subject=subject
+    )
 
 
 def cancel_timer(dedupe_key: str) -> Effect:
@@ -82,13 +84,27 @@ class Step:
 
     conn: psycopg.Connection[Any]
     now: datetime
+    actor: str = "system"
+    trigger: str | None = None
+    reason: str | None = None
     dispatches: list[Dispatch] = field(default_factory=list)
 
     def add(self, effects: Iterable[Effect]) -> None:
         self.dispatches.extend(write(self.conn, effects, self.now))
 
+    def tag(self, trigger: str | None = None, reason: str | None = None) -> None:
+        """Tag the transaction for ``state_history`` before a status change."""
+        db.set_tags(
+            self.conn,
+            actor=self.actor,
+            trigger=trigger or self.trigger,
+            reason=reason or self.reason,
+        )
 
-def write(conn: psycopg.Connection[Any], effects: Iterable[Effect], now: datetime) -> list[Dispatch]:
+
+def write(
+    conn: psycopg.Connection[Any], effects: Iterable[Effect], now: datetime
+) -> list[Dispatch]:
     """Insert effects as outbox rows; return those to enqueue after commit."""
     due: list[Dispatch] = []
     for e in effects:
@@ -97,26 +113,36 @@ def write(conn: psycopg.Connection[Any], effects: Iterable[Effect], now: datetim
             continue
         at = e.deliver_at or now
         soon = at <= now + HORIZON
-        row = conn.execute(db.q("outbox.insert"), {
-            "actor": e.actor, "queue": e.queue, "args": Jsonb(e.args), "kind": e.kind,
-            "subject": e.subject, "dedupe_key": e.dedupe_key,
-            "status": "dispatched" if soon else "pending", "deliver_at": at, "now": now,
-            "dispatched_at": now if soon else None,
-            "lease_until": max(at, now) + LEASE if soon else None, "attempts": int(soon),
-        }).fetchone()
+        row = conn.execute(
+            db.q("outbox.insert"),
+            {
+                "actor": e.actor,
+                "queue": e.queue,
+                "args": Jsonb(e.args),
+                "kind": e.kind,
+                "subject": e.subject,
+                "dedupe_key": e.dedupe_key,
+                "status": "dispatched" if soon else "pending",
+                "deliver_at": at,
+                "now": now,
+                "dispatched_at": now if soon else None,
+                "lease_until": max(at, now) + LEASE if soon else None,
+                "attempts": int(soon),
+            },
+        ).fetchone()
         if row is not None and soon:  # None: a live row with this dedupe key exists
             due.append(Dispatch(row["id"], e.actor, e.queue, e.args, at))
     return due
 
 
 @contextmanager
-def step(*, actor: str = "system", trigger: str | None = None,
-         reason: str | None = None) -> Iterator[Step]:
+def step(
+    *, actor: str = "system", trigger: str | None = None, reason: str | None = None
+) -> Iterator[Step]:
     """A transaction whose effects are enqueued once it has committed."""
     with db.pool().connection() as conn:
         with conn.transaction():
-            db.set_tags(conn, actor=actor, trigger=trigger, reason=reason)
-            s = Step(conn, clock.now())
+            s = Step(conn, clock.now(), actor, trigger, reason)
             yield s
         enqueue(s.dispatches, s.now)
 
@@ -125,15 +151,19 @@ def enqueue(dispatches: Iterable[Dispatch], now: datetime) -> None:
     """Hand rows to Dramatiq. A failure here loses nothing: the lease re-dispatches."""
     from app import queue
 
-    batch = [(queue.message(d.id, d.actor, d.queue, d.args), d.deliver_at - now)
-             for d in dispatches]
+    batch = [
+        (queue.message(d.id, d.actor, d.queue, d.args), d.deliver_at - now) for d in dispatches
+    ]
     if not batch:
         return
     try:
         queue.send_many(batch)
     except Exception:  # Redis down: the relay re-dispatches when the lease expires
-        log.warning("enqueue of %d outbox row(s) failed; their lease will re-dispatch them",
-                    len(batch), exc_info=True)
+        log.warning(
+            "enqueue of %d outbox row(s) failed; their lease will re-dispatch them",
+            len(batch),
+            exc_info=True,
+        )
 
 
 def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
@@ -142,25 +172,33 @@ def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
     with db.pool().connection() as conn:
         with conn.transaction():
             conn.execute(db.q("outbox.expire_leases"), {"now": now, "limit": limit})
-            rows = conn.execute(db.q("outbox.claim_due"), {
-                "now": now, "horizon": now + HORIZON, "limit": limit,
-                "lease_s": LEASE.total_seconds(),
-            }).fetchall()
-        dispatches = [Dispatch(r["id"], r["actor"], r["queue"], r["args"], r["deliver_at"])
-                      for r in rows]
+            rows = conn.execute(
+                db.q("outbox.claim_due"),
+                {
+                    "now": now,
+                    "horizon": now + HORIZON,
+                    "limit": limit,
+                    "lease_s": LEASE.total_seconds(),
+                },
+            ).fetchall()
+        dispatches = [
+            Dispatch(r["id"], r["actor"], r["queue"], r["args"], r["deliver_at"]) for r in rows
+        ]
     enqueue(dispatches, now)
     return len(dispatches)
 
 
-def finish(outbox_id: int, *, error: str | None = None, failed: bool = False,
-           retrying: bool = False) -> None:
+def finish(
+    outbox_id: int, *, error: str | None = None, failed: bool = False, retrying: bool = False
+) -> None:
     """Record an actor's outcome on its row (called by the worker middleware)."""
     now = clock.now()
     with db.pool().connection() as conn:
         if retrying:
-            conn.execute(db.q("outbox.mark_retrying"),
-                         {"id": outbox_id, "now": now, "error": error,
-                          "lease_s": LEASE.total_seconds()})
+            conn.execute(
+                db.q("outbox.mark_retrying"),
+                {"id": outbox_id, "now": now, "error": error, "lease_s": LEASE.total_seconds()},
+            )
         elif failed:
             conn.execute(db.q("outbox.mark_failed"), {"id": outbox_id, "now": now, "error": error})
         else:
@@ -177,13 +215,17 @@ class BacklogCollector:
         with db.pool().connection() as conn:
             row = conn.execute(db.q("outbox.backlog"), {"now": now}).fetchone()
         oldest = row["oldest_due"]
-        yield GaugeMetricFamily("dict_outbox_due_rows", "Outbox rows due and not yet dispatched",
-                                value=row["due"])
+        yield GaugeMetricFamily(
+            "dict_outbox_due_rows", "Outbox rows due and not yet dispatched", value=row["due"]
+        )
         yield GaugeMetricFamily(
             "dict_outbox_oldest_due_seconds",
             "Age of the oldest due, undispatched outbox row (timer lag)",
-            value=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
-        yield GaugeMetricFamily("dict_outbox_in_flight_rows", "Outbox rows handed to Dramatiq",
-                                value=row["in_flight"])
-        yield GaugeMetricFamily("dict_outbox_dead_rows", "Outbox rows that failed (dead letters)",
-                                value=row["dead"])
+            value=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "dict_outbox_in_flight_rows", "Outbox rows handed to Dramatiq", value=row["in_flight"]
+        )
+        yield GaugeMetricFamily(
+            "dict_outbox_dead_rows", "Outbox rows that failed (dead letters)", value=row["dead"]
+        )

@@ -17,7 +17,14 @@ from uuid import uuid4
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 
 from app import settings
 
@@ -50,14 +57,27 @@ class Broker(RedisBroker):
             for message, delay in items:
                 message = message.copy(options={"redis_message_id": str(uuid4())})
                 if delay:
-                    message = message.copy(queue_name=dq_name(message.queue_name),
-                                           options={"eta": current_millis() + delay})
+                    message = message.copy(
+                        queue_name=dq_name(message.queue_name),
+                        options={"eta": current_millis() + delay},
+                    )
                 self.emit_before("enqueue", message, delay)
-                dispatch(keys=[self.namespace], client=pipe, args=[
-                    "enqueue", current_millis(), message.queue_name, self.broker_id,
-                    self.heartbeat_timeout, self.dead_message_ttl, 0, self._max_unpack_size(),
-                    message.options["redis_message_id"], message.encode(),
-                ])
+                dispatch(
+                    keys=[self.namespace],
+                    client=pipe,
+                    args=[
+                        "enqueue",
+                        current_millis(),
+                        message.queue_name,
+                        self.broker_id,
+                        self.heartbeat_timeout,
+                        self.dead_message_ttl,
+                        0,
+                        self._max_unpack_size(),
+                        message.options["redis_message_id"],
+                        message.encode(),
+                    ],
+                )
                 sent.append((message, delay))
             pipe.execute()
         for message, delay in sent:
@@ -70,21 +90,32 @@ def broker() -> Broker:
     b = Broker(
         url=settings.redis().url,
         middleware=[
-            AgeLimit(), TimeLimit(time_limit=TIME_LIMIT_MS), ShutdownNotifications(),
-            Callbacks(), Pipelines(),
-            Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS,
-                    max_backoff=MAX_BACKOFF_MS, retry_when=retry_when),
+            AgeLimit(),
+            TimeLimit(time_limit=TIME_LIMIT_MS),
+            ShutdownNotifications(),
+            Callbacks(),
+            Pipelines(),
+            Retries(
+                max_retries=MAX_RETRIES,
+                min_backoff=MIN_BACKOFF_MS,
+                max_backoff=MAX_BACKOFF_MS,
+                retry_when=retry_when,
+            ),
         ],
     )
     dramatiq.set_broker(b)
     return b
 
 
-def message(outbox_id: int | None, actor: str, queue: str,
-            args: dict[str, Any]) -> dramatiq.Message[Any]:
+def message(
+    outbox_id: int | None, actor: str, queue: str, args: dict[str, Any]
+) -> dramatiq.Message[Any]:
     """A message for ``actor(**args)``; ``outbox_id`` lets the worker record the outcome."""
     return dramatiq.Message(
-        queue_name=queue, actor_name=actor, args=(), kwargs=args,
+        queue_name=queue,
+        actor_name=actor,
+        args=(),
+        kwargs=args,
         options={"outbox_id": outbox_id} if outbox_id is not None else {},
     )
 
@@ -94,8 +125,13 @@ def _ms(delay: timedelta) -> int | None:
     return ms if ms > 0 else None
 
 
-def send(outbox_id: int | None, actor: str, queue: str, args: dict[str, Any],
-         delay: timedelta = timedelta(0)) -> None:
+def send(
+    outbox_id: int | None,
+    actor: str,
+    queue: str,
+    args: dict[str, Any],
+    delay: timedelta = timedelta(0),
+) -> None:
     """Enqueue ``actor(**args)`` after ``delay``."""
     broker().enqueue(message(outbox_id, actor, queue, args), delay=_ms(delay))
 

@@ -27,7 +27,12 @@ class IllegalTrigger(Exception):
     """A trigger the subject's current status does not allow (the API answers 409)."""
 
     def __init__(
-        self, machine: str, subject_id: str, current: str, trigger: str, allowed: list[str],
+        self,
+        machine: str,
+        subject_id: str,
+        current: str,
+        trigger: str,
+        allowed: list[str],
         detail: str = "",
     ) -> None:
         self.machine, self.subject_id, self.current = machine, subject_id, current
@@ -54,8 +59,12 @@ class T:
     effects: EffectBuilder | None = None
 
     def __init__(
-        self, trigger: str, source: str | tuple[str, ...], dest: str,
-        guards: tuple[Guard, ...] = (), effects: EffectBuilder | None = None,
+        self,
+        trigger: str,
+        source: str | tuple[str, ...],
+        dest: str,
+        guards: tuple[Guard, ...] = (),
+        effects: EffectBuilder | None = None,
     ) -> None:
         object.__setattr__(self, "trigger", trigger)
         object.__setattr__(self, "source", (source,) if isinstance(source, str) else source)
@@ -89,14 +98,22 @@ class Spec:
     """A machine's declaration and its pytransitions executor."""
 
     def __init__(
-        self, name: str, states: tuple[str, ...], initial: tuple[str, ...],
-        transitions: tuple[T, ...], terminal: tuple[str, ...] = (),
+        self,
+        name: str,
+        states: tuple[str, ...],
+        initial: tuple[str, ...],
+        transitions: tuple[T, ...],
+        terminal: tuple[str, ...] = (),
     ) -> None:
         self.name, self.states, self.initial = name, states, initial
         self.terminal, self.transitions = terminal, transitions
         self._machine = Machine(
-            model=None, states=list(states), initial=None, auto_transitions=False,
-            send_event=True, transitions=[self._as_dict(t) for t in transitions],
+            model=None,
+            states=list(states),
+            initial=None,
+            auto_transitions=False,
+            send_event=True,
+            transitions=[self._as_dict(t) for t in transitions],
         )
 
     @staticmethod
@@ -109,8 +126,11 @@ class Spec:
                 ev.model.effects.extend(t.effects(ev.model, ev.kwargs))
 
         return {
-            "trigger": t.trigger, "source": list(t.source), "dest": t.dest,
-            "conditions": [guard(g) for g in t.guards], "after": [effects],
+            "trigger": t.trigger,
+            "source": list(t.source),
+            "dest": t.dest,
+            "conditions": [guard(g) for g in t.guards],
+            "after": [effects],
         }
 
     def allowed(self, status: str) -> list[str]:
@@ -122,8 +142,13 @@ class Spec:
         return {(t.trigger, s, t.dest) for t in self.transitions for s in t.source}
 
     def fire(
-        self, subject_id: str, status: str, row: Mapping[str, Any], trigger: str,
-        now: datetime, **ctx: Any,
+        self,
+        subject_id: str,
+        status: str,
+        row: Mapping[str, Any],
+        trigger: str,
+        now: datetime,
+        **ctx: Any,
     ) -> Fired:
         """Run ``trigger`` on a subject in ``status``; raise IllegalTrigger if refused."""
         subject = Subject(id=subject_id, state=status, row=row, now=now)
@@ -138,7 +163,11 @@ class Spec:
             ) from None
         if not moved:
             raise IllegalTrigger(
-                self.name, subject_id, status, trigger, self.allowed(status),
+                self.name,
+                subject_id,
+                status,
+                trigger,
+                self.allowed(status),
                 detail=f"{self.name} {subject_id} is {status}: a guard of {trigger!r} refused",
             )
         return Fired(trigger, status, subject.state, subject.effects)

@@ -13,7 +13,7 @@ type's VSync in the same transaction (``_vsync``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -31,19 +31,25 @@ def _subject(s: Subject) -> str:
     return f"entry:{s.id}"
 
 
-def _call(actor: str):  # noqa: ANN202 - an effect builder
+def _call(actor: str):
     def build(s: Subject, ctx: Mapping[str, Any]) -> list[Effect]:
         return [outbox.task(actor, subject=_subject(s), entry_id=s.id)]
+
     return build
 
 
-def _event(topic: str):  # noqa: ANN202 - an effect builder
+def _event(topic: str):
     def build(s: Subject, ctx: Mapping[str, Any]) -> list[Effect]:
-        payload = {"entry_id": s.id, "key_type": s.row["key_type"],
-                   "key": ctx.get("key") or s.row["key"], "status": s.state}
+        payload = {
+            "entry_id": s.id,
+            "key_type": s.row["key_type"],
+            "key": ctx.get("key") or s.row["key"],
+            "status": s.state,
+        }
         if ctx.get("problem_type"):
             payload["problem_type"] = ctx["problem_type"]
         return [outbox.event(topic, payload, subject=_subject(s))]
+
     return build
 
 
@@ -69,8 +75,15 @@ def cid_of(row: Mapping[str, Any], **changes: Any) -> str:
     """The entry's CID, keyed by its creation RequestId (DICT.md §3), with ``changes``."""
     r = {**row, **changes}
     return compute_cid(
-        str(r["request_id"]), r["key_type"], r["key"], r["owner_tax_id"], r["owner_name"],
-        r["owner_trade_name"], r["participant"], r["branch"], r["account_number"],
+        str(r["request_id"]),
+        r["key_type"],
+        r["key"],
+        r["owner_tax_id"],
+        r["owner_name"],
+        r["owner_trade_name"],
+        r["participant"],
+        r["branch"],
+        r["account_number"],
         r["account_type"],
     )
 
@@ -82,18 +95,23 @@ class KeyTaken(Exception):
 
 
 def create(step: Step, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Insert a validated entry as registering and schedule its CreateEntry call.
-
-    Open ``step`` with ``trigger="create"``: the history trigger records it.
-    """
+    """Insert a validated entry as registering and schedule its CreateEntry call."""
     entry_id = uuid.uuid4()
+    step.tag("create", step.reason or "USER_REQUESTED")
     try:
-        cur = step.conn.execute(db.q("entries.insert"), {
-            **fields, "id": entry_id, "status": "registering", "request_id": uuid.uuid4(),
-            "now": step.now,
-        })
-        step.add([outbox.task("register_entry", subject=f"entry:{entry_id}",
-                              entry_id=str(entry_id))])
+        cur = step.conn.execute(
+            db.q("entries.insert"),
+            {
+                **fields,
+                "id": entry_id,
+                "status": "registering",
+                "request_id": uuid.uuid4(),
+                "now": step.now,
+            },
+        )
+        step.add(
+            [outbox.task("register_entry", subject=f"entry:{entry_id}", entry_id=str(entry_id))]
+        )
         row = cur.fetchone()
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name == "entries_live_key":
@@ -103,73 +121,125 @@ def create(step: Step, fields: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def fire(step: Step, entry_id: uuid.UUID | str, trigger: str, *, query: str = "entries.set_status",
-         reason: str | None = None, actor: str | None = None, **params: Any) -> dict[str, Any]:
+Params = Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def fire(
+    step: Step,
+    entry_id: uuid.UUID | str,
+    trigger: str,
+    *,
+    query: str = "entries.set_status",
+    reason: str | None = None,
+    params: Params | None = None,
+) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """Lock the entry, fire ``trigger``, persist with a guarded UPDATE, write effects.
 
-    Returns the row as it was before the change.
+    ``params`` (or a function of the locked row giving them) fill ``query``. Returns
+    the row as it was before the change, and the params used.
     """
     row = step.conn.execute(db.q("entries.lock"), {"id": entry_id}).fetchone()
     if row is None:
         raise LookupError(f"entry {entry_id} not found")
-    fired = SPEC.fire(str(entry_id), row["status"], row, trigger, step.now, **params)
-    db.set_tags(step.conn, trigger=trigger, reason=reason, actor=actor)
-    cur = step.conn.execute(db.q(query), {
-        **params, "id": entry_id, "from_status": fired.from_status,
-        "to_status": fired.to_status, "now": step.now,
-    })
+    values = (params(row) if callable(params) else params) or {}
+    fired = SPEC.fire(str(entry_id), row["status"], row, trigger, step.now, **values)
+    step.tag(trigger, reason)
+    cur = step.conn.execute(
+        db.q(query),
+        {
+            **values,
+            "id": entry_id,
+            "from_status": fired.from_status,
+            "to_status": fired.to_status,
+            "now": step.now,
+        },
+    )
     if cur.rowcount != 1:
         raise Conflict(MACHINE, str(entry_id), row["status"], trigger, SPEC.allowed(row["status"]))
     step.add(fired.effects)
-    return row
+    return row, values
 
 
 def _vsync(step: Step, key_type: str, cid: str, delta: int) -> None:
-    step.conn.execute(db.q("entries.vsync_xor"),
-                      {"key_type": key_type, "cid": cid, "delta": delta, "now": step.now})
+    step.conn.execute(
+        db.q("entries.vsync_xor"),
+        {"key_type": key_type, "cid": cid, "delta": delta, "now": step.now},
+    )
 
 
 def registered(step: Step, entry_id: uuid.UUID | str, key: str) -> None:
     """The DICT created the entry (for an EVP, ``key`` is the one it generated)."""
-    row = step.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
-    cid = cid_of(row, key=key) if row else ""
-    before = fire(step, entry_id, "registered", query="entries.set_active", key=key, cid=cid)
-    _vsync(step, before["key_type"], cid, +1)
+    before, done = fire(
+        step,
+        entry_id,
+        "registered",
+        query="entries.set_active",
+        params=lambda row: {"key": key, "cid": cid_of(row, key=key)},
+    )
+    _vsync(step, before["key_type"], done["cid"], +1)
 
 
-def refused(step: Step, entry_id: uuid.UUID | str, trigger: str, problem_type: str,
-            detail: str) -> None:
+def refused(
+    step: Step, entry_id: uuid.UUID | str, trigger: str, problem_type: str, detail: str
+) -> None:
     """The DICT refused a create, update or delete: keep its problem type on the entry."""
-    fire(step, entry_id, trigger, query="entries.set_refused", reason=problem_type,
-         problem_type=problem_type, problem_detail=detail[:500])
+    fire(
+        step,
+        entry_id,
+        trigger,
+        query="entries.set_refused",
+        reason=problem_type,
+        params={"problem_type": problem_type, "problem_detail": detail[:500]},
+    )
 
 
-def request_update(step: Step, entry_id: uuid.UUID | str, changes: Mapping[str, Any],
-                   reason: str) -> None:
-    fire(step, entry_id, "update", query="entries.set_pending", reason=reason,
-         pending=Jsonb({**changes, "reason": reason}))
+def request_update(
+    step: Step, entry_id: uuid.UUID | str, changes: Mapping[str, Any], reason: str
+) -> None:
+    fire(
+        step,
+        entry_id,
+        "update",
+        query="entries.set_pending",
+        reason=reason,
+        params={"pending": Jsonb({**changes, "reason": reason})},
+    )
+
+
+_UPDATABLE = (
+    "branch",
+    "account_number",
+    "account_type",
+    "opening_date",
+    "owner_name",
+    "owner_trade_name",
+)
 
 
 def updated(step: Step, entry_id: uuid.UUID | str) -> None:
     """The DICT accepted the pending update: apply it, swap the CID in the VSync."""
-    row = step.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
-    if row is None or row["pending"] is None:
-        raise LookupError(f"entry {entry_id} has no pending update")
-    new = {k: row["pending"].get(k, row[k]) for k in (
-        "branch", "account_number", "account_type", "opening_date", "owner_name",
-        "owner_trade_name")}
-    cid = cid_of(row, **new)
-    fire(step, entry_id, "updated", query="entries.set_updated", cid=cid, **new)
-    _vsync(step, row["key_type"], row["cid"], -1)
-    _vsync(step, row["key_type"], cid, +1)
+
+    def apply(row: Mapping[str, Any]) -> dict[str, Any]:
+        new = {k: (row["pending"] or {}).get(k, row[k]) for k in _UPDATABLE}
+        return {**new, "cid": cid_of(row, **new)}
+
+    before, done = fire(step, entry_id, "updated", query="entries.set_updated", params=apply)
+    _vsync(step, before["key_type"], before["cid"], -1)
+    _vsync(step, before["key_type"], done["cid"], +1)
 
 
 def request_delete(step: Step, entry_id: uuid.UUID | str, reason: str) -> None:
-    fire(step, entry_id, "delete", query="entries.set_pending", reason=reason,
-         pending=Jsonb({"reason": reason}))
+    fire(
+        step,
+        entry_id,
+        "delete",
+        query="entries.set_pending",
+        reason=reason,
+        params={"pending": Jsonb({"reason": reason})},
+    )
 
 
 def deleted(step: Step, entry_id: uuid.UUID | str) -> None:
     """The DICT removed the entry: its CID leaves the VSync."""
-    before = fire(step, entry_id, "deleted", query="entries.set_deleted")
+    before, _ = fire(step, entry_id, "deleted", query="entries.set_deleted")
     _vsync(step, before["key_type"], before["cid"], -1)

@@ -19,27 +19,41 @@ def mirror(conn: psycopg.Connection[Any]) -> None:
     """Replace ``machine_states`` and ``state_transitions`` with the declarations."""
     conn.execute(db.q("migrate.clear_machines"))
     with conn.cursor() as cur:
-        cur.executemany(db.q("migrate.add_state"), [
-            {"machine": s.name, "status": st, "initial": st in s.initial}
-            for s in MACHINES.values() for st in s.states
-        ])
-        cur.executemany(db.q("migrate.add_transition"), [
-            {"machine": s.name, "trigger": t, "from_status": a, "to_status": b}
-            for s in MACHINES.values() for t, a, b in sorted(s.edges())
-        ])
+        cur.executemany(
+            db.q("migrate.add_state"),
+            [
+                {"machine": s.name, "status": st, "initial": st in s.initial}
+                for s in MACHINES.values()
+                for st in s.states
+            ],
+        )
+        cur.executemany(
+            db.q("migrate.add_transition"),
+            [
+                {"machine": s.name, "trigger": t, "from_status": a, "to_status": b}
+                for s in MACHINES.values()
+                for t, a, b in sorted(s.edges())
+            ],
+        )
 
 
-def operator_fire(step: Step, machine: str, subject_id: str, trigger: str,
-                  reason: str | None) -> None:
+def operator_fire(
+    step: Step, machine: str, subject_id: str, trigger: str, reason: str | None
+) -> None:
     """Fire a trigger an operator asked for; only triggers that need no DICT answer."""
     spec = MACHINES.get(machine)
     if spec is None:
         raise LookupError(f"no machine named {machine!r}")
     action = _OPERATOR_TRIGGERS.get(machine, {}).get(trigger)
     if action is None:
-        raise IllegalTrigger(machine, subject_id, "?", trigger,
-                             sorted(_OPERATOR_TRIGGERS.get(machine, {})),
-                             detail=f"{trigger!r} cannot be asked for by an operator")
+        raise IllegalTrigger(
+            machine,
+            subject_id,
+            "?",
+            trigger,
+            sorted(_OPERATOR_TRIGGERS.get(machine, {})),
+            detail=f"{trigger!r} cannot be asked for by an operator",
+        )
     action(step, subject_id, reason)
 
 

@@ -7,6 +7,7 @@ later through the worker and moves the entry to active or rejected.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -142,10 +143,8 @@ def _check_participant(account: AccountIn, field: str = "account.participant") -
 def _find(conn: Any, ref: str) -> dict[str, Any]:
     """An entry by id, or by key (the live one, else the latest attempt)."""
     row = None
-    try:
+    with contextlib.suppress(ValueError):  # not a UUID: a key
         row = conn.execute(db.q("entries.get"), {"id": uuid.UUID(ref)}).fetchone()
-    except ValueError:
-        pass
     row = row or conn.execute(db.q("entries.live_by_key"), {"key": ref}).fetchone()
     row = row or conn.execute(db.q("entries.latest_by_key"), {"key": ref}).fetchone()
     if row is None:
@@ -294,7 +293,10 @@ def _update_changes(row: dict[str, Any], data: EntryUpdate) -> dict[str, Any]:
         trade_name=data.trade_name if data.trade_name is not None else row["owner_trade_name"],
     )
     keys.validate_entry(
-        row["key_type"], row["key"], _domain_account(account), _domain_owner(owner),
+        row["key_type"],
+        row["key"],
+        _domain_account(account),
+        _domain_owner(owner),
         creating=False,
     )
     return {

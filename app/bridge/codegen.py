@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     with tempfile.TemporaryDirectory() as tmp:
         files = generate(Path(tmp))
-        stale = [f for f in files if not (ROOT / f).exists()
-                 or not filecmp.cmp(Path(tmp) / f, ROOT / f, shallow=False)]
+        stale = [
+            f
+            for f in files
+            if not (ROOT / f).exists() or not filecmp.cmp(Path(tmp) / f, ROOT / f, shallow=False)
+        ]
         if "--check" in argv:
             for f in stale:
                 print(f"stale: {f}", file=sys.stderr)

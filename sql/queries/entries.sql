@@ -75,11 +75,14 @@ SET status = %(to_status)s, version = version + 1, updated_at = %(now)s, cid = N
 WHERE id = %(id)s AND status = %(from_status)s;
 
 -- name: vsync_xor
--- Add or remove one CID (XOR is its own inverse); `delta` is +1 or -1 entries.
+-- Add or remove one CID (XOR is its own inverse) in the shard its first hex digit picks;
+-- `delta` is +1 or -1 entries.
 UPDATE vsyncs
 SET vsync = vsync # ('x' || %(cid)s)::bit(256), entries = entries + %(delta)s,
     updated_at = %(now)s
-WHERE key_type = %(key_type)s;
+WHERE key_type = %(key_type)s AND shard = ('x' || substr(%(cid)s, 1, 1))::bit(4)::int;
 
 -- name: vsyncs
-SELECT key_type, vsync::text AS bits, entries, updated_at FROM vsyncs ORDER BY key_type;
+SELECT key_type, bit_xor(vsync)::text AS bits, sum(entries)::bigint AS entries,
+       max(updated_at) AS updated_at
+FROM vsyncs GROUP BY key_type ORDER BY key_type;

@@ -33,8 +33,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 60, every: float = 0.2,
-               what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 60, every: float = 0.2, what: str = "condition"
+) -> Any:
     """Poll ``predicate`` until truthy (processes run in real time; this is no clock sleep)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -59,8 +60,11 @@ class Proc:
         if self.output is None:
             self.output = self.log.open("ab")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *self.args], env=self.env,
-            stdout=self.output, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "app.cli", *self.args],
+            env=self.env,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -87,8 +91,9 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=30,
-                            headers={"Authorization": f"Bearer {self.api_key}"})
+        return httpx.Client(
+            base_url=self.api_url, timeout=30, headers={"Authorization": f"Bearer {self.api_key}"}
+        )
 
     def admin(self) -> Any:
         from app.bridge.simulator.admin_client import AdminClient
@@ -112,18 +117,25 @@ class Stack:
 
 
 @pytest.fixture
-def stack(database_url: str, redis_url: str, tmp_path: Path,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
     from app.security import cli_create
 
     clock_file = tmp_path / "clock-offset"
     clock_file.write_text("0\n")
     monkeypatch.setenv("CLOCK_OFFSET_FILE", str(clock_file))
     sim_port, api_port = _free_port(), _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "BRIDGE_ADDRESS": f"127.0.0.1:{sim_port}", "PARTICIPANT_ISPB": OUR_ISPB,
-           "CLOCK_OFFSET_FILE": str(clock_file), "PYTHONUNBUFFERED": "1",
-           "BRIDGE_BREAKER_RESET_S": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "BRIDGE_ADDRESS": f"127.0.0.1:{sim_port}",
+        "PARTICIPANT_ISPB": OUR_ISPB,
+        "CLOCK_OFFSET_FILE": str(clock_file),
+        "PYTHONUNBUFFERED": "1",
+        "BRIDGE_BREAKER_RESET_S": "1",
+    }
     monkeypatch.setenv("BRIDGE_ADDRESS", env["BRIDGE_ADDRESS"])
     monkeypatch.setenv("PARTICIPANT_ISPB", OUR_ISPB)
     settings.reset()
@@ -131,16 +143,33 @@ def stack(database_url: str, redis_url: str, tmp_path: Path,
 
     queue.broker.cache_clear()
     api_key = cli_create("acceptance", ["admin"])
-    s = Stack(f"http://127.0.0.1:{api_port}", f"127.0.0.1:{sim_port}", database_url,
-              redis_url, clock_file, api_key)
+    s = Stack(
+        f"http://127.0.0.1:{api_port}",
+        f"127.0.0.1:{sim_port}",
+        database_url,
+        redis_url,
+        clock_file,
+        api_key,
+    )
     s.procs = {
-        "simulator": Proc("simulator", ["simulator", "--host", "127.0.0.1", "--port",
-                                        str(sim_port), "--participants",
-                                        f"{OUR_ISPB}:A,{OTHER_ISPB}:A"], env,
-                          tmp_path / "simulator.log"),
+        "simulator": Proc(
+            "simulator",
+            [
+                "simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(sim_port),
+                "--participants",
+                f"{OUR_ISPB}:A,{OTHER_ISPB}:A",
+            ],
+            env,
+            tmp_path / "simulator.log",
+        ),
         "api": Proc("api", ["api", "--port", str(api_port)], env, tmp_path / "api.log"),
-        "worker": Proc("worker", ["worker", "--processes", "1", "--threads", "8"], env,
-                       tmp_path / "worker.log"),
+        "worker": Proc(
+            "worker", ["worker", "--processes", "1", "--threads", "8"], env, tmp_path / "worker.log"
+        ),
     }
     for p in s.procs.values():
         p.start()

@@ -21,8 +21,13 @@ OPENING = "2020-03-01T03:00:00Z"
 
 
 def account(number: int, branch: str = "1") -> dict[str, Any]:
-    return {"participant": OUR_ISPB, "branch": branch, "account_number": str(number),
-            "account_type": "CACC", "opening_date": OPENING}
+    return {
+        "participant": OUR_ISPB,
+        "branch": branch,
+        "account_number": str(number),
+        "account_type": "CACC",
+        "opening_date": OPENING,
+    }
 
 
 def person(tax_id: str) -> dict[str, Any]:
@@ -30,8 +35,12 @@ def person(tax_id: str) -> dict[str, Any]:
 
 
 def company(tax_id: str) -> dict[str, Any]:
-    return {"type": "LEGAL_PERSON", "tax_id": tax_id, "name": "Padaria Central Ltda",
-            "trade_name": "Padaria Central"}
+    return {
+        "type": "LEGAL_PERSON",
+        "tax_id": tax_id,
+        "name": "Padaria Central Ltda",
+        "trade_name": "Padaria Central",
+    }
 
 
 def entry_body(i: int) -> dict[str, Any]:
@@ -39,8 +48,13 @@ def entry_body(i: int) -> dict[str, Any]:
     kind = ("CPF", "CNPJ", "PHONE", "EMAIL", "EVP")[i % 5]
     cpf, cnpj = make_cpf(1000 + i), make_cnpj(1000 + i)
     owner = company(cnpj) if kind == "CNPJ" else person(cpf)
-    key = {"CPF": cpf, "CNPJ": cnpj, "PHONE": f"+55119{i:08d}",
-           "EMAIL": f"cliente{i}@example.com.br", "EVP": None}[kind]
+    key = {
+        "CPF": cpf,
+        "CNPJ": cnpj,
+        "PHONE": f"+55119{i:08d}",
+        "EMAIL": f"cliente{i}@example.com.br",
+        "EVP": None,
+    }[kind]
     body = {"key_type": kind, "account": account(100_000 + i), "owner": owner}
     if key is not None:
         body["key"] = key
@@ -70,8 +84,9 @@ def our_vsyncs(stack: Stack) -> dict[str, str]:
 
 def dict_vsyncs(stack: Stack) -> dict[str, str]:
     admin = stack.admin()
-    return {kt: admin.get_vsync(OUR_ISPB, kt).vsync
-            for kt in ("CPF", "CNPJ", "PHONE", "EMAIL", "EVP")}
+    return {
+        kt: admin.get_vsync(OUR_ISPB, kt).vsync for kt in ("CPF", "CNPJ", "PHONE", "EMAIL", "EVP")
+    }
 
 
 def test_keys_of_every_type_become_active_and_vsyncs_match(stack: Stack) -> None:
@@ -94,8 +109,10 @@ def test_update_and_delete_reach_the_dict(stack: Stack) -> None:
         ids = register(http, [entry_body(i) for i in range(5)])
         wait_until(lambda: all_in(http, ids, "active"), what="entries active")
         before = http.get(f"/v1/entries/{ids[2]}").json()
-        r = http.patch(f"/v1/entries/{before['key']}",
-                       json={"account": account(777, branch="42"), "reason": "BRANCH_TRANSFER"})
+        r = http.patch(
+            f"/v1/entries/{before['key']}",
+            json={"account": account(777, branch="42"), "reason": "BRANCH_TRANSFER"},
+        )
         assert r.status_code == 202, r.text
         assert r.json()["status"] == "updating"
         wait_until(lambda: http.get(f"/v1/entries/{ids[2]}").json()["status"] == "active")
@@ -122,16 +139,27 @@ def test_an_invalid_cpf_is_refused_naming_the_field(stack: Stack) -> None:
 
 def test_a_key_held_elsewhere_keeps_the_dicts_refusal(stack: Stack) -> None:
     body = entry_body(2)  # a phone key
-    other_account = pb.Account(participant=OTHER_ISPB, branch="1", account_number="55",
-                               account_type="CACC")
+    other_account = pb.Account(
+        participant=OTHER_ISPB, branch="1", account_number="55", account_type="CACC"
+    )
     other_account.opening_date.FromJsonString(OPENING)
     with stack.dict_as(OTHER_ISPB) as other:
-        other.create_entry(pb.CreateEntryRequest(
-            entry=pb.Entry(key_type="PHONE", key=body["key"], account=other_account,
-                           owner=pb.Owner(type="NATURAL_PERSON",
-                                          tax_id_number=body["owner"]["tax_id"],
-                                          name="Maria da Silva")),
-            reason="USER_REQUESTED", request_id=str(uuid.uuid4())))
+        other.create_entry(
+            pb.CreateEntryRequest(
+                entry=pb.Entry(
+                    key_type="PHONE",
+                    key=body["key"],
+                    account=other_account,
+                    owner=pb.Owner(
+                        type="NATURAL_PERSON",
+                        tax_id_number=body["owner"]["tax_id"],
+                        name="Maria da Silva",
+                    ),
+                ),
+                reason="USER_REQUESTED",
+                request_id=str(uuid.uuid4()),
+            )
+        )
     with stack.http() as http:
         entry_id = register(http, [body])[0]
         wait_until(lambda: http.get(f"/v1/entries/{entry_id}").json()["status"] == "rejected")
@@ -144,8 +172,17 @@ def test_a_psql_update_to_an_illegal_status_is_rejected(stack: Stack) -> None:
         entry_id = register(http, [entry_body(0)])[0]
         wait_until(lambda: http.get(f"/v1/entries/{entry_id}").json()["status"] == "active")
     out = subprocess.run(
-        ["psql", stack.database_url, "-v", "ON_ERROR_STOP=1", "-c",
-         f"UPDATE entries SET status = 'registering' WHERE id = '{entry_id}'"],
-        capture_output=True, text=True, check=False)
+        [
+            "psql",
+            stack.database_url,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            f"UPDATE entries SET status = 'registering' WHERE id = '{entry_id}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode != 0
     assert "illegal transition active -> registering" in out.stderr

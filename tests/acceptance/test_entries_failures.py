@@ -21,8 +21,10 @@ def test_worker_killed_mid_batch_every_entry_ends_active_once(stack: Stack) -> N
     stack.admin().set_faults(latency_ms=150, drop_ratio=0.2, methods=["CreateEntry"])
     with stack.http() as http:
         ids = register(http, [entry_body(i) for i in range(60)])
-        wait_until(lambda: len(stack.query("outbox.by_status", status="done")) >= 5,
-                   what="the worker to be mid-batch")
+        wait_until(
+            lambda: len(stack.query("outbox.by_status", status="done")) >= 5,
+            what="the worker to be mid-batch",
+        )
         stack.procs["worker"].kill()
         assert statuses(http, ids)["registering"] > 0, "the kill must land mid-batch"
         stack.admin().set_faults()

@@ -32,8 +32,12 @@ def _parse(out: str) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {p: ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
     codes = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": lat["50"], "p99": lat["99"],
-            "errors": float(codes.group(1)) if codes else 0.0}
+    return {
+        "rps": rps,
+        "p50": lat["50"],
+        "p99": lat["99"],
+        "errors": float(codes.group(1)) if codes else 0.0,
+    }
 
 
 def main() -> None:
@@ -45,18 +49,27 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
     url = fresh_database("dc_bench_api")
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:6379/13",
-           "PARTICIPANT_ISPB": "12345678", "LOG_LEVEL": "WARNING",
-           "DB_POOL_MAX": str(max(8, a.connections // a.workers))}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "PARTICIPANT_ISPB": "12345678",
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_MAX": str(max(8, a.connections // a.workers)),
+    }
     os.environ.update(env)
     from app import settings
     from app.security import cli_create
 
     settings.reset()
     env["API_KEY"] = cli_create("bench", ["entries:write", "entries:read"])
-    api = subprocess.Popen([sys.executable, "-m", "app.cli", "api", "--port", "8765",
-                            "--workers", str(a.workers)], env=env, cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    api = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "api", "--port", "8765", "--workers", str(a.workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
         for _ in range(100):
             try:
@@ -64,28 +77,42 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        warm = ["wrk", "-t2", f"-c{a.connections}", "-d3s", "-s", str(LUA),
-                "http://127.0.0.1:8765"]
+        warm = ["wrk", "-t2", f"-c{a.connections}", "-d3s", "-s", str(LUA), "http://127.0.0.1:8765"]
         subprocess.run(warm, env={**env, "WRK_RUN": "11"}, capture_output=True, check=True)
-        out = subprocess.run(["wrk", "-t2", f"-c{a.connections}", f"-d{a.seconds}s", "--latency",
-                              "-s", str(LUA), "http://127.0.0.1:8765"],
-                             env={**env, "WRK_RUN": "12"}, capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{a.connections}",
+                f"-d{a.seconds}s",
+                "--latency",
+                "-s",
+                str(LUA),
+                "http://127.0.0.1:8765",
+            ],
+            env={**env, "WRK_RUN": "12"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     finally:
         api.terminate()
         api.wait(20)
     print(out)
     r = _parse(out)
-    record("API POST /v1/entries (issue 3)", [
-        f"Machine: {machine()}. Command: `python tests/bench/bench_api.py --workers {a.workers}`"
-        f" (wrk -t2 -c{a.connections} -d{a.seconds}s on the same machine).",
-        "",
-        f"- **{r['rps']:,.0f} req/s**, p50 {r['p50']:.1f} ms, **p99 {r['p99']:.1f} ms**, "
-        f"{r['errors']:.0f} non-2xx, {a.workers} uvicorn workers (target ≥ 2,000 req/s, p99 ≤ 50 ms).",
-        "- Each request: bearer key check (cached), msgspec decode, domain validation, one",
-        "  transaction (duplicate check, entry insert + history trigger, outbox insert), then",
-        "  the outbox row enqueued to Redis.",
-    ])
+    record(
+        "API POST /v1/entries (issue 3)",
+        [
+            f"Machine: {machine()}. Command: `python tests/bench/bench_api.py --workers {a.workers}`"
+            f" (wrk -t2 -c{a.connections} -d{a.seconds}s on the same machine).",
+            "",
+            f"- **{r['rps']:,.0f} req/s**, p50 {r['p50']:.1f} ms, **p99 {r['p99']:.1f} ms**, "
+            f"{r['errors']:.0f} non-2xx, {a.workers} uvicorn workers (target ≥ 2,000 req/s, p99 ≤ 50 ms).",
+            "- Each request: bearer key check (cached), msgspec decode, domain validation, one",
+            "  transaction (duplicate check, entry insert + history trigger, outbox insert), then",
+            "  the outbox row enqueued to Redis.",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ def seed_timers(url: str, count: int) -> None:
             """INSERT INTO outbox (actor, args, kind, dedupe_key, status, deliver_at, created_at)
                SELECT 'probe', '{}', 'timer', 'bench:' || g, 'pending',
                       now() + make_interval(secs => 3600 + (g %% (30 * 86400))), now()
-               FROM generate_series(1, %s) g""", (count,))
+               FROM generate_series(1, %s) g""",
+            (count,),
+        )
         conn.execute("VACUUM ANALYZE outbox")
 
 
@@ -41,7 +43,9 @@ def add_due(url: str, count: int) -> None:
         conn.execute(
             """INSERT INTO outbox (actor, args, kind, status, deliver_at, created_at)
                SELECT 'probe', '{}', 'timer', 'pending', now() - interval '1 second', now()
-               FROM generate_series(1, %s)""", (count,))
+               FROM generate_series(1, %s)""",
+            (count,),
+        )
 
 
 def tick_times(url: str, due: int, rounds: int) -> tuple[list[float], int]:
@@ -80,14 +84,26 @@ def timer_lag(url: str, count: int, spread_s: int) -> list[float]:
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open("/tmp/bench-relay-worker.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--processes", "1",
-                               "--threads", "8"], env=env, cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--processes", "1", "--threads", "8"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         now = clock.now()
         with outbox.step() as s:
-            s.add([outbox.timer("probe", now + timedelta(seconds=random.uniform(5, spread_s)),
-                                dedupe_key=f"lag:{i}") for i in range(count)])
+            s.add(
+                [
+                    outbox.timer(
+                        "probe",
+                        now + timedelta(seconds=random.uniform(5, spread_s)),
+                        dedupe_key=f"lag:{i}",
+                    )
+                    for i in range(count)
+                ]
+            )
         deadline = time.monotonic() + spread_s + 120
         next_relay = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -95,15 +111,18 @@ def timer_lag(url: str, count: int, spread_s: int) -> list[float]:
                 outbox.relay_tick()
                 next_relay += 60
             with db.pool().connection() as conn:
-                left = conn.execute("SELECT count(*) AS n FROM outbox WHERE actor = 'probe' "
-                                    "AND dedupe_key LIKE 'lag:%%' AND status <> 'done'").fetchone()
+                left = conn.execute(
+                    "SELECT count(*) AS n FROM outbox WHERE actor = 'probe' "
+                    "AND dedupe_key LIKE 'lag:%%' AND status <> 'done'"
+                ).fetchone()
             if left["n"] == 0:
                 break
             time.sleep(1)
         with db.pool().connection() as conn:
-            rows = conn.execute("SELECT extract(epoch FROM finished_at - deliver_at) AS lag "
-                                "FROM outbox WHERE dedupe_key LIKE 'lag:%%' AND status = 'done'"
-                                ).fetchall()
+            rows = conn.execute(
+                "SELECT extract(epoch FROM finished_at - deliver_at) AS lag "
+                "FROM outbox WHERE dedupe_key LIKE 'lag:%%' AND status = 'done'"
+            ).fetchall()
         return [float(r["lag"]) for r in rows]
     finally:
         worker.terminate()
@@ -129,22 +148,25 @@ def main() -> None:
     times, dispatched = tick_times(url, a.due, a.rounds)
     plan = explain(url)
     lags = timer_lag(url, a.lag_timers, a.lag_spread)
-    record("Relay and timers (issue 3)", [
-        f"Machine: {machine()}. Command: `python tests/bench/bench_relay.py`.",
-        "",
-        f"- Relay tick, {a.timers:,} pending future timers, {a.due:,} due rows dispatched to "
-        f"Redis per tick ({dispatched} in the last): median **{statistics.median(times):.0f} ms**, "
-        f"max {max(times):.0f} ms over {a.rounds} ticks (target ≤ 200 ms).",
-        f"- Timer lag (finished − due) of {len(lags):,} timers due over {a.lag_spread} s, one worker "
-        f"(1 process × 8 threads), relay every 60 s: p50 **{percentile(lags, 50):.2f} s**, "
-        f"p99 **{percentile(lags, 99):.2f} s**, max {max(lags):.2f} s (target p99 ≤ 2 s).",
-        "",
-        "Plan of the due-row query (the partial index keeps it O(due)):",
-        "",
-        "```",
-        *[line for line in plan.splitlines()[:14]],
-        "```",
-    ])
+    record(
+        "Relay and timers (issue 3)",
+        [
+            f"Machine: {machine()}. Command: `python tests/bench/bench_relay.py`.",
+            "",
+            f"- Relay tick, {a.timers:,} pending future timers, {a.due:,} due rows dispatched to "
+            f"Redis per tick ({dispatched} in the last): median **{statistics.median(times):.0f} ms**, "
+            f"max {max(times):.0f} ms over {a.rounds} ticks (target ≤ 200 ms).",
+            f"- Timer lag (finished − due) of {len(lags):,} timers due over {a.lag_spread} s, one worker "
+            f"(1 process × 8 threads), relay every 60 s: p50 **{percentile(lags, 50):.2f} s**, "
+            f"p99 **{percentile(lags, 99):.2f} s**, max {max(lags):.2f} s (target p99 ≤ 2 s).",
+            "",
+            "Plan of the due-row query (the partial index keeps it O(due)):",
+            "",
+            "```",
+            *[line for line in plan.splitlines()[:14]],
+            "```",
+        ],
+    )
 
 
 if __name__ == "__main__":

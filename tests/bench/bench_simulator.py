@@ -44,9 +44,23 @@ def free_port() -> int:
 def start_simulator(port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.bridge.simulator", "--host", "127.0.0.1", "--port",
-             str(port), "--participants", f"{OURS}:A,{OTHER}:A", "--log-level", "WARNING"],
-            cwd=ROOT, stdout=out, stderr=out)
+            [
+                sys.executable,
+                "-m",
+                "app.bridge.simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--participants",
+                f"{OURS}:A,{OTHER}:A",
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+        )
     with AdminClient(f"127.0.0.1:{port}", timeout_s=2) as admin:
         deadline = time.monotonic() + 30
         while True:
@@ -61,12 +75,16 @@ def start_simulator(port: int, log: Path) -> subprocess.Popen[bytes]:
 
 def create_request(i: int) -> pb.CreateEntryRequest:
     """The i-th EVP entry, each on its own account (no key limit is reached)."""
-    account = pb.Account(participant=OURS, branch="1", account_number=str(100_000 + i),
-                         account_type="CACC")
+    account = pb.Account(
+        participant=OURS, branch="1", account_number=str(100_000 + i), account_type="CACC"
+    )
     account.opening_date.FromJsonString("2020-03-01T03:00:00Z")
     owner = pb.Owner(type="NATURAL_PERSON", tax_id_number=make_cpf(i), name="Maria da Silva")
-    return pb.CreateEntryRequest(entry=pb.Entry(key_type="EVP", account=account, owner=owner),
-                                 reason="USER_REQUESTED", request_id=str(_uuid4()))
+    return pb.CreateEntryRequest(
+        entry=pb.Entry(key_type="EVP", account=account, owner=owner),
+        reason="USER_REQUESTED",
+        request_id=str(_uuid4()),
+    )
 
 
 def _uuid4() -> str:
@@ -75,8 +93,12 @@ def _uuid4() -> str:
     return str(uuid.uuid4())
 
 
-def drive(clients: list[DictClient], requests: list[Any], call: Callable[[DictClient, Any], Any],
-          threads: int) -> tuple[float, list[float], list[Any]]:
+def drive(
+    clients: list[DictClient],
+    requests: list[Any],
+    call: Callable[[DictClient, Any], Any],
+    threads: int,
+) -> tuple[float, list[float], list[Any]]:
     """Send every request from ``threads`` threads; (seconds, latencies, answers)."""
     latencies: list[float] = []
     answers: list[Any] = [None] * len(requests)
@@ -100,8 +122,9 @@ def drive(clients: list[DictClient], requests: list[Any], call: Callable[[DictCl
         with lock:
             latencies.extend(mine)
 
-    workers = [threading.Thread(target=work, args=(clients[k % len(clients)],))
-               for k in range(threads)]
+    workers = [
+        threading.Thread(target=work, args=(clients[k % len(clients)],)) for k in range(threads)
+    ]
     started = time.perf_counter()
     for w in workers:
         w.start()
@@ -116,8 +139,10 @@ def drive(clients: list[DictClient], requests: list[Any], call: Callable[[DictCl
 def summary(name: str, elapsed: float, latencies: list[float]) -> tuple[str, float, float, float]:
     rate = len(latencies) / elapsed
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-    line = (f"- {name}: **{rate:,.0f} calls/s**, p50 {p50:.1f} ms, **p99 {p99:.1f} ms** "
-            f"({len(latencies):,} calls)")
+    line = (
+        f"- {name}: **{rate:,.0f} calls/s**, p50 {p50:.1f} ms, **p99 {p99:.1f} ms** "
+        f"({len(latencies):,} calls)"
+    )
     print(line, flush=True)
     return line, rate, p50, p99
 
@@ -153,10 +178,12 @@ def bench_load(address: str, count: int) -> list[str]:
             client.list_bucket_states(pb.ListBucketStatesRequest(participant=OURS))
             probe_ms = (time.perf_counter() - probe) * 1000
     gib = stats.rss_bytes / 2**30
-    line = (f"- LoadEntries of {count:,} EVP entries: **{elapsed:.1f} s** "
-            f"({count / elapsed:,.0f} entries/s); simulator RSS **{gib:.2f} GiB** with "
-            f"{stats.entries:,} entries (RSS before: {before.rss_bytes / 2**20:.0f} MiB); "
-            f"a call right after: {probe_ms:.1f} ms")
+    line = (
+        f"- LoadEntries of {count:,} EVP entries: **{elapsed:.1f} s** "
+        f"({count / elapsed:,.0f} entries/s); simulator RSS **{gib:.2f} GiB** with "
+        f"{stats.entries:,} entries (RSS before: {before.rss_bytes / 2**20:.0f} MiB); "
+        f"a call right after: {probe_ms:.1f} ms"
+    )
     print(line, flush=True)
     return [line]
 
@@ -181,13 +208,16 @@ def main() -> int:
         proc.terminate()
         proc.wait(60)
     if not args.no_record:
-        record("DICT simulator", [
-            f"Machine: {machine()}. Command: `python tests/bench/bench_simulator.py "
-            f"--calls {args.calls} --threads {args.threads} --channels {args.channels} "
-            f"--load {args.load}` (simulator and bench on the same machine, loopback).",
-            "",
-            *lines,
-        ])
+        record(
+            "DICT simulator",
+            [
+                f"Machine: {machine()}. Command: `python tests/bench/bench_simulator.py "
+                f"--calls {args.calls} --threads {args.threads} --channels {args.channels} "
+                f"--load {args.load}` (simulator and bench on the same machine, loopback).",
+                "",
+                *lines,
+            ],
+        )
     return 0
 
 

@@ -37,18 +37,24 @@ def machine() -> str:
     except OSError:
         pass
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
-    return (f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {pg}, "
-            f"{datetime.now(UTC):%Y-%m-%d}")
+    return (
+        f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {pg}, "
+        f"{datetime.now(UTC):%Y-%m-%d}"
+    )
 
 
 def record(section: str, lines: list[str]) -> None:
     """Replace (or append) ``## section`` in docs/benchmarks.md."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\nFigures measured by `tests/bench/`; each section says how to rerun it.\n"
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else "# Benchmarks\n\nFigures measured by `tests/bench/`; each section says how to rerun it.\n"
+    )
     block = f"## {section}\n\n" + "\n".join(lines).rstrip() + "\n"
     start = text.find(f"## {section}\n")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + block + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + block + (text[end + 1 :] if end >= 0 else "")
     else:
         text = text.rstrip() + "\n\n" + block
     RESULTS.write_text(text)

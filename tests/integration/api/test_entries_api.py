@@ -14,16 +14,23 @@ from tests.integration.api.conftest import bearer
 
 CPF = "52998224725"
 BODY: dict[str, Any] = {
-    "key_type": "CPF", "key": CPF,
-    "account": {"participant": "12345678", "branch": "1", "account_number": "123456",
-                "account_type": "CACC", "opening_date": "2020-03-01T03:00:00Z"},
+    "key_type": "CPF",
+    "key": CPF,
+    "account": {
+        "participant": "12345678",
+        "branch": "1",
+        "account_number": "123456",
+        "account_type": "CACC",
+        "opening_date": "2020-03-01T03:00:00Z",
+    },
     "owner": {"type": "NATURAL_PERSON", "tax_id": CPF, "name": "Maria da Silva"},
 }
 
 
 @pytest.fixture
-def api(database_url: str, redis_url: str, make_key: Callable[..., str],
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient[Any]]:
+def api(
+    database_url: str, redis_url: str, make_key: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient[Any]]:
     from app import queue, settings
 
     monkeypatch.setenv("PARTICIPANT_ISPB", "12345678")
@@ -52,8 +59,7 @@ def test_a_valid_key_is_stored_registering_with_its_call_scheduled(api, database
 
 
 def test_an_invalid_cpf_is_refused_before_anything_is_stored(api, database_url) -> None:
-    body = {**BODY, "key": "52998224724",
-            "owner": {**BODY["owner"], "tax_id": "52998224724"}}
+    body = {**BODY, "key": "52998224724", "owner": {**BODY["owner"], "tax_id": "52998224724"}}
     r = api.post("/v1/entries", json=body)
     assert r.status_code == 422
     errors = {(e["field"], e["rule"]) for e in r.json()["errors"]}
@@ -73,8 +79,10 @@ def test_another_participants_account_is_refused(api) -> None:
     r = api.post("/v1/entries", json=body)
     assert r.status_code == 422
     assert r.json()["errors"][0] == {
-        "field": "account.participant", "rule": "participant_is_ours",
-        "message": "entries are registered for our ISPB 12345678"}
+        "field": "account.participant",
+        "rule": "participant_is_ours",
+        "message": "entries are registered for our ISPB 12345678",
+    }
 
 
 def test_the_same_key_twice_is_a_conflict(api) -> None:
@@ -107,12 +115,17 @@ def test_an_unknown_entry_is_404(api) -> None:
 def test_listing_pages_with_a_cursor_and_filters(api) -> None:
     phones = [f"+55119{i:08d}" for i in range(5)]
     for phone in phones:
-        body = {**BODY, "key_type": "PHONE", "key": phone,
-                "account": {**BODY["account"], "account_number": phone[-6:]}}
+        body = {
+            **BODY,
+            "key_type": "PHONE",
+            "key": phone,
+            "account": {**BODY["account"], "account_number": phone[-6:]},
+        }
         assert api.post("/v1/entries", json=body).status_code == 202
     first = api.get("/v1/entries", params={"key_type": "PHONE", "limit": 3}).json()
-    second = api.get("/v1/entries", params={"key_type": "PHONE", "limit": 3,
-                                            "cursor": first["next_cursor"]}).json()
+    second = api.get(
+        "/v1/entries", params={"key_type": "PHONE", "limit": 3, "cursor": first["next_cursor"]}
+    ).json()
     assert [e["key"] for e in first["items"] + second["items"]] == phones
     assert second["next_cursor"] is None
     assert api.get("/v1/entries", params={"key_type": "EMAIL"}).json()["items"] == []

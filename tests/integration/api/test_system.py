@@ -89,12 +89,16 @@ def test_metrics_show_the_outbox_backlog(client, database_url) -> None:
     from app import clock, db, outbox
 
     with db.connect(database_url, autocommit=True) as conn:
-        outbox.write(conn, [outbox.timer("probe", clock.now() + timedelta(days=7),
-                                         dedupe_key="later")], clock.now())
+        outbox.write(
+            conn,
+            [outbox.timer("probe", clock.now() + timedelta(days=7), dedupe_key="later")],
+            clock.now(),
+        )
         conn.execute(
             "INSERT INTO outbox (actor, status, deliver_at, created_at, last_error)"
             " VALUES ('probe', 'pending', now() - interval '5 minutes', now(), NULL),"
-            "        ('probe', 'failed', now(), now(), 'boom')")
+            "        ('probe', 'failed', now(), now(), 'boom')"
+        )
     text = client.get("/metrics").text
     assert "dict_outbox_due_rows 1.0" in text
     assert "dict_outbox_dead_rows 1.0" in text

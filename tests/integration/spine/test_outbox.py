@@ -24,14 +24,20 @@ def _queued(r: redis_lib.Redis, name: str = "default") -> int:
 
 def _status(row_id: int) -> str:
     with db.pool().connection() as conn:
-        return conn.execute("SELECT status FROM outbox WHERE id = %s", (row_id,)).fetchone()["status"]
+        return conn.execute("SELECT status FROM outbox WHERE id = %s", (row_id,)).fetchone()[
+            "status"
+        ]
 
 
 def test_work_due_now_is_enqueued_at_commit_and_a_timer_waits(database_url, broker_redis) -> None:
     now = clock.now()
     with outbox.step() as s:
-        s.add([outbox.task("some_actor", x=1),
-               outbox.timer("some_actor", now + timedelta(days=7), dedupe_key="t1", x=2)])
+        s.add(
+            [
+                outbox.task("some_actor", x=1),
+                outbox.timer("some_actor", now + timedelta(days=7), dedupe_key="t1", x=2),
+            ]
+        )
     assert len(s.dispatches) == 1
     assert _queued(broker_redis) == 1
     assert outbox.relay_tick(now) == 0  # the 7-day timer is not due

@@ -1,0 +1,106 @@
+"""The one place a DictBridge call crosses into the simulated DICT and back.
+
+Every RPC goes through ``Boundary.unary`` (or ``.stream``), which in order:
+counts the call, applies injected faults (latency, UNAVAILABLE before acting),
+identifies the requesting participant from the ``pi-requesting-participant``
+metadata, admits it through the method's token bucket, runs the operation under
+the simulator's lock, charges the bucket, turns a ``DictProblem`` into the gRPC
+status that carries it, and finally may lose the answer (drop fault). Services
+only raise domain problems; none of them knows gRPC.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from app.bridge.simulator.config import Participant
+from app.bridge.simulator.state import Simulator
+from app.bridge.status import to_status
+from app.domain import problems
+
+PARTICIPANT_METADATA = "pi-requesting-participant"
+
+Operation = Callable[[Simulator, Participant, Any], Any]
+PolicyOf = str | Callable[[Any], str] | None
+
+
+@dataclass(frozen=True)
+class Route:
+    fn: Operation
+    policy: PolicyOf = None  # the bucket charged 1 per answered call; None: the op charges
+    streaming: bool = False
+
+
+class Boundary:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def unary(self, method: str, route: Route) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            drop = self._faults(method, request, context)
+            response = self._run(method, route, request, context)
+            if drop:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "simulated fault: response lost")
+            response.correlation_id = self.sim.correlation_id()
+            return response
+
+        return handle
+
+    def stream(self, method: str, route: Route) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            drop = self._faults(method, request, context)
+            chunks = self._run(method, route, request, context)
+            if drop:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "simulated fault: response lost")
+            yield from chunks
+
+        return handle
+
+    def _faults(self, method: str, request: Any, context: grpc.ServicerContext) -> bool:
+        """Count the call; apply latency and UNAVAILABLE faults. True: drop the answer."""
+        sim = self.sim
+        faults = sim.faults
+        with sim.lock:
+            sim.state.counters.seen(method, request)
+        if not faults.applies(method):
+            return False
+        if faults.latency_ms:
+            time.sleep(faults.latency_ms / 1000)
+        if faults.roll_unavailable():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "simulated fault: unavailable")
+        return faults.roll_drop()
+
+    def _run(self, method: str, route: Route, request: Any, context: grpc.ServicerContext) -> Any:
+        sim = self.sim
+        try:
+            with sim.lock:
+                caller = sim.participant(_requesting(context))
+                policy = route.policy(request) if callable(route.policy) else route.policy
+                if policy is None:
+                    return route.fn(sim, caller, request)
+                sim.buckets.admit(caller, policy)
+                try:
+                    response = route.fn(sim, caller, request)
+                except problems.InternalServerError:
+                    raise  # a 500 costs nothing
+                except problems.DictProblem:
+                    sim.buckets.charge(caller, policy, 1)
+                    raise
+                sim.buckets.charge(caller, policy, 1)
+                return response
+        except problems.DictProblem as problem:
+            problem.correlation_id = problem.correlation_id or sim.correlation_id()
+            context.abort_with_status(to_status(problem))
+            raise AssertionError("abort_with_status returns only by raising") from None
+
+
+def _requesting(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata():
+        if key == PARTICIPANT_METADATA:
+            return str(value)
+    raise problems.Forbidden("the pi-requesting-participant metadata is missing")

@@ -1,0 +1,137 @@
+"""The DICT's token buckets, per policy and participant (or end user), on the
+simulator's clock (DICT.md §4).
+
+Policies and the bucket arithmetic are ``app.domain.buckets``: the same figures
+our own limiter uses. A call is admitted while its bucket holds a whole token and
+then charged its full cost once the outcome is known (a miss costs more), so a
+bucket may go negative. Disabled (``rate_limits_enabled = False``) every method
+returns at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.bridge import dict_bridge_pb2 as pb
+from app.bridge.simulator.clock import to_datetime
+from app.bridge.simulator.common import own
+from app.bridge.simulator.config import Participant
+from app.domain import problems
+from app.domain.buckets import POLICY_NAMES, Policy, Scope, TokenBucket, policy
+from app.domain.buckets import user_antiscan_policy_name as user_policy_name
+from app.domain.keys import EVP_PATTERN
+
+if TYPE_CHECKING:
+    from app.bridge.simulator.state import Simulator
+
+PARTICIPANT_ANTISCAN = "ENTRIES_READ_PARTICIPANT_ANTISCAN"
+UserPolicy = tuple[str, str]  # (policy name, person type of the payer)
+
+
+def _key_type_of(key: str) -> str:
+    """A key's type from its shape (a lookup does not say it)."""
+    if key.startswith("+"):
+        return "PHONE"
+    if "@" in key:
+        return "EMAIL"
+    if EVP_PATTERN.fullmatch(key):
+        return "EVP"
+    return "CNPJ" if len(key) == 14 else "CPF"
+
+
+def user_antiscan(key: str, payer_id: str) -> UserPolicy:
+    """The per-user bucket a lookup with PI-PayerId draws on, sized by the payer."""
+    if not payer_id.isdigit() or len(payer_id) not in (11, 14):
+        raise problems.BadRequest(
+            "PI-PayerId is the payer's CPF or CNPJ digits", violations=[("payer_id", "pattern")]
+        )
+    person = "NATURAL_PERSON" if len(payer_id) == 11 else "LEGAL_PERSON"
+    return user_policy_name(_key_type_of(key)), person
+
+
+class Limiter:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def _bucket(self, subject: str, p: Policy) -> TokenBucket:
+        buckets = self.sim.state.buckets
+        bucket = buckets.get((subject, p.name))
+        if bucket is None:
+            bucket = buckets[(subject, p.name)] = TokenBucket.full(p, self._now())
+        return bucket
+
+    def _now(self):  # type: ignore[no-untyped-def]
+        return to_datetime(self.sim.now_us())
+
+    def _admit(self, subject: str, p: Policy) -> None:
+        bucket = self._bucket(subject, p)
+        now = self._now()
+        if bucket.refill(now) < 1:
+            raise problems.RateLimited(
+                f"{p.name} bucket is empty", retry_after_s=bucket.seconds_until_available(now)
+            )
+
+    def admit(self, caller: Participant, name: str) -> None:
+        """RateLimited unless the participant's bucket of ``name`` holds a token."""
+        if self.sim.config.rate_limits_enabled:
+            self._admit(caller.ispb, policy(name, caller.category))
+
+    def charge(self, caller: Participant, name: str, cost: int) -> None:
+        if self.sim.config.rate_limits_enabled:
+            self._bucket(caller.ispb, policy(name, caller.category)).charge(cost, self._now())
+
+    def admit_user(self, payer_id: str, user: UserPolicy) -> None:
+        if self.sim.config.rate_limits_enabled:
+            self._admit(f"user:{payer_id}", policy(user[0], person_type=user[1]))
+
+    def charge_user(self, payer_id: str, user: UserPolicy, cost: int) -> None:
+        if self.sim.config.rate_limits_enabled:
+            p = policy(user[0], person_type=user[1])
+            self._bucket(f"user:{payer_id}", p).charge(cost, self._now())
+
+    def forget(self, ispb: str) -> None:
+        """Drop a participant's buckets (its category changed: new sizes)."""
+        for k in [k for k in self.sim.state.buckets if k[0] == ispb]:
+            del self.sim.state.buckets[k]
+
+    def state(self, caller: Participant, name: str) -> pb.BucketState:
+        p = policy(name, caller.category)
+        bucket = self._bucket(caller.ispb, p)
+        return pb.BucketState(
+            name=name,
+            available_tokens=bucket.refill(self._now()),
+            capacity=p.capacity,
+            refill_tokens=p.refill_tokens,
+            refill_period_sec=p.refill_period_s,
+        )
+
+
+PSP_POLICIES = tuple(
+    n
+    for n in POLICY_NAMES
+    if n not in ("ENTRIES_READ_USER_ANTISCAN", "ENTRIES_READ_USER_ANTISCAN_V2")
+)
+
+
+def list_bucket_states(
+    sim: Simulator, caller: Participant, req: pb.ListBucketStatesRequest
+) -> pb.ListBucketStatesResponse:
+    own(caller, req.participant)
+    return pb.ListBucketStatesResponse(
+        category=caller.category, policies=[sim.buckets.state(caller, n) for n in PSP_POLICIES]
+    )
+
+
+def get_bucket_state(
+    sim: Simulator, caller: Participant, req: pb.GetBucketStateRequest
+) -> pb.GetBucketStateResponse:
+    own(caller, req.participant)
+    try:
+        p = policy(req.policy, caller.category)
+    except ValueError:
+        raise problems.NotFound(f"no participant policy {req.policy!r}") from None
+    if p.scope is not Scope.PSP:
+        raise problems.NotFound(f"{req.policy} is a per-user policy")
+    return pb.GetBucketStateResponse(
+        category=caller.category, policy=sim.buckets.state(caller, req.policy)
+    )

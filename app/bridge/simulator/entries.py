@@ -1,0 +1,219 @@
+"""Entries (vínculos): create, get, update, delete with the DICT's rules (DICT.md §1, §6).
+
+Validation is ``app.domain.keys`` (the same code our service runs before calling),
+so the simulator and the service cannot disagree on what a valid entry is. The
+simulator adds what only the DICT can know: who holds a key, claims that lock it,
+RequestIds already used, the key limit per account.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from app.bridge import dict_bridge_pb2 as pb
+from app.bridge.simulator import buckets
+from app.bridge.simulator.clock import to_datetime
+from app.bridge.simulator.config import Participant
+from app.bridge.simulator.convert import extended_pb, record_of, us_of, uuid_bytes
+from app.bridge.simulator.models import CLAIM_IN_PROGRESS, CLAIM_LOCKS_KEY
+from app.bridge.simulator.records import EntryRecord
+from app.bridge.simulator.state import CreateMemo, Simulator
+from app.domain import keys, problems
+
+CREATE_REASONS = frozenset({"USER_REQUESTED", "RECONCILIATION"})
+UPDATE_REASONS = frozenset(
+    {"USER_REQUESTED", "BRANCH_TRANSFER", "RECONCILIATION", "RFB_VALIDATION"}
+)
+DELETE_REASONS = frozenset(
+    {"USER_REQUESTED", "ACCOUNT_CLOSURE", "RECONCILIATION", "FRAUD", "RFB_VALIDATION"}
+)
+KEY_LIMIT = {"NATURAL_PERSON": 5, "LEGAL_PERSON": 20}  # per account (DICT.md §1 "Limits")
+
+
+def domain_account(a: pb.Account) -> keys.Account:
+    opening = to_datetime(us_of(a.opening_date)) if a.HasField("opening_date") else None
+    return keys.Account(a.participant, a.branch or None, a.account_number, a.account_type, opening)
+
+
+def domain_owner(o: pb.Owner) -> keys.Owner:
+    return keys.Owner(o.type, o.tax_id_number, o.name, o.trade_name or None)
+
+
+def invalid(
+    exc: keys.ValidationError, cls: type[problems.DictProblem] = problems.EntryInvalid
+) -> problems.DictProblem:
+    return cls(str(exc), violations=[(v.field, v.rule) for v in exc.violations])
+
+
+def validated_key(
+    entry: pb.Entry, *, creating: bool, cls: type[problems.DictProblem] = problems.EntryInvalid
+) -> str | None:
+    """The entry's key as sent (None: an EVP to generate), or ``cls`` naming every
+    violation. The DICT matches patterns on the value as sent: a key our service
+    forgot to normalise (an upper-case e-mail) is refused, not silently fixed."""
+    try:
+        key = keys.validate_entry(
+            entry.key_type,
+            entry.key or None,
+            domain_account(entry.account),
+            domain_owner(entry.owner),
+            creating=creating,
+        )
+    except keys.ValidationError as exc:
+        raise invalid(exc, cls) from None
+    if key is not None and key != entry.key:
+        raise cls("the key is not in the DICT's form", violations=[("key", "pattern")])
+    return key
+
+
+def new_record(
+    sim: Simulator, entry: pb.Entry, request_id: str | None, now_us: int, *, put: bool = False
+) -> EntryRecord:
+    """A validated record for a new entry: an EVP key is generated, except that the
+    admin's PutEntry may give one (to recreate a key the DICT generated)."""
+    key = validated_key(entry, creating=not (put and entry.key_type == "EVP" and entry.key))
+    if request_id is None:
+        raw = uuid.uuid4().bytes
+    else:
+        raw = uuid_bytes(request_id)  # type: ignore[assignment]
+        if raw is None:
+            raise problems.EntryInvalid(
+                "RequestId must be a UUID", violations=[("request_id", "pattern")]
+            )
+    return record_of(entry, key or str(uuid.uuid4()), raw, now_us)
+
+
+def open_claim_us(sim: Simulator, key: str) -> int | None:
+    claim_id = sim.state.open_claims.get(key)
+    return sim.state.claims[claim_id].created_us if claim_id else None
+
+
+def _claim_status(sim: Simulator, key: str) -> str | None:
+    claim_id = sim.state.open_claims.get(key)
+    return sim.state.claims[claim_id].status if claim_id else None
+
+
+def check_key_limit(sim: Simulator, record: EntryRecord) -> None:
+    if not sim.config.key_limits_enabled:
+        return
+    limit = KEY_LIMIT.get(record.owner_type, 20)
+    if sim.state.store.account_count(record.account) >= limit:
+        raise problems.EntryLimitExceeded(f"the account already has {limit} keys")
+
+
+def _conflict(existing: EntryRecord, caller: str, tax_id: str) -> problems.DictProblem:
+    same_psp, same_owner = existing.participant == caller, existing.tax_id == tax_id
+    if same_psp and same_owner:
+        return problems.EntryAlreadyExists("the key is already registered to this owner here")
+    if same_owner:
+        return problems.EntryKeyInCustodyOfDifferentParticipant(
+            "the owner holds the key at another participant: claim its portability"
+        )
+    return problems.EntryKeyOwnedByDifferentPerson(
+        "another person holds the key: claim its ownership"
+    )
+
+
+def create(
+    sim: Simulator, caller: Participant, req: pb.CreateEntryRequest
+) -> pb.CreateEntryResponse:
+    if req.reason not in CREATE_REASONS:
+        raise problems.InvalidReason(f"reason {req.reason!r} cannot create an entry")
+    if req.entry.account.participant != caller.ispb:
+        raise problems.Forbidden("an entry's account must be at the requesting participant")
+    now = sim.now_us()
+    record = new_record(sim, req.entry, req.request_id, now)
+    memo_key = f"{caller.ispb}:{req.request_id.lower()}"
+    fingerprint = (req.entry.SerializeToString(deterministic=True), req.reason)
+    memo = sim.state.creates.get(memo_key)
+    if memo is not None:
+        if memo.fingerprint != fingerprint:
+            raise problems.RequestIdAlreadyUsed("this RequestId created a different entry")
+        return pb.CreateEntryResponse(entry=extended_pb(memo.record))
+    if _claim_status(sim, record.key) in CLAIM_IN_PROGRESS:
+        raise problems.EntryLockedByClaim("a claim is in progress on this key")
+    existing = sim.state.store.get(record.key)
+    if existing is not None:
+        raise _conflict(existing, caller.ispb, record.tax_id)
+    check_key_limit(sim, record)
+    sim.activate(record, now)
+    sim.state.creates[memo_key] = CreateMemo(caller.ispb, fingerprint, record)
+    sim.state.counters.entry_created(req.request_id)
+    return pb.CreateEntryResponse(entry=extended_pb(record))
+
+
+def get(sim: Simulator, caller: Participant, req: pb.GetEntryRequest) -> pb.GetEntryResponse:
+    """Lookups charge the anti-scan buckets by outcome: a miss costs more (DICT.md §4)."""
+    limiter = sim.buckets
+    user = buckets.user_antiscan(req.key, req.payer_id) if req.payer_id else None
+    limiter.admit(caller, buckets.PARTICIPANT_ANTISCAN)
+    if user is not None:
+        limiter.admit_user(req.payer_id, user)
+    record = sim.state.store.get(req.key)
+    found = record is not None
+    limiter.charge(caller, buckets.PARTICIPANT_ANTISCAN, 1 if found else 3)
+    if user is not None:
+        limiter.charge_user(req.payer_id, user, 1 if found else 20)
+    if record is None:
+        raise problems.NotFound("no active entry has this key")
+    return pb.GetEntryResponse(entry=extended_pb(record, open_claim_us(sim, req.key)))
+
+
+def update(
+    sim: Simulator, caller: Participant, req: pb.UpdateEntryRequest
+) -> pb.UpdateEntryResponse:
+    """Only account data, Name and TradeName change; the CID is recomputed with the
+    creating RequestId (DICT.md §3) and the change is REMOVED old + ADDED new."""
+    if req.reason not in UPDATE_REASONS:
+        raise problems.InvalidReason(f"reason {req.reason!r} cannot update an entry")
+    old = sim.state.store.get(req.key)
+    if old is None:
+        raise problems.NotFound("no active entry has this key")
+    if old.participant != caller.ispb or req.account.participant != caller.ispb:
+        raise problems.Forbidden("only the participant holding the key updates it")
+    entry = pb.Entry(
+        key_type=old.key_type,
+        key=old.key,
+        account=req.account,
+        owner=pb.Owner(
+            type=old.owner_type, tax_id_number=old.tax_id, name=req.name, trade_name=req.trade_name
+        ),
+    )
+    validated_key(entry, creating=False)
+    now = sim.now_us()
+    new = record_of(entry, old.key, old.request_id, old.created_us)
+    new.owned_us = old.owned_us
+    if new.account != old.account:
+        check_key_limit(sim, new)
+    if _same_data(old, new):
+        return pb.UpdateEntryResponse(entry=extended_pb(old, open_claim_us(sim, old.key)))
+    sim.deactivate(old.key, now)
+    sim.activate(new, now)
+    return pb.UpdateEntryResponse(entry=extended_pb(new, open_claim_us(sim, new.key)))
+
+
+def _same_data(a: EntryRecord, b: EntryRecord) -> bool:
+    return (a.account, a.opening_us, a.name, a.trade_name) == (
+        b.account,
+        b.opening_us,
+        b.name,
+        b.trade_name,
+    )
+
+
+def delete(
+    sim: Simulator, caller: Participant, req: pb.DeleteEntryRequest
+) -> pb.DeleteEntryResponse:
+    if req.reason not in DELETE_REASONS:
+        raise problems.InvalidReason(f"reason {req.reason!r} cannot delete an entry")
+    if req.participant != caller.ispb:
+        raise problems.Forbidden("participant must be the requesting participant")
+    record = sim.state.store.get(req.key)
+    if record is None:
+        raise problems.NotFound("no active entry has this key")
+    if record.participant != caller.ispb:
+        raise problems.Forbidden("only the participant holding the key deletes it")
+    if _claim_status(sim, req.key) in CLAIM_LOCKS_KEY:
+        raise problems.EntryLockedByClaim("a claim is open on this key")
+    sim.deactivate(req.key, sim.now_us())
+    return pb.DeleteEntryResponse(key=req.key)

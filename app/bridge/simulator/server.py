@@ -1,0 +1,166 @@
+"""Run the simulator: ``serve`` (blocking, for the CLI) and ``start_in_thread`` (tests).
+
+Both services are registered as generic handlers built from the service
+descriptors, so every RPC of the contract must have a route (a missing one fails
+at start, not at the first call). The server is gRPC's thread-pool server: on
+this workload it spends less CPU per call than ``grpc.aio`` (measured: ~200 µs
+against ~300 µs per unary call on the 2-core reference machine; see
+docs/benchmarks.md), and the simulator's state is guarded by one lock anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import MethodDescriptor
+
+from app.bridge import dict_bridge_pb2 as pb
+from app.bridge import simulator_admin_pb2 as apb
+from app.bridge.simulator import admin, persistence
+from app.bridge.simulator.boundary import Boundary, Route
+from app.bridge.simulator.config import SimConfig
+from app.bridge.simulator.routes import ROUTES
+from app.bridge.simulator.state import Simulator
+from app.bridge.status import to_status
+from app.domain import problems
+
+log = logging.getLogger("dict_connect.simulator")
+
+
+def _serializers(method: MethodDescriptor) -> dict[str, Any]:
+    request = message_factory.GetMessageClass(method.input_type)
+    response = message_factory.GetMessageClass(method.output_type)
+    return {
+        "request_deserializer": request.FromString,
+        "response_serializer": response.SerializeToString,
+    }
+
+
+def bridge_handler(sim: Simulator) -> grpc.GenericRpcHandler:
+    service = pb.DESCRIPTOR.services_by_name["DictBridge"]
+    boundary = Boundary(sim)
+    handlers = {}
+    for method in service.methods:
+        route: Route = ROUTES[method.name]
+        if method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                boundary.stream(method.name, route), **_serializers(method)
+            )
+        else:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                boundary.unary(method.name, route), **_serializers(method)
+            )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def admin_handler(sim: Simulator) -> grpc.GenericRpcHandler:
+    service = apb.DESCRIPTOR.services_by_name["SimulatorAdmin"]
+    handlers = {
+        m.name: grpc.unary_unary_rpc_method_handler(_admin_call(sim, m.name), **_serializers(m))
+        for m in service.methods
+    }
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def _admin_call(sim: Simulator, name: str) -> Any:
+    fn = admin.ROUTES[name]
+    self_locking = name in admin.SELF_LOCKING
+
+    def handle(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            if self_locking:
+                return fn(sim, request)
+            with sim.lock:
+                return fn(sim, request)
+        except problems.DictProblem as problem:
+            context.abort_with_status(to_status(problem))
+
+    return handle
+
+
+@dataclass
+class SimulatorHandle:
+    """A running simulator: its port, its state (for in-process tests) and ``stop``."""
+
+    server: grpc.Server
+    simulator: Simulator
+    host: str
+    port: int
+    state_dir: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def stop(self, grace: float = 1.0) -> None:
+        self.server.stop(grace).wait()
+        if self.state_dir:
+            persistence.save(self.simulator, self.state_dir)
+
+
+def start_in_thread(
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    participants: list[tuple[str, str]] | None = None,
+    state_dir: str | None = None,
+    config: SimConfig | None = None,
+    max_workers: int = 16,
+) -> SimulatorHandle:
+    """Start serving in background threads; ``port=0`` picks a free port."""
+    sim = Simulator(participants, config)
+    if state_dir:
+        persistence.load(sim, state_dir)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dict-sim"),
+        handlers=[bridge_handler(sim), admin_handler(sim)],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # gRPC's way of saying the bind failed
+        server.stop(None)
+        raise OSError(f"cannot listen on {host}:{port}") from exc
+    server.start()
+    return SimulatorHandle(server, sim, host, bound, state_dir)
+
+
+def serve(
+    host: str,
+    port: int,
+    *,
+    participants: list[tuple[str, str]] | None = None,
+    state_dir: str | None = None,
+    config: SimConfig | None = None,
+    max_workers: int = 16,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly (and save state to state_dir)."""
+    handle = start_in_thread(
+        port,
+        host=host,
+        participants=participants,
+        state_dir=state_dir,
+        config=config,
+        max_workers=max_workers,
+    )
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    log.info("DICT simulator listening on %s", handle.address)
+    try:
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        handle.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
