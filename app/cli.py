@@ -49,9 +49,12 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    argv = [sys.executable, "-m", "periodiq", "actors"]
-    os.execv(sys.executable, argv)
-    return 0  # pragma: no cover
+    import logging
+
+    import periodiq
+
+    logging.basicConfig(level=logging.INFO, format=periodiq.LOGFORMAT)
+    return int(periodiq.main(periodiq.make_argument_parser().parse_args(["actors"])) or 0)
 
 
 def _dev(args: argparse.Namespace) -> int:
