@@ -17,6 +17,6 @@ broker.add_middleware(CurrentMessage())
 broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
 broker.add_middleware(OutboxMiddleware())
 
-from actors import entries, spine  # noqa: E402  (actors need the middleware above)
+from actors import claim_deadlines, claims, entries, polling, spine  # noqa: E402
 
-__all__ = ["broker", "entries", "spine"]
+__all__ = ["broker", "claim_deadlines", "claims", "entries", "polling", "spine"]

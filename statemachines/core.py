@@ -20,7 +20,7 @@ from transitions import EventData, Machine, MachineError
 from app.outbox import Effect
 
 Guard = Callable[["Subject", Mapping[str, Any]], bool]
-EffectBuilder = Callable[["Subject", Mapping[str, Any]], list[Effect]]
+EffectBuilder = Callable[["Subject", Mapping[str, Any]], "list[Effect] | Effect"]
 
 
 class IllegalTrigger(Exception):
@@ -123,7 +123,8 @@ class Spec:
 
         def effects(ev: EventData) -> None:
             if t.effects is not None:
-                ev.model.effects.extend(t.effects(ev.model, ev.kwargs))
+                made = t.effects(ev.model, ev.kwargs)
+                ev.model.effects.extend(made if isinstance(made, list) else [made])
 
         return {
             "trigger": t.trigger,

@@ -20,6 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from app import db, outbox
+from app.domain import problems
 from app.domain.cid import compute_cid
 from app.outbox import Effect, Step
 from statemachines.core import Conflict, Spec, Subject, T
@@ -67,6 +68,7 @@ SPEC = Spec(
         T("delete", "active", "deleting", effects=_call("delete_entry")),
         T("deleted", "deleting", "deleted", effects=_event("entries.deleted")),
         T("delete_refused", "deleting", "active", effects=_event("entries.delete_refused")),
+        T("claimed_away", ("active", "updating"), "deleted", effects=_event("entries.deleted")),
     ),
 )
 
@@ -229,6 +231,15 @@ def updated(step: Step, entry_id: uuid.UUID | str) -> None:
 
 
 def request_delete(step: Step, entry_id: uuid.UUID | str, reason: str) -> None:
+    """Ask the DICT to remove the key; refused while a claim on it is open (the DICT's
+    own rule, EntryLockedByClaim, applied here before the call)."""
+    row = step.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
+    if (
+        row
+        and row["key"]
+        and step.conn.execute(db.q("claims.open_donor_for_key"), {"key": row["key"]}).fetchone()
+    ):
+        raise problems.EntryLockedByClaim("a claim on this key is open; it cannot be deleted")
     fire(
         step,
         entry_id,
@@ -243,3 +254,31 @@ def deleted(step: Step, entry_id: uuid.UUID | str) -> None:
     """The DICT removed the entry: its CID leaves the VSync."""
     before, _ = fire(step, entry_id, "deleted", query="entries.set_deleted")
     _vsync(step, before["key_type"], before["cid"], -1)
+
+
+def claimed_away(step: Step, entry_id: uuid.UUID | str) -> None:
+    """A claim on our key was confirmed: the entry leaves our base and its CID our VSync."""
+    before, _ = fire(
+        step, entry_id, "claimed_away", query="entries.set_deleted", reason="CLAIM_CONFIRMED"
+    )
+    _vsync(step, before["key_type"], before["cid"], -1)
+
+
+def adopt(step: Step, fields: Mapping[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
+    """Our claim completed: the DICT created the entry with the completion RequestId;
+    record it here, active, its CID keyed by that RequestId."""
+    entry_id = uuid.uuid4()
+    step.tag("claim_completed", None)
+    row = step.conn.execute(
+        db.q("entries.insert"),
+        {
+            **fields,
+            "id": entry_id,
+            "status": "registering",
+            "request_id": request_id,
+            "now": step.now,
+        },
+    ).fetchone()
+    assert row is not None
+    registered(step, entry_id, fields["key"])
+    return row

@@ -9,10 +9,10 @@ import psycopg
 
 from app import db
 from app.outbox import Step
-from statemachines import entry
+from statemachines import claim, entry
 from statemachines.core import IllegalTrigger, Spec
 
-MACHINES: dict[str, Spec] = {s.name: s for s in (entry.SPEC,)}
+MACHINES: dict[str, Spec] = {s.name: s for s in (entry.SPEC, claim.SPEC)}
 
 
 def mirror(conn: psycopg.Connection[Any]) -> None:

@@ -30,7 +30,7 @@ from app.logging import configure_logging, is_configured
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.0.0"
-RESOURCES = (("app.api.entries", "EntryController"),)
+RESOURCES = (("app.api.entries", "EntryController"), ("app.api.claims", "ClaimController"))
 """(module, controller) pairs joining the secured router. A module not written yet is
 skipped; one that exists but fails to import fails the app, loudly."""
 

@@ -111,6 +111,23 @@ class Stack:
         current = float(self.clock_file.read_text() or 0)
         clock.set_file_offset(str(self.clock_file), current + seconds)
 
+    def advance(self, seconds: float) -> None:
+        """Move both clocks: ours (every process) and the simulated DICT's."""
+        self.advance_our_clock(seconds)
+        self.admin().advance_clock(seconds)
+
+    def poll(self) -> int:
+        """One claims poll, as the scheduler's cron would run it."""
+        from actors.polling import poll_claims
+
+        return int(poll_claims.fn())
+
+    def relay(self) -> int:
+        """One relay tick, as the scheduler's cron would run it."""
+        from app import outbox
+
+        return outbox.relay_tick()
+
     def query(self, sql_name: str, **params: Any) -> list[dict[str, Any]]:
         with db.connect(self.database_url) as conn:
             return conn.execute(db.q(sql_name), params).fetchall()
@@ -139,9 +156,11 @@ def stack(
     monkeypatch.setenv("BRIDGE_ADDRESS", env["BRIDGE_ADDRESS"])
     monkeypatch.setenv("PARTICIPANT_ISPB", OUR_ISPB)
     settings.reset()
+    from actors.entries import client
     from app import queue
 
     queue.broker.cache_clear()
+    client.cache_clear()
     api_key = cli_create("acceptance", ["admin"])
     s = Stack(
         f"http://127.0.0.1:{api_port}",
@@ -182,6 +201,7 @@ def stack(
             if p.output is not None:
                 p.output.close()
         queue.broker.cache_clear()
+        client.cache_clear()
         for p in s.procs.values():
             tail = p.log.read_text(errors="replace")[-3000:] if p.log.exists() else ""
             if tail:

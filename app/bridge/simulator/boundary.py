@@ -40,10 +40,31 @@ class Boundary:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
 
+    def execute(self, method: str, route: Route, request: Any, requesting: str) -> Any:
+        """Count, identify, admit, run, charge: the simulated DICT's side of one call.
+        Raises the DictProblem the DICT would answer."""
+        sim = self.sim
+        with sim.lock:
+            sim.state.counters.seen(method, request)
+            caller = sim.participant(requesting)
+            policy = route.policy(request) if callable(route.policy) else route.policy
+            if policy is None:
+                return route.fn(sim, caller, request)
+            sim.buckets.admit(caller, policy)
+            try:
+                response = route.fn(sim, caller, request)
+            except problems.InternalServerError:
+                raise  # a 500 costs nothing
+            except problems.DictProblem:
+                sim.buckets.charge(caller, policy, 1)
+                raise
+            sim.buckets.charge(caller, policy, 1)
+            return response
+
     def unary(self, method: str, route: Route) -> Callable[[Any, grpc.ServicerContext], Any]:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             drop = self._faults(method, request, context)
-            response = self._run(method, route, request, context)
+            response = self._answer(method, route, request, context)
             if drop:
                 context.abort(grpc.StatusCode.UNAVAILABLE, "simulated fault: response lost")
             response.correlation_id = self.sim.correlation_id()
@@ -54,7 +75,7 @@ class Boundary:
     def stream(self, method: str, route: Route) -> Callable[[Any, grpc.ServicerContext], Any]:
         def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             drop = self._faults(method, request, context)
-            chunks = self._run(method, route, request, context)
+            chunks = self._answer(method, route, request, context)
             if drop:
                 context.abort(grpc.StatusCode.UNAVAILABLE, "simulated fault: response lost")
             yield from chunks
@@ -62,45 +83,31 @@ class Boundary:
         return handle
 
     def _faults(self, method: str, request: Any, context: grpc.ServicerContext) -> bool:
-        """Count the call; apply latency and UNAVAILABLE faults. True: drop the answer."""
-        sim = self.sim
-        faults = sim.faults
-        with sim.lock:
-            sim.state.counters.seen(method, request)
+        """Apply latency and UNAVAILABLE faults. True: drop the answer once acted on."""
+        faults = self.sim.faults
         if not faults.applies(method):
             return False
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
         if faults.roll_unavailable():
+            with self.sim.lock:
+                self.sim.state.counters.seen(method, request)  # seen, never acted on
             context.abort(grpc.StatusCode.UNAVAILABLE, "simulated fault: unavailable")
         return faults.roll_drop()
 
-    def _run(self, method: str, route: Route, request: Any, context: grpc.ServicerContext) -> Any:
-        sim = self.sim
+    def _answer(
+        self, method: str, route: Route, request: Any, context: grpc.ServicerContext
+    ) -> Any:
         try:
-            with sim.lock:
-                caller = sim.participant(_requesting(context))
-                policy = route.policy(request) if callable(route.policy) else route.policy
-                if policy is None:
-                    return route.fn(sim, caller, request)
-                sim.buckets.admit(caller, policy)
-                try:
-                    response = route.fn(sim, caller, request)
-                except problems.InternalServerError:
-                    raise  # a 500 costs nothing
-                except problems.DictProblem:
-                    sim.buckets.charge(caller, policy, 1)
-                    raise
-                sim.buckets.charge(caller, policy, 1)
-                return response
+            return self.execute(method, route, request, _requesting(context))
         except problems.DictProblem as problem:
-            problem.correlation_id = problem.correlation_id or sim.correlation_id()
+            problem.correlation_id = problem.correlation_id or self.sim.correlation_id()
             context.abort_with_status(to_status(problem))
             raise AssertionError("abort_with_status returns only by raising") from None
 
 
 def _requesting(context: grpc.ServicerContext) -> str:
-    for key, value in context.invocation_metadata():
+    for key, value in context.invocation_metadata() or ():
         if key == PARTICIPANT_METADATA:
             return str(value)
-    raise problems.Forbidden("the pi-requesting-participant metadata is missing")
+    return ""  # refused as Forbidden by Simulator.participant

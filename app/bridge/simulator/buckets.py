@@ -10,6 +10,7 @@ returns at once.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from app.bridge import dict_bridge_pb2 as pb
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from app.bridge.simulator.state import Simulator
 
 PARTICIPANT_ANTISCAN = "ENTRIES_READ_PARTICIPANT_ANTISCAN"
+policy = functools.cache(policy)  # a Policy per (name, category, person type), built once
 UserPolicy = tuple[str, str]  # (policy name, person type of the payer)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -32,11 +32,24 @@ def uuid_text(raw: bytes) -> str:
 
 
 def uuid_bytes(text: str) -> bytes | None:
-    """16 raw bytes of a UUID string; None when it is not one."""
-    try:
-        return uuid.UUID(text).bytes
-    except (ValueError, AttributeError, TypeError):
+    """16 raw bytes of a UUID in its canonical 8-4-4-4-12 form; None otherwise."""
+    if len(text) != 36 or text[8] != "-" or text[13] != "-" or text[18] != "-" or (text[23] != "-"):
         return None
+    digits = text.replace("-", "")
+    if len(digits) != 32 or not _HEX.issuperset(digits):
+        return None
+    return bytes.fromhex(digits)
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def new_uuid4() -> str:
+    """A random UUIDv4 in lowercase text (the DICT's EVP keys)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return uuid_text(bytes(raw))
 
 
 def account_pb(r: EntryRecord) -> pb.Account:

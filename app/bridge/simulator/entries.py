@@ -8,13 +8,13 @@ RequestIds already used, the key limit per account.
 
 from __future__ import annotations
 
-import uuid
+import os
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.simulator import buckets
 from app.bridge.simulator.clock import to_datetime
 from app.bridge.simulator.config import Participant
-from app.bridge.simulator.convert import extended_pb, record_of, us_of, uuid_bytes
+from app.bridge.simulator.convert import extended_pb, new_uuid4, record_of, us_of, uuid_bytes
 from app.bridge.simulator.models import CLAIM_IN_PROGRESS, CLAIM_LOCKS_KEY
 from app.bridge.simulator.records import EntryRecord
 from app.bridge.simulator.state import CreateMemo, Simulator
@@ -73,14 +73,14 @@ def new_record(
     admin's PutEntry may give one (to recreate a key the DICT generated)."""
     key = validated_key(entry, creating=not (put and entry.key_type == "EVP" and entry.key))
     if request_id is None:
-        raw = uuid.uuid4().bytes
+        raw = os.urandom(16)
     else:
         raw = uuid_bytes(request_id)  # type: ignore[assignment]
         if raw is None:
             raise problems.EntryInvalid(
                 "RequestId must be a UUID", violations=[("request_id", "pattern")]
             )
-    return record_of(entry, key or str(uuid.uuid4()), raw, now_us)
+    return record_of(entry, key or new_uuid4(), raw, now_us)
 
 
 def open_claim_us(sim: Simulator, key: str) -> int | None:

@@ -111,9 +111,12 @@ class Simulator:
         return f"sim-{next(self._correlation):012x}"
 
     def participant(self, ispb: str) -> Participant:
-        """The known participant, else ParticipantInvalid (the DICT's v2 problem type)."""
+        """The known participant; Forbidden without one, ParticipantInvalid (the DICT's
+        v2 problem type) for an ISPB the DICT does not know."""
         found = self.participants.get(ispb)
         if found is None:
+            if not ispb:
+                raise problems.Forbidden("the pi-requesting-participant metadata is missing")
             raise problems.ParticipantInvalid(f"participant {ispb!r} is not registered")
         return found
 

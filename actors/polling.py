@@ -1,0 +1,138 @@
+"""Polling the DICT's claim list: the only way to learn what the other side did.
+
+Every 30 s (a cron tick each minute sends one poll now and one 30 s later) we list
+claims where we are donor or claimer, modified after our cursor minus an overlap
+(the list lags writes by up to 5 s and repeats items), and dedupe by (id,
+LastModified). A new donor claim is recorded and its acknowledgement scheduled at
+once; a change the other side made moves our claim's machine.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+from periodiq import cron
+
+from actors.claims import client, dict_fields
+from actors.spine import claim_slot, cron_slot
+from app import clock, db, outbox, settings
+from app.bridge import dict_bridge_pb2 as pb
+from statemachines import claim
+
+log = logging.getLogger(__name__)
+
+CURSOR = "claims"
+OVERLAP = timedelta(seconds=30)
+FIRST_LOOK_BACK = timedelta(days=31)  # a claim lives at most 30 days
+PAGE = 200
+MAX_PAGES = 200
+
+
+@dramatiq.actor(queue_name="cron", periodic=cron("* * * * *"), max_retries=0)
+def poll_claims_tick() -> None:
+    """Every minute: one poll now, one in 30 s (the DICT wants at least one a minute)."""
+    if claim_slot("poll_claims", cron_slot()):
+        poll_claims.send()
+        poll_claims.send_with_options(delay=30_000)
+
+
+@dramatiq.actor(queue_name="poll", max_retries=3, min_backoff=1000, max_backoff=5000)
+def poll_claims() -> int:
+    """One pass over every page modified since the cursor; returns claims seen."""
+    with db.pool().connection() as conn:
+        row = conn.execute(db.q("claims.cursor"), {"name": CURSOR}).fetchone()
+    since = row["modified_after"] - OVERLAP if row else clock.now() - FIRST_LOOK_BACK
+    seen = 0
+    for _ in range(MAX_PAGES):
+        request = pb.ListClaimsRequest(
+            participant=settings.bridge().participant, is_donor=True, is_claimer=True, limit=PAGE
+        )
+        request.modified_after.FromDatetime(since)
+        page = client().list_claims(request)
+        if not page.claims:
+            break
+        newest = apply_page(list(page.claims))
+        seen += len(page.claims)
+        if not page.has_more_elements or newest <= since:
+            break
+        since = newest  # inclusive: the last items come again and are deduped
+    return seen
+
+
+def apply_page(claims: list[pb.Claim]) -> Any:
+    """Apply one page in one transaction (a savepoint per claim); advance the cursor."""
+    ours = settings.bridge().participant
+    newest = None
+    with outbox.step(actor="poller") as s:
+        for c in claims:
+            fields = dict_fields(c)
+            newest = max(newest or fields["dict_last_modified"], fields["dict_last_modified"])
+            for role in _roles(c, ours):
+                with s.conn.transaction():  # one bad claim must not lose the page
+                    _apply_one(s, c, fields, role)
+        s.conn.execute(
+            db.q("claims.save_cursor"), {"name": CURSOR, "modified_after": newest, "now": s.now}
+        )
+    return newest
+
+
+def _roles(c: pb.Claim, ours: str) -> list[str]:
+    return [
+        role
+        for role, isp in (
+            ("DONOR", c.donor_participant),
+            ("CLAIMER", c.claimer_account.participant),
+        )
+        if isp == ours
+    ]
+
+
+def _apply_one(s: outbox.Step, c: pb.Claim, fields: dict[str, Any], role: str) -> None:
+    row = s.conn.execute(db.q("claims.lock_by_dict_id"), {"dict_id": c.id, "role": role}).fetchone()
+    if row is None:
+        if role == "CLAIMER" and _adopt_submitted(s, c, fields):
+            return
+        claim.learn(s, {**_learned_fields(s, c, role), **fields}, c.status.lower())
+        return
+    last, now_seen = row["dict_last_modified"], fields["dict_last_modified"]
+    if row["dict_status"] == c.status and last and now_seen and last >= now_seen:
+        return  # seen already (the overlap window repeats items)
+    claim.observe(s, row, c.status, fields)
+
+
+def _adopt_submitted(s: outbox.Step, c: pb.Claim, fields: dict[str, Any]) -> bool:
+    """Our own claim whose CreateClaim answer was lost: attach the DICT's id to it."""
+    row = s.conn.execute(db.q("claims.submitting_for_key"), {"key": c.key}).fetchone()
+    if row is None:
+        return False
+    claim.apply(s, row["id"], "submitted", **fields)
+    if c.status != "OPEN":
+        fresh = s.conn.execute(db.q("claims.get"), {"id": row["id"]}).fetchone()
+        claim.observe(s, fresh, c.status, fields)
+    return True
+
+
+def _learned_fields(s: outbox.Step, c: pb.Claim, role: str) -> dict[str, Any]:
+    entry = None
+    if role == "DONOR":
+        entry = s.conn.execute(db.q("entries.live_by_key"), {"key": c.key}).fetchone()
+    a, o = c.claimer_account, c.claimer
+    return {
+        "role": role,
+        "type": c.type,
+        "key": c.key,
+        "key_type": c.key_type,
+        "claimer_participant": a.participant,
+        "claimer_branch": a.branch or None,
+        "claimer_account_number": a.account_number,
+        "claimer_account_type": a.account_type,
+        "claimer_opening_date": a.opening_date.ToDatetime(tzinfo=clock.now().tzinfo),
+        "claimer_type": o.type,
+        "claimer_tax_id": o.tax_id_number,
+        "claimer_name": o.name,
+        "claimer_trade_name": o.trade_name or None,
+        "entry_id": entry["id"] if entry else None,
+    }
