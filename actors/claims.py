@@ -172,9 +172,16 @@ def _ours_already(row: Mapping[str, Any]) -> pb.Claim | None:
     after.modified_after.FromDatetime(row["inserted_at"] - timedelta(minutes=5))
     for c in client().list_claims(after).claims:
         account = c.claimer_account.account_number
-        if c.key == row["key"] and account == row["claimer_account_number"]:
+        if c.key == row["key"] and account == row["claimer_account_number"] and not _known(c.id):
             return c
     return None
+
+
+def _known(dict_id: str) -> bool:
+    """Whether a claim of ours already carries this DICT id (then it is not a lost answer)."""
+    with db.pool().connection() as conn:
+        return conn.execute(db.q("claims.get_by_dict_id"),
+                            {"dict_id": dict_id, "role": "CLAIMER"}).fetchone() is not None
 
 
 @dramatiq.actor(queue_name="dict")

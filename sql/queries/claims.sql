@@ -98,3 +98,6 @@ UPDATE claims SET entry_id = %(entry_id)s WHERE id = %(id)s;
 -- name: submitting_for_key
 SELECT * FROM claims WHERE key = %(key)s AND role = 'CLAIMER' AND status = 'submitting'
 ORDER BY inserted_at LIMIT 1 FOR UPDATE;
+
+-- name: get_by_dict_id
+SELECT * FROM claims WHERE dict_id = %(dict_id)s AND role = %(role)s;

@@ -36,7 +36,7 @@ def received(stack: Stack, n: int, claim_type: str, same_owner: bool = True):
 
 
 def test_portability_without_a_decision_is_cancelled_at_day_7(stack: Stack) -> None:
-    entry_id, key, dict_c, ours = received(stack, 1, "PORTABILITY")
+    entry_id, _, dict_c, ours = received(stack, 1, "PORTABILITY")
     events = redis_lib.Redis.from_url(stack.redis_url)
     got = json.loads(events.xrange("dict-connect.events.claims.received")[0][1][b"payload"])
     assert got["dict_id"] == dict_c.id
@@ -58,7 +58,7 @@ def test_portability_without_a_decision_is_cancelled_at_day_7(stack: Stack) -> N
 
 
 def test_ownership_without_a_decision_is_confirmed_at_day_7_and_the_key_leaves(stack) -> None:
-    entry_id, key, dict_c, ours = received(stack, 2, "OWNERSHIP", same_owner=False)
+    entry_id, _, dict_c, ours = received(stack, 2, "OWNERSHIP", same_owner=False)
     pass_time(stack, 7 * DAY + 60)
     until_status(stack, ours["id"], "confirmed")
     assert dict_claim(stack, dict_c.id).confirm_reason == "DEFAULT_OPERATION"
