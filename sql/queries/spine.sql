@@ -17,3 +17,6 @@ SELECT max(slot) AS slot FROM cron_runs WHERE job = %(job)s;
 -- name: history
 SELECT from_status, to_status, trigger, reason, actor, at
 FROM state_history WHERE machine = %(machine)s AND subject_id = %(subject_id)s ORDER BY id;
+
+-- name: cron_slots
+SELECT slot, started_at FROM cron_runs WHERE job = %(job)s ORDER BY slot;
