@@ -180,8 +180,12 @@ def _ours_already(row: Mapping[str, Any]) -> pb.Claim | None:
 def _known(dict_id: str) -> bool:
     """Whether a claim of ours already carries this DICT id (then it is not a lost answer)."""
     with db.pool().connection() as conn:
-        return conn.execute(db.q("claims.get_by_dict_id"),
-                            {"dict_id": dict_id, "role": "CLAIMER"}).fetchone() is not None
+        return (
+            conn.execute(
+                db.q("claims.get_by_dict_id"), {"dict_id": dict_id, "role": "CLAIMER"}
+            ).fetchone()
+            is not None
+        )
 
 
 @dramatiq.actor(queue_name="dict")

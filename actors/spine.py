@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dramatiq
 import redis
@@ -42,6 +42,20 @@ def relay() -> None:
     if claim_slot("relay", cron_slot()):
         while outbox.relay_tick() == 1000:  # a full batch: more may be due
             pass
+
+
+DONE_RETENTION = timedelta(days=7)
+
+
+@dramatiq.actor(queue_name="cron", periodic=cron("17 4 * * *"), max_retries=3)
+def maintenance() -> None:
+    """Daily: prune finished outbox rows and expired idempotency keys."""
+    if not claim_slot("maintenance", cron_slot()):
+        return
+    now = clock.now()
+    with db.pool().connection() as conn:
+        conn.execute(db.q("outbox.prune_done"), {"before": now - DONE_RETENTION})
+        conn.execute(db.q("idempotency.prune"), {"now": now})
 
 
 @dramatiq.actor(queue_name="events")

@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from app import settings
+from app import clock, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
@@ -97,11 +98,17 @@ def set_tags(
     actor: str | None = None,
     trigger: str | None = None,
     reason: str | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Set the transaction-local tags the history trigger records."""
     conn.execute(
         q("spine.set_tags"),
-        {"actor": actor or "", "trigger": trigger or "", "reason": reason or ""},
+        {
+            "actor": actor or "",
+            "trigger": trigger or "",
+            "reason": reason or "",
+            "now": now or clock.now(),
+        },
     )
 
 

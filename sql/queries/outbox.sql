@@ -61,10 +61,6 @@ SELECT count(*) FILTER (WHERE status = 'pending' AND deliver_at <= %(now)s) AS d
        count(*) FILTER (WHERE status = 'failed') AS dead
 FROM outbox WHERE status IN ('pending', 'dispatched', 'failed');
 
--- name: by_subject
-SELECT id, actor, kind, status, deliver_at, dedupe_key, attempts, last_error
-FROM outbox WHERE subject = %(subject)s ORDER BY id;
-
 -- name: prune_done
 DELETE FROM outbox WHERE status IN ('done', 'cancelled') AND finished_at < %(before)s;
 

@@ -1,18 +1,15 @@
 -- name: set_tags
+-- Transaction-local tags read by enforce_transition() for state_history, including
+-- the application's clock (tests move it; history must agree with it).
 SELECT set_config('dict.actor', %(actor)s, true),
        set_config('dict.trigger', %(trigger)s, true),
-       set_config('dict.reason', %(reason)s, true);
-
--- name: set_now
-SELECT set_config('dict.now', %(now)s::text, true);
+       set_config('dict.reason', %(reason)s, true),
+       set_config('dict.now', %(now)s::timestamptz::text, true);
 
 -- name: claim_cron_slot
 INSERT INTO cron_runs (job, slot, started_at) VALUES (%(job)s, %(slot)s, %(now)s)
 ON CONFLICT DO NOTHING
 RETURNING job;
-
--- name: last_cron_slot
-SELECT max(slot) AS slot FROM cron_runs WHERE job = %(job)s;
 
 -- name: history
 SELECT from_status, to_status, trigger, reason, actor, at

@@ -16,8 +16,12 @@ DAY = 86_400.0
 def our_phone_key(stack: Stack, n: int) -> tuple[str, str, dict[str, Any]]:
     """Register a phone key of ours; wait until active. Returns (entry id, key, owner)."""
     owner = person(make_cpf(5000 + n))
-    body = {"key_type": "PHONE", "key": f"+55219{n:08d}", "account": account(300_000 + n),
-            "owner": owner}
+    body = {
+        "key_type": "PHONE",
+        "key": f"+55219{n:08d}",
+        "account": account(300_000 + n),
+        "owner": owner,
+    }
     with stack.http() as http:
         entry_id = register(http, [body])[0]
         wait_until(lambda: http.get(f"/v1/entries/{entry_id}").json()["status"] == "active")
@@ -25,8 +29,7 @@ def our_phone_key(stack: Stack, n: int) -> tuple[str, str, dict[str, Any]]:
 
 
 def pb_account(participant: str, number: str) -> pb.Account:
-    a = pb.Account(participant=participant, branch="7", account_number=number,
-                   account_type="CACC")
+    a = pb.Account(participant=participant, branch="7", account_number=number, account_type="CACC")
     a.opening_date.FromJsonString(OPENING)
     return a
 
@@ -34,28 +37,42 @@ def pb_account(participant: str, number: str) -> pb.Account:
 def other_claims(stack: Stack, key: str, claim_type: str, tax_id: str) -> pb.Claim:
     """The other PSP claims ``key`` (ours) for its customer ``tax_id``."""
     with stack.dict_as(OTHER_ISPB) as other:
-        return other.create_claim(pb.CreateClaimRequest(
-            type=claim_type, key=key, key_type="PHONE",
-            claimer_account=pb_account(OTHER_ISPB, "9001"),
-            claimer=pb.Owner(type="NATURAL_PERSON", tax_id_number=tax_id,
-                             name="Joana Pereira"))).claim
+        return other.create_claim(
+            pb.CreateClaimRequest(
+                type=claim_type,
+                key=key,
+                key_type="PHONE",
+                claimer_account=pb_account(OTHER_ISPB, "9001"),
+                claimer=pb.Owner(type="NATURAL_PERSON", tax_id_number=tax_id, name="Joana Pereira"),
+            )
+        ).claim
 
 
 def other_holds(stack: Stack, key: str, tax_id: str) -> None:
     """A phone key registered at the other PSP (for our customer to claim)."""
     with stack.dict_as(OTHER_ISPB) as other:
-        other.create_entry(pb.CreateEntryRequest(
-            entry=pb.Entry(key_type="PHONE", key=key, account=pb_account(OTHER_ISPB, "4242"),
-                           owner=pb.Owner(type="NATURAL_PERSON", tax_id_number=tax_id,
-                                          name="Carlos Lima")),
-            reason="USER_REQUESTED", request_id=str(uuid.uuid4())))
+        other.create_entry(
+            pb.CreateEntryRequest(
+                entry=pb.Entry(
+                    key_type="PHONE",
+                    key=key,
+                    account=pb_account(OTHER_ISPB, "4242"),
+                    owner=pb.Owner(type="NATURAL_PERSON", tax_id_number=tax_id, name="Carlos Lima"),
+                ),
+                reason="USER_REQUESTED",
+                request_id=str(uuid.uuid4()),
+            )
+        )
 
 
 def as_other(stack: Stack, call: str, **fields: Any) -> pb.Claim:
     """The other PSP acknowledges / confirms / cancels / completes a claim."""
-    request = {"acknowledge_claim": pb.AcknowledgeClaimRequest,
-               "confirm_claim": pb.ConfirmClaimRequest, "cancel_claim": pb.CancelClaimRequest,
-               "complete_claim": pb.CompleteClaimRequest}[call]
+    request = {
+        "acknowledge_claim": pb.AcknowledgeClaimRequest,
+        "confirm_claim": pb.ConfirmClaimRequest,
+        "cancel_claim": pb.CancelClaimRequest,
+        "complete_claim": pb.CompleteClaimRequest,
+    }[call]
     with stack.dict_as(OTHER_ISPB) as other:
         return getattr(other, call)(request(participant=OTHER_ISPB, **fields)).claim
 
@@ -78,7 +95,9 @@ def until_status(stack: Stack, claim_id: str, status: str, timeout: float = 30) 
     with stack.http() as http:
         return wait_until(
             lambda: (c := http.get(f"/v1/claims/{claim_id}").json())["status"] == status and c,
-            timeout=timeout, what=f"claim {claim_id} to be {status}")
+            timeout=timeout,
+            what=f"claim {claim_id} to be {status}",
+        )
 
 
 def pass_time(stack: Stack, seconds: float) -> None:

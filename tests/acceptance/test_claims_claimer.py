@@ -19,8 +19,13 @@ CUSTOMER = "52998224725"
 
 
 def claim_body(key: str, claim_type: str) -> dict[str, Any]:
-    return {"type": claim_type, "key_type": "PHONE", "key": key,
-            "account": account(777_001), "owner": person(CUSTOMER)}
+    return {
+        "type": claim_type,
+        "key_type": "PHONE",
+        "key": key,
+        "account": account(777_001),
+        "owner": person(CUSTOMER),
+    }
 
 
 def submit(stack: Stack, key: str, claim_type: str) -> dict[str, Any]:
@@ -43,8 +48,9 @@ def test_portability_completes_as_soon_as_the_donor_confirms(stack: Stack) -> No
     with stack.http() as http:
         entry = http.get(f"/v1/entries/{key}").json()
     assert entry["status"] == "active" and entry["id"] == done["entry_id"]
-    assert entry["request_id"] == str(stack.query("claims.get", id=ours["id"])[0]
-                                      ["completion_request_id"])
+    assert entry["request_id"] == str(
+        stack.query("claims.get", id=ours["id"])[0]["completion_request_id"]
+    )
     assert dict_claim(stack, ours["dict_id"]).status == "COMPLETED"
     assert our_vsyncs(stack) == dict_vsyncs(stack)
 
@@ -119,8 +125,10 @@ def wait_for_problem(stack: Stack, claim_id: str) -> dict[str, Any]:
     from tests.acceptance.conftest import wait_until
 
     with stack.http() as http:
-        return wait_until(lambda: (c := http.get(f"/v1/claims/{claim_id}").json())
-                          ["problem_type"] and c, what="the DICT's refusal on the claim")
+        return wait_until(
+            lambda: (c := http.get(f"/v1/claims/{claim_id}").json())["problem_type"] and c,
+            what="the DICT's refusal on the claim",
+        )
 
 
 def test_cancel_on_request_needs_a_reason_our_role_may_use(stack: Stack) -> None:
@@ -149,4 +157,3 @@ def test_a_refused_claim_keeps_the_dicts_problem_type(stack: Stack) -> None:
         missing = until_status(stack, r.json()["id"], "rejected")
     assert missing["problem_type"] == "ClaimKeyNotFound"
     assert first["status"] == "open"
-

@@ -51,7 +51,10 @@ def test_portability_without_a_decision_is_cancelled_at_day_7(stack: Stack) -> N
     done = until_status(stack, ours["id"], "cancelled")
     the_dict = dict_claim(stack, dict_c.id)
     assert (the_dict.status, the_dict.cancel_reason, the_dict.cancelled_by) == (
-        "CANCELLED", "DEFAULT_OPERATION", "DONOR")
+        "CANCELLED",
+        "DEFAULT_OPERATION",
+        "DONOR",
+    )
     assert done["cancel_reason"] == "DEFAULT_OPERATION"
     with stack.http() as http:  # the key stays ours
         assert http.get(f"/v1/entries/{entry_id}").json()["status"] == "active"
@@ -72,8 +75,12 @@ def test_ownership_without_a_decision_is_confirmed_at_day_7_and_the_key_leaves(s
     assert our_vsyncs(stack) == dict_vsyncs(stack)
     # the claimer completes after day 14; we learn it by polling
     pass_time(stack, 7 * DAY + 60)
-    as_other(stack, "complete_claim", claim_id=dict_c.id,
-             request_id="9e7cbd2c-6e37-4a9e-9d0d-44b1c8e3f3a1")
+    as_other(
+        stack,
+        "complete_claim",
+        claim_id=dict_c.id,
+        request_id="9e7cbd2c-6e37-4a9e-9d0d-44b1c8e3f3a1",
+    )
     stack.poll()
     until_status(stack, ours["id"], "completed")
 
@@ -100,8 +107,12 @@ def test_our_customer_confirms_a_portability_and_the_claimer_completes(stack: St
         assert http.get(f"/v1/entries/{entry_id}").json()["status"] == "deleted"
     events = redis_lib.Redis.from_url(stack.redis_url)
     wait_until(lambda: events.xlen("dict-connect.events.claims.confirmed") == 1)
-    as_other(stack, "complete_claim", claim_id=dict_c.id,
-             request_id="5b0f3c9e-1d2a-4c3b-8e4f-6a7b8c9d0e1f")
+    as_other(
+        stack,
+        "complete_claim",
+        claim_id=dict_c.id,
+        request_id="5b0f3c9e-1d2a-4c3b-8e4f-6a7b8c9d0e1f",
+    )
     stack.poll()
     until_status(stack, ours["id"], "completed")
     assert our_vsyncs(stack) == dict_vsyncs(stack)
@@ -115,11 +126,14 @@ def test_confirm_and_cancel_racing_exactly_one_wins(stack: Stack) -> None:
     def decide(what: str, reason: str) -> None:
         with stack.http() as http:
             go.wait()
-            results[what] = http.post(f"/v1/claims/{ours['id']}/{what}",
-                                      json={"reason": reason}).status_code
+            results[what] = http.post(
+                f"/v1/claims/{ours['id']}/{what}", json={"reason": reason}
+            ).status_code
 
-    threads = [threading.Thread(target=decide, args=a) for a in
-               (("confirm", "USER_REQUESTED"), ("cancel", "USER_REQUESTED"))]
+    threads = [
+        threading.Thread(target=decide, args=a)
+        for a in (("confirm", "USER_REQUESTED"), ("cancel", "USER_REQUESTED"))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -143,10 +157,17 @@ def test_a_status_our_machine_cannot_reach_is_recorded_as_an_anomaly(stack: Stac
     _, _, dict_c, ours = received(stack, 7, "PORTABILITY")
     # Confirmed in our name behind our back, then completed, between two polls.
     with stack.dict_as(OUR_ISPB) as us:
-        us.confirm_claim(pb.ConfirmClaimRequest(claim_id=dict_c.id, participant=OUR_ISPB,
-                                                reason="USER_REQUESTED"))
-    as_other(stack, "complete_claim", claim_id=dict_c.id,
-             request_id="0c2b7e8a-3f4d-4e5a-9b6c-7d8e9f0a1b2c")
+        us.confirm_claim(
+            pb.ConfirmClaimRequest(
+                claim_id=dict_c.id, participant=OUR_ISPB, reason="USER_REQUESTED"
+            )
+        )
+    as_other(
+        stack,
+        "complete_claim",
+        claim_id=dict_c.id,
+        request_id="0c2b7e8a-3f4d-4e5a-9b6c-7d8e9f0a1b2c",
+    )
     stack.poll()
     with stack.http() as http:
         now = http.get(f"/v1/claims/{ours['id']}").json()

@@ -33,8 +33,12 @@ def test_worker_and_redis_restarted_mid_period_the_day_7_cancel_happens_once(sta
 
 def test_the_scheduler_restarted_mid_period_still_acts_at_day_7(stack: Stack) -> None:
     _, _, dict_c, ours = received(stack, 12, "PORTABILITY")
-    scheduler = Proc("scheduler", ["scheduler"], stack.procs["api"].env,
-                     stack.procs["api"].log.with_name("scheduler.log"))
+    scheduler = Proc(
+        "scheduler",
+        ["scheduler"],
+        stack.procs["api"].env,
+        stack.procs["api"].log.with_name("scheduler.log"),
+    )
     stack.procs["scheduler"] = scheduler
     scheduler.start()
     wait_until(lambda: relay_ticks(stack) >= 1, timeout=90, what="the scheduler's first relay")

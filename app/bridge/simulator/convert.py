@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -52,33 +53,46 @@ def new_uuid4() -> str:
     return uuid_text(bytes(raw))
 
 
-def account_pb(r: EntryRecord) -> pb.Account:
-    return pb.Account(
-        participant=r.participant,
-        branch=r.branch,
-        account_number=r.account_number,
-        account_type=r.account_type,
-        opening_date=ts(r.opening_us),
-    )
+def _set_ts(stamp: Timestamp, us: int) -> None:
+    seconds, micros = divmod(us, 1_000_000)
+    stamp.seconds, stamp.nanos = seconds, micros * 1000
 
 
-def entry_pb(r: EntryRecord) -> pb.Entry:
-    return pb.Entry(
-        key_type=r.key_type,
-        key=r.key,
-        account=account_pb(r),
-        owner=pb.Owner(
-            type=r.owner_type, tax_id_number=r.tax_id, name=r.name, trade_name=r.trade_name
-        ),
-    )
+def fill_extended(out: pb.ExtendedEntry, r: EntryRecord, open_claim_us: int | None = None) -> None:
+    """Write ``r`` into ``out`` in place: setting fields of a message already in its
+    parent is ~3x cheaper than building sub-messages that the parent then copies."""
+    e = out.entry
+    e.key_type, e.key = r.key_type, r.key
+    a = e.account
+    a.participant, a.branch, a.account_number, a.account_type = r.account
+    _set_ts(a.opening_date, r.opening_us)
+    o = e.owner
+    o.type, o.tax_id_number, o.name, o.trade_name = r.owner_type, r.tax_id, r.name, r.trade_name
+    _set_ts(out.creation_date, r.created_us)
+    _set_ts(out.key_ownership_date, r.owned_us)
+    if open_claim_us is not None:
+        _set_ts(out.open_claim_creation_date, open_claim_us)
 
 
 def extended_pb(r: EntryRecord, open_claim_us: int | None = None) -> pb.ExtendedEntry:
-    out = pb.ExtendedEntry(
-        entry=entry_pb(r), creation_date=ts(r.created_us), key_ownership_date=ts(r.owned_us)
-    )
-    if open_claim_us is not None:
-        out.open_claim_creation_date.CopyFrom(ts(open_claim_us))
+    out = pb.ExtendedEntry()
+    fill_extended(out, r, open_claim_us)
+    return out
+
+
+Response = TypeVar(
+    "Response",
+    pb.CreateEntryResponse,
+    pb.GetEntryResponse,
+    pb.UpdateEntryResponse,
+    pb.GetEntryByCidResponse,
+)
+
+
+def with_entry(cls: type[Response], r: EntryRecord, open_claim_us: int | None = None) -> Response:
+    """A response message whose ``entry`` is ``r``."""
+    out = cls()
+    fill_extended(out.entry, r, open_claim_us)
     return out
 
 

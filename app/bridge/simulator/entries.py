@@ -8,15 +8,16 @@ RequestIds already used, the key limit per account.
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.simulator import buckets
 from app.bridge.simulator.clock import to_datetime
 from app.bridge.simulator.config import Participant
-from app.bridge.simulator.convert import extended_pb, new_uuid4, record_of, us_of, uuid_bytes
+from app.bridge.simulator.convert import new_uuid4, record_of, us_of, uuid_bytes, with_entry
 from app.bridge.simulator.models import CLAIM_IN_PROGRESS, CLAIM_LOCKS_KEY
-from app.bridge.simulator.records import EntryRecord
+from app.bridge.simulator.records import EntryRecord, pack, unpack
 from app.bridge.simulator.state import CreateMemo, Simulator
 from app.domain import keys, problems
 
@@ -124,12 +125,14 @@ def create(
     now = sim.now_us()
     record = new_record(sim, req.entry, req.request_id, now)
     memo_key = f"{caller.ispb}:{req.request_id.lower()}"
-    fingerprint = (req.entry.SerializeToString(deterministic=True), req.reason)
+    fingerprint = hashlib.blake2b(
+        req.entry.SerializeToString(deterministic=True) + req.reason.encode(), digest_size=16
+    ).digest()
     memo = sim.state.creates.get(memo_key)
     if memo is not None:
         if memo.fingerprint != fingerprint:
             raise problems.RequestIdAlreadyUsed("this RequestId created a different entry")
-        return pb.CreateEntryResponse(entry=extended_pb(memo.record))
+        return with_entry(pb.CreateEntryResponse, unpack(memo.record))
     if _claim_status(sim, record.key) in CLAIM_IN_PROGRESS:
         raise problems.EntryLockedByClaim("a claim is in progress on this key")
     existing = sim.state.store.get(record.key)
@@ -137,9 +140,9 @@ def create(
         raise _conflict(existing, caller.ispb, record.tax_id)
     check_key_limit(sim, record)
     sim.activate(record, now)
-    sim.state.creates[memo_key] = CreateMemo(caller.ispb, fingerprint, record)
+    sim.state.creates[memo_key] = CreateMemo(fingerprint, pack(record))
     sim.state.counters.entry_created(req.request_id)
-    return pb.CreateEntryResponse(entry=extended_pb(record))
+    return with_entry(pb.CreateEntryResponse, record)
 
 
 def get(sim: Simulator, caller: Participant, req: pb.GetEntryRequest) -> pb.GetEntryResponse:
@@ -156,7 +159,7 @@ def get(sim: Simulator, caller: Participant, req: pb.GetEntryRequest) -> pb.GetE
         limiter.charge_user(req.payer_id, user, 1 if found else 20)
     if record is None:
         raise problems.NotFound("no active entry has this key")
-    return pb.GetEntryResponse(entry=extended_pb(record, open_claim_us(sim, req.key)))
+    return with_entry(pb.GetEntryResponse, record, open_claim_us(sim, req.key))
 
 
 def update(
@@ -186,10 +189,10 @@ def update(
     if new.account != old.account:
         check_key_limit(sim, new)
     if _same_data(old, new):
-        return pb.UpdateEntryResponse(entry=extended_pb(old, open_claim_us(sim, old.key)))
+        return with_entry(pb.UpdateEntryResponse, old, open_claim_us(sim, old.key))
     sim.deactivate(old.key, now)
     sim.activate(new, now)
-    return pb.UpdateEntryResponse(entry=extended_pb(new, open_claim_us(sim, new.key)))
+    return with_entry(pb.UpdateEntryResponse, new, open_claim_us(sim, new.key))
 
 
 def _same_data(a: EntryRecord, b: EntryRecord) -> bool:

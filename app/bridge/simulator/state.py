@@ -42,13 +42,12 @@ def cid_of(r: EntryRecord) -> bytes:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class CreateMemo:
     """What a CreateEntry RequestId did, to answer its repeats the same way."""
 
-    participant: str
-    fingerprint: tuple[object, ...]
-    record: EntryRecord
+    fingerprint: bytes  # digest of the request's entry and reason
+    record: bytes  # the entry as created (packed)
 
 
 @dataclass

@@ -223,7 +223,9 @@ class Segment:
 
     def extend(self, cids: bytes, upto: int) -> None:
         """Make entries ``loaded..upto`` visible with their CIDs (see ``compute_range``)."""
-        self.cids += cids
+        if len(self.cids) < 32 * self.count:  # allocate once: no copies while growing
+            self.cids.extend(bytes(32 * self.count - len(self.cids)))
+        self.cids[32 * self.loaded : 32 * upto] = cids
         self.loaded = upto
 
     def tombstone_taken(self, taken: Iterable[str]) -> tuple[int, int]:
@@ -243,9 +245,11 @@ class Segment:
 
     def find_cid(self, cid: bytes) -> int | None:
         """Index of the live entry with this CID (a C-speed scan of the CID array)."""
-        pos = self.cids.find(cid)
+        if cid == ZERO_CID:
+            return None
+        pos = self.cids.find(cid, 0, 32 * self.loaded)
         while pos != -1 and pos % 32:
-            pos = self.cids.find(cid, pos + 1)
+            pos = self.cids.find(cid, pos + 1, 32 * self.loaded)
         return None if pos == -1 else pos // 32
 
     def kill(self, i: int) -> None:
@@ -253,19 +257,11 @@ class Segment:
 
     def live_cids(self) -> bytes:
         """The CIDs of live entries, concatenated (for CID files)."""
-        data = bytes(self.cids)
+        data = bytes(memoryview(self.cids)[: 32 * self.loaded])
         if ZERO_CID not in data:
             return data
         chunks = (data[k : k + 32] for k in range(0, len(data), 32))
         return b"".join(c for c in chunks if c != ZERO_CID)
-
-    def live_count(self) -> int:
-        data = bytes(self.cids)
-        return (
-            self.loaded - sum(1 for k in range(0, len(data), 32) if data[k : k + 32] == ZERO_CID)
-            if ZERO_CID in data
-            else self.loaded
-        )
 
 
 ZERO_CID = bytes(32)

@@ -13,3 +13,25 @@ def test_a_slot_runs_once(database_url: str) -> None:
     assert claim_slot("verify_sync", slot) is False  # the duplicate tick
     assert claim_slot("relay", slot) is True  # another job, same minute
     assert claim_slot("verify_sync", slot.replace(hour=4)) is True  # the next slot
+
+
+def test_maintenance_prunes_old_finished_rows_only(database_url: str, redis_url: str) -> None:
+    from datetime import timedelta
+
+    from actors.spine import maintenance
+    from app import clock, db, outbox
+
+    with outbox.step() as s:
+        s.add([outbox.task("a"), outbox.task("b"), outbox.task("c")])
+    old, recent, running = (d.id for d in s.dispatches)
+    outbox.finish(old)
+    outbox.finish(recent)
+    with db.pool().connection() as conn:
+        conn.execute(
+            "UPDATE outbox SET finished_at = %s WHERE id = %s",
+            (clock.now() - timedelta(days=8), old),
+        )
+    maintenance.fn()
+    with db.pool().connection() as conn:
+        left = [r["id"] for r in conn.execute("SELECT id FROM outbox ORDER BY id")]
+    assert left == [recent, running]
