@@ -111,6 +111,7 @@ def _adopt_submitted(s: outbox.Step, c: pb.Claim, fields: dict[str, Any]) -> boo
     claim.apply(s, row["id"], "submitted", **fields)
     if c.status != "OPEN":
         fresh = s.conn.execute(db.q("claims.get"), {"id": row["id"]}).fetchone()
+        assert fresh is not None
         claim.observe(s, fresh, c.status, fields)
     return True
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from app import clock, settings
@@ -27,7 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
 _NAME = re.compile(r"^--\s*name:\s*([\w.]+)\s*$", re.MULTILINE)
 
-_pool: ConnectionPool | None = None
+Conn = psycopg.Connection[DictRow]
+"""Every connection of ours returns rows as dicts."""
+
+_pool: ConnectionPool[Conn] | None = None
 _pool_lock = threading.Lock()
 
 
@@ -53,7 +56,7 @@ def q(name: str) -> str:
         raise KeyError(f"no query named {name!r} in sql/queries") from None
 
 
-def pool() -> ConnectionPool:
+def pool() -> ConnectionPool[Conn]:
     """The process's pool, opened on first use (after any fork)."""
     global _pool
     with _pool_lock:
@@ -61,6 +64,7 @@ def pool() -> ConnectionPool:
             cfg = settings.database()
             _pool = ConnectionPool(
                 cfg.url,
+                connection_class=Conn,
                 min_size=cfg.pool_min,
                 max_size=cfg.pool_max,
                 kwargs={"row_factory": dict_row, "autocommit": True},
@@ -81,7 +85,7 @@ def close_pool() -> None:
 @contextmanager
 def transaction(
     *, actor: str = "system", trigger: str | None = None, reason: str | None = None
-) -> Iterator[psycopg.Connection[Any]]:
+) -> Iterator[Conn]:
     """One transaction on a pooled connection, tagged for ``state_history``.
 
     The tags travel as transaction-local settings read by the transition trigger,
@@ -93,7 +97,7 @@ def transaction(
 
 
 def set_tags(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     *,
     actor: str | None = None,
     trigger: str | None = None,
@@ -112,6 +116,8 @@ def set_tags(
     )
 
 
-def connect(url: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+def connect(url: str | None = None, **kwargs: Any) -> Conn:
     """A standalone connection (CLI tools, migrations, tests)."""
-    return psycopg.connect(url or settings.database().url, row_factory=dict_row, **kwargs)
+    return psycopg.Connection.connect(
+        url or settings.database().url, row_factory=dict_row, **kwargs
+    )

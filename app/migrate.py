@@ -10,18 +10,15 @@ table and a second connection driver for less.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import psycopg
-
-from app.db import SQL_DIR, connect, q
+from app.db import SQL_DIR, Conn, connect, q
 
 log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x0D1C7C07  # pg_advisory_lock key of dict-connect migrations
 
 
-def pending(conn: psycopg.Connection[Any]) -> list[str]:
+def pending(conn: Conn) -> list[str]:
     conn.execute(q("migrate.ensure_table"))
     done = {r["version"] for r in conn.execute(q("migrate.applied"))}
     files = sorted(p.name for p in (SQL_DIR / "migrations").glob("*.sql"))

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
 from app import clock, db
@@ -82,7 +81,7 @@ class Dispatch:
 class Step:
     """One transaction of the spine: its connection, its time, the rows to dispatch."""
 
-    conn: psycopg.Connection[Any]
+    conn: db.Conn
     now: datetime
     actor: str = "system"
     trigger: str | None = None
@@ -102,9 +101,7 @@ class Step:
         )
 
 
-def write(
-    conn: psycopg.Connection[Any], effects: Iterable[Effect], now: datetime
-) -> list[Dispatch]:
+def write(conn: db.Conn, effects: Iterable[Effect], now: datetime) -> list[Dispatch]:
     """Insert effects as outbox rows; return those to enqueue after commit."""
     due: list[Dispatch] = []
     for e in effects:
@@ -214,6 +211,7 @@ class BacklogCollector:
         now = clock.now()
         with db.pool().connection() as conn:
             row = conn.execute(db.q("outbox.backlog"), {"now": now}).fetchone()
+        assert row is not None  # an aggregate always answers one row
         oldest = row["oldest_due"]
         yield GaugeMetricFamily(
             "dict_outbox_due_rows", "Outbox rows due and not yet dispatched", value=row["due"]

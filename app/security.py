@@ -80,7 +80,7 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     return cleaned
 
 
-def create_api_key(conn: psycopg.Connection[Any], name: str, scopes: Iterable[str]) -> str:
+def create_api_key(conn: db.Conn, name: str, scopes: Iterable[str]) -> str:
     """Store a new key and return its plaintext, which is never seen again."""
     clean = check_scopes(scopes)
     if not name.strip():
@@ -107,7 +107,7 @@ def create_api_key(conn: psycopg.Connection[Any], name: str, scopes: Iterable[st
     raise RuntimeError("could not draw a free key prefix")
 
 
-def revoke_api_key(conn: psycopg.Connection[Any], name: str) -> bool:
+def revoke_api_key(conn: db.Conn, name: str) -> bool:
     """Revoke the key named ``name``; False if there is no live key by that name.
 
     API processes keep a verified key in memory for ``auth.CACHE_SECONDS``, so a
@@ -117,12 +117,12 @@ def revoke_api_key(conn: psycopg.Connection[Any], name: str) -> bool:
     return row is not None
 
 
-def list_api_keys(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+def list_api_keys(conn: db.Conn) -> list[dict[str, Any]]:
     """Every key's metadata (never a hash)."""
     return conn.execute(db.q("api_keys.list")).fetchall()
 
 
-def verify(conn: psycopg.Connection[Any], token: str) -> ApiKey | None:
+def verify(conn: db.Conn, token: str) -> ApiKey | None:
     """The live key ``token`` names, or None; records when it was last used."""
     parsed = parse_token(token)
     if parsed is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
@@ -119,12 +119,13 @@ class Spec:
     @staticmethod
     def _as_dict(t: T) -> dict[str, Any]:
         def guard(g: Guard) -> Callable[[EventData], bool]:
-            return lambda ev: g(ev.model, ev.kwargs)
+            return lambda ev: g(cast(Subject, ev.model), ev.kwargs)
 
         def effects(ev: EventData) -> None:
             if t.effects is not None:
-                made = t.effects(ev.model, ev.kwargs)
-                ev.model.effects.extend(made if isinstance(made, list) else [made])
+                subject = cast(Subject, ev.model)
+                made = t.effects(subject, ev.kwargs)
+                subject.effects.extend(made if isinstance(made, list) else [made])
 
         return {
             "trigger": t.trigger,

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import psycopg
 
 from app import db
 from app.outbox import Step
@@ -15,7 +12,7 @@ from statemachines.core import IllegalTrigger, Spec
 MACHINES: dict[str, Spec] = {s.name: s for s in (entry.SPEC, claim.SPEC)}
 
 
-def mirror(conn: psycopg.Connection[Any]) -> None:
+def mirror(conn: db.Conn) -> None:
     """Replace ``machine_states`` and ``state_transitions`` with the declarations."""
     conn.execute(db.q("migrate.clear_machines"))
     with conn.cursor() as cur:

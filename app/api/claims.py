@@ -293,9 +293,8 @@ class ClaimController(Controller):
                     current=row["status"],
                     allowed=[],
                 )
-            row = s.conn.execute(
-                db.q("claims.validate_possession"), {"id": claim_id, "now": s.now}
-            ).fetchone()
+            s.conn.execute(db.q("claims.validate_possession"), {"id": claim_id, "now": s.now})
+            row = _find(s.conn, claim_id)
             claim.complete_if_due(s, row)
             row = _find(s.conn, claim_id)
         return _claim(row)

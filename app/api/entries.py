@@ -255,7 +255,7 @@ class EntryController(Controller):
             row = _find(s.conn, ref)
             changes = _update_changes(row, data)
             entry.request_update(s, row["id"], changes, data.reason)
-            row = s.conn.execute(db.q("entries.get"), {"id": row["id"]}).fetchone()
+            row = _find(s.conn, str(row["id"]))
         return _entry(row)
 
     @delete(
@@ -272,7 +272,7 @@ class EntryController(Controller):
         with outbox.step(actor="api") as s:
             row = _find(s.conn, ref)
             entry.request_delete(s, row["id"], reason)
-            row = s.conn.execute(db.q("entries.get"), {"id": row["id"]}).fetchone()
+            row = _find(s.conn, str(row["id"]))
         return _entry(row)
 
 

@@ -48,18 +48,7 @@ def create_report(
     sim: Simulator, caller: Participant, req: pb.CreateInfractionReportRequest
 ) -> pb.InfractionReportResponse:
     own(caller, req.participant)
-    bad = [] if req.transaction_id else [("transaction_id", "required")]
-    if req.reason not in REASONS:
-        bad.append(("reason", "one_of"))
-    if req.counterparty_participant not in sim.participants or (
-        req.counterparty_participant == caller.ispb
-    ):
-        bad.append(("counterparty_participant", "another_known_participant"))
-    if uuid_bytes(req.request_id) is None:
-        bad.append(("request_id", "pattern"))
-    if bad:
-        raise Invalid("the report is invalid", violations=bad)
-    _check_content(req.situation_type, req.report_details, req.contact_information)
+    _validate_create(sim, caller, req)
     memo_key = f"{caller.ispb}:{req.request_id.lower()}"
     known = sim.state.report_requests.get(memo_key)
     if known is not None:
@@ -67,32 +56,42 @@ def create_report(
         if report.fingerprint != _fingerprint(req):
             raise problems.RequestIdAlreadyUsed("this RequestId opened a different report")
         return pb.InfractionReportResponse(report=report.to_pb())
-    for other in sim.state.reports.values():
-        if (
-            other.reporter == caller.ispb
-            and other.transaction_id == req.transaction_id
-            and other.reason == req.reason
-            and other.status != CANCELLED_REPORT
-        ):
-            raise problems.InfractionReportAlreadyExists("a report exists for this transaction")
+    if any(_same_open_report(r, caller.ispb, req) for r in sim.state.reports.values()):
+        raise problems.InfractionReportAlreadyExists("a report exists for this transaction")
     now = sim.now_us()
     report = Report(
-        f"ir-{sim.next_id():010d}",
-        req.transaction_id,
-        req.reason,
-        req.situation_type,
-        req.report_details,
-        caller.ispb,
-        req.counterparty_participant,
-        req.contact_information,
-        now,
-        now,
-        req.request_id,
-        fingerprint=_fingerprint(req),
-    )
+        f"ir-{sim.next_id():010d}", req.transaction_id, req.reason, req.situation_type,
+        req.report_details, caller.ispb, req.counterparty_participant,
+        req.contact_information, now, now, req.request_id, fingerprint=_fingerprint(req),
+    )  # fmt: skip
     sim.state.reports[report.id] = report
     sim.state.report_requests[memo_key] = report.id
     return pb.InfractionReportResponse(report=report.to_pb())
+
+
+def _validate_create(
+    sim: Simulator, caller: Participant, req: pb.CreateInfractionReportRequest
+) -> None:
+    bad = [] if req.transaction_id else [("transaction_id", "required")]
+    if req.reason not in REASONS:
+        bad.append(("reason", "one_of"))
+    counterparty = req.counterparty_participant
+    if counterparty not in sim.participants or counterparty == caller.ispb:
+        bad.append(("counterparty_participant", "another_known_participant"))
+    if uuid_bytes(req.request_id) is None:
+        bad.append(("request_id", "pattern"))
+    if bad:
+        raise Invalid("the report is invalid", violations=bad)
+    _check_content(req.situation_type, req.report_details, req.contact_information)
+
+
+def _same_open_report(r: Report, reporter: str, req: pb.CreateInfractionReportRequest) -> bool:
+    """One live report per reporter, transaction and reason."""
+    return (r.reporter, r.transaction_id, r.reason) == (
+        reporter,
+        req.transaction_id,
+        req.reason,
+    ) and r.status != CANCELLED_REPORT
 
 
 def _fingerprint(req: pb.CreateInfractionReportRequest) -> tuple[object, ...]:

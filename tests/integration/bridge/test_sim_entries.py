@@ -225,3 +225,9 @@ def test_a_delete_needs_a_delete_reason_and_the_holder(
         ours.delete_entry(
             pb.DeleteEntryRequest(key="+5511999999999", participant=OURS, reason="USER_REQUESTED")
         )
+
+
+def test_a_request_id_must_be_a_uuid(ours: DictClient) -> None:
+    with pytest.raises(problems.EntryInvalid) as caught:
+        ours.create_entry(create(entry(), request_id="not-a-uuid"))
+    assert caught.value.violations == [("request_id", "pattern")]
