@@ -102,34 +102,55 @@ class Step:
 
 
 def write(conn: db.Conn, effects: Iterable[Effect], now: datetime) -> list[Dispatch]:
-    """Insert effects as outbox rows; return those to enqueue after commit."""
+    """Insert effects as outbox rows; return those to enqueue after commit.
+
+    Consecutive inserts go in one ``executemany`` (one round trip for a page of new
+    claims); a cancellation first flushes what precedes it, so a timer cancelled and
+    scheduled again by one transition ends scheduled.
+    """
     due: list[Dispatch] = []
+    batch: list[Effect] = []
     for e in effects:
         if e.cancel:
+            _insert(conn, batch, now, due)
             conn.execute(db.q("outbox.cancel"), {"dedupe_key": e.dedupe_key, "now": now})
-            continue
-        at = e.deliver_at or now
-        soon = at <= now + HORIZON
-        row = conn.execute(
-            db.q("outbox.insert"),
-            {
-                "actor": e.actor,
-                "queue": e.queue,
-                "args": Jsonb(e.args),
-                "kind": e.kind,
-                "subject": e.subject,
-                "dedupe_key": e.dedupe_key,
-                "status": "dispatched" if soon else "pending",
-                "deliver_at": at,
-                "now": now,
-                "dispatched_at": now if soon else None,
-                "lease_until": max(at, now) + LEASE if soon else None,
-                "attempts": int(soon),
-            },
-        ).fetchone()
-        if row is not None and soon:  # None: a live row with this dedupe key exists
-            due.append(Dispatch(row["id"], e.actor, e.queue, e.args, at))
+        else:
+            batch.append(e)
+    _insert(conn, batch, now, due)
     return due
+
+
+def _insert(conn: db.Conn, batch: list[Effect], now: datetime, due: list[Dispatch]) -> None:
+    if not batch:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(db.q("outbox.insert"), [_row(e, now) for e in batch], returning=True)
+        for e in batch:
+            row = cur.fetchone()
+            at = e.deliver_at or now
+            if row is not None and at <= now + HORIZON:  # None: the dedupe key is live
+                due.append(Dispatch(row["id"], e.actor, e.queue, e.args, at))
+            cur.nextset()
+    batch.clear()
+
+
+def _row(e: Effect, now: datetime) -> dict[str, Any]:
+    at = e.deliver_at or now
+    soon = at <= now + HORIZON
+    return {
+        "actor": e.actor,
+        "queue": e.queue,
+        "args": Jsonb(e.args),
+        "kind": e.kind,
+        "subject": e.subject,
+        "dedupe_key": e.dedupe_key,
+        "status": "dispatched" if soon else "pending",
+        "deliver_at": at,
+        "now": now,
+        "dispatched_at": now if soon else None,
+        "lease_until": max(at, now) + LEASE if soon else None,
+        "attempts": int(soon),
+    }
 
 
 @contextmanager

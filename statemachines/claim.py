@@ -294,39 +294,53 @@ def submit(step: Step, fields: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def learn(step: Step, fields: Mapping[str, Any], status: str) -> dict[str, Any] | None:
-    """Record a claim first seen in the DICT's list, in the status it has there.
+def learn(step: Step, items: list[tuple[Mapping[str, Any], str]]) -> list[dict[str, Any]]:
+    """Record claims first seen in the DICT's list, each in the status it has there.
 
-    A donor claim still OPEN gets its acknowledgement scheduled at once.
-    Returns None when another poller recorded it first.
+    ``items`` are (fields, status) pairs, inserted in one round trip (a poll may bring
+    thousands at once). A donor claim still OPEN gets its acknowledgement scheduled at
+    once. Returns the rows inserted (one already recorded by another poller is skipped).
     """
-    claim_id = uuid.uuid4()
+    if not items:
+        return []
     step.tag("learned", None)
-    row = step.conn.execute(
-        db.q("claims.insert"),
-        {
-            **_blank(),
-            **fields,
-            "id": claim_id,
-            "status": status,
-            "completion_request_id": uuid.uuid4(),
-            "now": step.now,
-        },
-    ).fetchone()
-    if row is None:
-        return None
-    s = Subject(str(claim_id), status, row, step.now)
+    rows: list[dict[str, Any]] = []
+    with step.conn.cursor() as cur:
+        cur.executemany(
+            db.q("claims.insert"),
+            [
+                {
+                    **_blank(),
+                    **fields,
+                    "id": uuid.uuid4(),
+                    "status": status,
+                    "completion_request_id": uuid.uuid4(),
+                    "now": step.now,
+                }
+                for fields, status in items
+            ],
+            returning=True,
+        )
+        for _ in items:
+            row = cur.fetchone()
+            if row is not None:
+                rows.append(row)
+            cur.nextset()
     effects: list[Effect] = []
-    if row["role"] == "DONOR":
-        effects.append(_event("claims.received")(s, {}))
-        if status == "open":
-            effects.append(
-                outbox.task("acknowledge_claim", subject=subject(claim_id), claim_id=str(claim_id))
-            )
-    if status in STABLE:
-        effects.extend(_deadline_timers(s, {}))
+    for row in rows:
+        s = Subject(str(row["id"]), row["status"], row, step.now)
+        if row["role"] == "DONOR":
+            effects.append(_event("claims.received")(s, {}))
+            if row["status"] == "open":
+                effects.append(
+                    outbox.task(
+                        "acknowledge_claim", subject=subject(row["id"]), claim_id=str(row["id"])
+                    )
+                )
+        if row["status"] in STABLE:
+            effects.extend(_deadline_timers(s, {}))
     step.add(effects)
-    return row
+    return rows
 
 
 def _blank() -> dict[str, Any]:

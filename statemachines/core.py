@@ -10,6 +10,7 @@ outbox in the same transaction as the status change.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,9 @@ from typing import Any, cast
 from transitions import EventData, Machine, MachineError
 
 from app.outbox import Effect
+
+# pytransitions logs every callback at INFO: thousands of lines a second in a worker.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 
 Guard = Callable[["Subject", Mapping[str, Any]], bool]
 EffectBuilder = Callable[["Subject", Mapping[str, Any]], "list[Effect] | Effect"]

@@ -101,3 +101,6 @@ ORDER BY inserted_at LIMIT 1 FOR UPDATE;
 
 -- name: get_by_dict_id
 SELECT * FROM claims WHERE dict_id = %(dict_id)s AND role = %(role)s;
+
+-- name: lock_many
+SELECT * FROM claims WHERE dict_id = ANY(%(dict_ids)s) FOR UPDATE;

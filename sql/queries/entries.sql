@@ -86,3 +86,6 @@ WHERE key_type = %(key_type)s AND shard = ('x' || substr(%(cid)s, 1, 1))::bit(4)
 SELECT key_type, bit_xor(vsync)::text AS bits, sum(entries)::bigint AS entries,
        max(updated_at) AS updated_at
 FROM vsyncs GROUP BY key_type ORDER BY key_type;
+
+-- name: live_ids_by_keys
+SELECT key, id FROM entries WHERE key = ANY(%(keys)s) AND status NOT IN ('deleted', 'rejected');

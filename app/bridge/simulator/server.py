@@ -43,7 +43,7 @@ def _serializers(method: MethodDescriptor) -> dict[str, Any]:
     }
 
 
-def bridge_handler(sim: Simulator) -> grpc.GenericRpcHandler:
+def bridge_handlers(sim: Simulator) -> dict[str, grpc.RpcMethodHandler]:
     service = pb.DESCRIPTOR.services_by_name["DictBridge"]
     boundary = Boundary(sim)
     handlers = {}
@@ -57,16 +57,27 @@ def bridge_handler(sim: Simulator) -> grpc.GenericRpcHandler:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 boundary.unary(method.name, route), **_serializers(method)
             )
-    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+    return handlers
 
 
-def admin_handler(sim: Simulator) -> grpc.GenericRpcHandler:
+def admin_handlers(sim: Simulator) -> dict[str, grpc.RpcMethodHandler]:
     service = apb.DESCRIPTOR.services_by_name["SimulatorAdmin"]
-    handlers = {
+    return {
         m.name: grpc.unary_unary_rpc_method_handler(_admin_call(sim, m.name), **_serializers(m))
         for m in service.methods
     }
-    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def _register(server: grpc.Server, sim: Simulator) -> None:
+    """Registered methods (as the generated code does): C-core matches the method
+    itself, a measurable saving per call over a generic handler's lookup."""
+    for service, handlers in ((_BRIDGE, bridge_handlers(sim)), (_ADMIN, admin_handlers(sim))):
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+        server.add_registered_method_handlers(service, handlers)
+
+
+_BRIDGE = pb.DESCRIPTOR.services_by_name["DictBridge"].full_name
+_ADMIN = apb.DESCRIPTOR.services_by_name["SimulatorAdmin"].full_name
 
 
 def _admin_call(sim: Simulator, name: str) -> Any:
@@ -120,9 +131,9 @@ def start_in_thread(
         persistence.load(sim, state_dir)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dict-sim"),
-        handlers=[bridge_handler(sim), admin_handler(sim)],
         options=[("grpc.so_reuseport", 0)],
     )
+    _register(server, sim)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:  # gRPC's way of saying the bind failed
