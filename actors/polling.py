@@ -47,7 +47,21 @@ def poll_claims_tick() -> None:
 
 @dramatiq.actor(queue_name="poll", max_retries=3, min_backoff=1000, max_backoff=5000)
 def poll_claims() -> int:
-    """One pass over every page modified since the cursor; returns claims seen."""
+    """One pass over every page modified since the cursor; returns claims seen.
+
+    One poller at a time (a session advisory lock): a poll still busy with a burst
+    when the next one starts would only repeat its work.
+    """
+    with db.pool().connection() as lock:
+        if not lock.execute(db.q("claims.try_poll_lock")).fetchone()["locked"]:
+            return 0
+        try:
+            return _poll()
+        finally:
+            lock.execute(db.q("claims.poll_unlock"))
+
+
+def _poll() -> int:
     with db.pool().connection() as conn:
         row = conn.execute(db.q("claims.cursor"), {"name": CURSOR}).fetchone()
     since = row["modified_after"] - OVERLAP if row else clock.now() - FIRST_LOOK_BACK

@@ -33,14 +33,13 @@ CREATE TABLE state_history (
 CREATE INDEX state_history_subject ON state_history (machine, subject_id, id);
 
 -- Tags set per transaction by app.db.set_tags(); psql sessions get 'manual' and current_user.
+-- enforce_transition() runs BEFORE the change and refuses an illegal one;
+-- record_transition() runs AFTER it, so a row an INSERT … ON CONFLICT DO NOTHING
+-- skipped leaves no history behind.
 CREATE FUNCTION enforce_transition() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    m       text := TG_ARGV[0];
-    trig    text := coalesce(nullif(current_setting('dict.trigger', true), ''), 'manual');
-    who     text := coalesce(nullif(current_setting('dict.actor', true), ''), current_user);
-    why     text := nullif(current_setting('dict.reason', true), '');
-    at_time timestamptz := coalesce(nullif(current_setting('dict.now', true), '')::timestamptz,
-                                    clock_timestamp());
+    m    text := TG_ARGV[0];
+    trig text := coalesce(nullif(current_setting('dict.trigger', true), ''), 'manual');
 BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NOT EXISTS (SELECT 1 FROM machine_states
@@ -48,23 +47,32 @@ BEGIN
             RAISE EXCEPTION 'illegal initial status % for machine %', NEW.status, m
                 USING ERRCODE = 'check_violation', CONSTRAINT = 'illegal_transition';
         END IF;
-        INSERT INTO state_history (machine, subject_id, from_status, to_status, trigger, reason, actor, at)
-        VALUES (m, NEW.id::text, NULL, NEW.status, trig, why, who, at_time);
-        RETURN NEW;
-    END IF;
-    IF NEW.status IS NOT DISTINCT FROM OLD.status THEN
-        RETURN NEW;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM state_transitions
-                   WHERE machine = m AND from_status = OLD.status AND to_status = NEW.status
-                     AND (trig = 'manual' OR trigger = trig)) THEN
+    ELSIF NEW.status IS DISTINCT FROM OLD.status AND NOT EXISTS (
+            SELECT 1 FROM state_transitions
+            WHERE machine = m AND from_status = OLD.status AND to_status = NEW.status
+              AND (trig = 'manual' OR trigger = trig)) THEN
         RAISE EXCEPTION 'illegal transition % -> % (trigger %) for machine %',
                         OLD.status, NEW.status, trig, m
             USING ERRCODE = 'check_violation', CONSTRAINT = 'illegal_transition';
     END IF;
-    INSERT INTO state_history (machine, subject_id, from_status, to_status, trigger, reason, actor, at)
-    VALUES (m, NEW.id::text, OLD.status, NEW.status, trig, why, who, at_time);
     RETURN NEW;
+END $$;
+
+CREATE FUNCTION record_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    from_status text := CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO state_history (machine, subject_id, from_status, to_status, trigger, reason, actor, at)
+    VALUES (TG_ARGV[0], NEW.id::text, from_status, NEW.status,
+            coalesce(nullif(current_setting('dict.trigger', true), ''), 'manual'),
+            nullif(current_setting('dict.reason', true), ''),
+            coalesce(nullif(current_setting('dict.actor', true), ''), current_user),
+            coalesce(nullif(current_setting('dict.now', true), '')::timestamptz,
+                     clock_timestamp()));
+    RETURN NULL;
 END $$;
 
 -- The outbox: immediate work, timers (deliver_at in the future) and events.

@@ -40,6 +40,9 @@ CREATE INDEX entries_listing ON entries (created_at, id);
 CREATE TRIGGER entries_enforce_transition
     BEFORE INSERT OR UPDATE OF status ON entries
     FOR EACH ROW EXECUTE FUNCTION enforce_transition('entry');
+CREATE TRIGGER entries_record_transition
+    AFTER INSERT OR UPDATE OF status ON entries
+    FOR EACH ROW EXECUTE FUNCTION record_transition('entry');
 
 -- The VSync of each key type: the XOR of the CIDs of our active entries, changed in
 -- the same transaction as the entry. XOR is commutative, so each key type's VSync is

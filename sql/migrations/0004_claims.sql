@@ -64,6 +64,9 @@ CREATE INDEX claims_listing ON claims (inserted_at, id);
 CREATE TRIGGER claims_enforce_transition
     BEFORE INSERT OR UPDATE OF status ON claims
     FOR EACH ROW EXECUTE FUNCTION enforce_transition('claim');
+CREATE TRIGGER claims_record_transition
+    AFTER INSERT OR UPDATE OF status ON claims
+    FOR EACH ROW EXECUTE FUNCTION record_transition('claim');
 
 -- Where each poller resumes (its last ModifiedAfter), so a restart loses no window.
 CREATE TABLE poll_cursors (

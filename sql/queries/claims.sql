@@ -104,3 +104,9 @@ SELECT * FROM claims WHERE dict_id = %(dict_id)s AND role = %(role)s;
 
 -- name: lock_many
 SELECT * FROM claims WHERE dict_id = ANY(%(dict_ids)s) FOR UPDATE;
+
+-- name: try_poll_lock
+SELECT pg_try_advisory_lock(hashtext('dict-connect.poll.claims')) AS locked;
+
+-- name: poll_unlock
+SELECT pg_advisory_unlock(hashtext('dict-connect.poll.claims'));

@@ -32,14 +32,19 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _entry(key: str, participant: str, tax_id: str, number: str):  # noqa: ANN202
+def _entry(key: str, participant: str, tax_id: str, number: str):
     from app.bridge import dict_bridge_pb2 as pb
 
-    account = pb.Account(participant=participant, branch="1", account_number=number,
-                         account_type="CACC")
+    account = pb.Account(
+        participant=participant, branch="1", account_number=number, account_type="CACC"
+    )
     account.opening_date.FromJsonString("2020-01-01T03:00:00Z")
-    return pb.Entry(key_type="PHONE", key=key, account=account,
-                    owner=pb.Owner(type="NATURAL_PERSON", tax_id_number=tax_id, name="Ana Souza"))
+    return pb.Entry(
+        key_type="PHONE",
+        key=key,
+        account=account,
+        owner=pb.Owner(type="NATURAL_PERSON", tax_id_number=tax_id, name="Ana Souza"),
+    )
 
 
 def main() -> None:
@@ -49,9 +54,15 @@ def main() -> None:
     a = p.parse_args()
     url = fresh_database("dc_bench_burst")
     sim_port = _port()
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:6379/15",
-           "BRIDGE_ADDRESS": f"127.0.0.1:{sim_port}", "PARTICIPANT_ISPB": OURS,
-           "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "BRIDGE_ADDRESS": f"127.0.0.1:{sim_port}",
+        "PARTICIPANT_ISPB": OURS,
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "WARNING",
+    }
     os.environ.update(env)
     import redis
 
@@ -64,10 +75,26 @@ def main() -> None:
     settings.reset()
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     logs = open("/tmp/bench-burst.log", "w")  # noqa: SIM115
-    sim = subprocess.Popen([sys.executable, "-m", "app.cli", "simulator", "--port", str(sim_port),
-                            "--participants", f"{OURS}:A,{OTHER}:A", "--list-lag-seconds", "5",
-                            "--log-level", "WARNING"], env=env, cwd=ROOT, stdout=logs,
-                           stderr=subprocess.STDOUT)
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "simulator",
+            "--port",
+            str(sim_port),
+            "--participants",
+            f"{OURS}:A,{OTHER}:A",
+            "--list-lag-seconds",
+            "5",
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+    )
     procs = [sim]
     try:
         admin = AdminClient(f"127.0.0.1:{sim_port}")
@@ -79,24 +106,45 @@ def main() -> None:
                 time.sleep(0.2)
         keys = [f"+55119{i:08d}" for i in range(a.claims)]
         with ThreadPoolExecutor(16) as pool:  # our keys, on the DICT's side
-            list(pool.map(lambda i: admin.put_entry(
-                _entry(keys[i], OURS, make_cpf(10_000 + i), str(100_000 + i)),
-                str(uuid.uuid4())), range(a.claims)))
-        for name, args in (("worker", ["worker", "--processes", str(a.worker_processes),
-                                       "--threads", "8"]), ("scheduler", ["scheduler"])):
-            procs.append(subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=env,
-                                          cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT))
+            list(
+                pool.map(
+                    lambda i: admin.put_entry(
+                        _entry(keys[i], OURS, make_cpf(10_000 + i), str(100_000 + i)),
+                        str(uuid.uuid4()),
+                    ),
+                    range(a.claims),
+                )
+            )
+        for _name, args in (
+            ("worker", ["worker", "--processes", str(a.worker_processes), "--threads", "8"]),
+            ("scheduler", ["scheduler"]),
+        ):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "app.cli", *args],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=logs,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         time.sleep(5)
         other = DictClient(f"127.0.0.1:{sim_port}", OTHER, timeout_s=10)
-        claimer = pb.Account(participant=OTHER, branch="9", account_number="1",
-                             account_type="CACC")
+        claimer = pb.Account(participant=OTHER, branch="9", account_number="1", account_type="CACC")
         claimer.opening_date.FromJsonString("2020-01-01T03:00:00Z")
 
         def claim(key: str) -> None:
-            other.create_claim(pb.CreateClaimRequest(
-                type="OWNERSHIP", key=key, key_type="PHONE", claimer_account=claimer,
-                claimer=pb.Owner(type="NATURAL_PERSON", tax_id_number="39053344705",
-                                 name="Joana Pereira")))
+            other.create_claim(
+                pb.CreateClaimRequest(
+                    type="OWNERSHIP",
+                    key=key,
+                    key_type="PHONE",
+                    claimer_account=claimer,
+                    claimer=pb.Owner(
+                        type="NATURAL_PERSON", tax_id_number="39053344705", name="Joana Pereira"
+                    ),
+                )
+            )
 
         t0 = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
@@ -105,33 +153,42 @@ def main() -> None:
         deadline = time.monotonic() + 300
         with psycopg.connect(url) as conn:
             while time.monotonic() < deadline:
-                done = conn.execute("SELECT count(*) FROM claims WHERE role = 'DONOR' AND "
-                                    "status = 'waiting_resolution'").fetchone()[0]
+                done = conn.execute(
+                    "SELECT count(*) FROM claims WHERE role = 'DONOR' AND "
+                    "status = 'waiting_resolution'"
+                ).fetchone()[0]
                 if done >= a.claims:
                     break
                 time.sleep(2)
-            lat = [r[0] for r in conn.execute(
-                "SELECT extract(epoch FROM h.at - c.created_at) FROM claims c "
-                "JOIN state_history h ON h.machine = 'claim' AND h.subject_id = c.id::text "
-                "AND h.trigger = 'acknowledged' WHERE c.role = 'DONOR'")]
+            lat = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT extract(epoch FROM h.at - c.created_at) FROM claims c "
+                    "JOIN state_history h ON h.machine = 'claim' AND h.subject_id = c.id::text "
+                    "AND h.trigger = 'acknowledged' WHERE c.role = 'DONOR'"
+                )
+            ]
     finally:
         for proc in reversed(procs):
             proc.terminate()
             proc.wait(30)
     lat = [float(x) for x in lat]
     within = sum(1 for x in lat if x <= 60)
-    record("Donor burst (issue 4)", [
-        f"Machine: {machine()}. Command: `python tests/bench/bench_donor_burst.py --claims "
-        f"{a.claims} --worker-processes {a.worker_processes}`.",
-        "",
-        f"- {a.claims:,} OWNERSHIP claims on our keys created by another PSP in "
-        f"{created_in:.0f} s; simulator list lag 5 s; the real scheduler (poll every 30 s), "
-        f"one worker ({a.worker_processes} processes × 8 threads).",
-        f"- Acknowledged: **{len(lat):,}**; within 60 s of creation: **{within:,}** "
-        f"({within / max(1, a.claims) * 100:.1f} %). Creation → acknowledgement: p50 "
-        f"{percentile(lat, 50):.1f} s, p99 **{percentile(lat, 99):.1f} s**, max "
-        f"{max(lat, default=float('nan')):.1f} s (target: all within 60 s).",
-    ])
+    record(
+        "Donor burst (issue 4)",
+        [
+            f"Machine: {machine()}. Command: `python tests/bench/bench_donor_burst.py --claims "
+            f"{a.claims} --worker-processes {a.worker_processes}`.",
+            "",
+            f"- {a.claims:,} OWNERSHIP claims on our keys created by another PSP in "
+            f"{created_in:.0f} s; simulator list lag 5 s; the real scheduler (poll every 30 s), "
+            f"one worker ({a.worker_processes} processes × 8 threads).",
+            f"- Acknowledged: **{len(lat):,}**; within 60 s of creation: **{within:,}** "
+            f"({within / max(1, a.claims) * 100:.1f} %). Creation → acknowledgement: p50 "
+            f"{percentile(lat, 50):.1f} s, p99 **{percentile(lat, 99):.1f} s**, max "
+            f"{max(lat, default=float('nan')):.1f} s (target: all within 60 s).",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -50,15 +50,15 @@ class Boundary:
             policy = route.policy(request) if callable(route.policy) else route.policy
             if policy is None:
                 return route.fn(sim, caller, request)
-            sim.buckets.admit(caller, policy)
+            ticket = sim.buckets.admit(caller, policy)
             try:
                 response = route.fn(sim, caller, request)
             except problems.InternalServerError:
                 raise  # a 500 costs nothing
             except problems.DictProblem:
-                sim.buckets.charge(caller, policy, 1)
+                sim.buckets.settle(ticket, 1)
                 raise
-            sim.buckets.charge(caller, policy, 1)
+            sim.buckets.settle(ticket, 1)
             return response
 
     def unary(self, method: str, route: Route) -> Callable[[Any, grpc.ServicerContext], Any]:

@@ -11,6 +11,8 @@ returns at once.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from app.bridge import dict_bridge_pb2 as pb
@@ -51,45 +53,56 @@ def user_antiscan(key: str, payer_id: str) -> UserPolicy:
     return user_policy_name(_key_type_of(key)), person
 
 
+@dataclass(slots=True)
+class Ticket:
+    """An admitted call: the bucket to charge once its outcome is known, and the
+    instant it was admitted at (one clock read and one refill per call)."""
+
+    bucket: TokenBucket
+    at: datetime
+
+
 class Limiter:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
 
-    def _bucket(self, subject: str, p: Policy) -> TokenBucket:
+    def _bucket(self, subject: str, p: Policy, now: datetime) -> TokenBucket:
         buckets = self.sim.state.buckets
         bucket = buckets.get((subject, p.name))
         if bucket is None:
-            bucket = buckets[(subject, p.name)] = TokenBucket.full(p, self._now())
+            bucket = buckets[(subject, p.name)] = TokenBucket.full(p, now)
         return bucket
 
-    def _now(self):  # type: ignore[no-untyped-def]
+    def _now(self) -> datetime:
         return to_datetime(self.sim.now_us())
 
-    def _admit(self, subject: str, p: Policy) -> None:
-        bucket = self._bucket(subject, p)
+    def _admit(self, subject: str, p: Policy) -> Ticket:
         now = self._now()
+        bucket = self._bucket(subject, p, now)
         if bucket.refill(now) < 1:
             raise problems.RateLimited(
                 f"{p.name} bucket is empty", retry_after_s=bucket.seconds_until_available(now)
             )
+        return Ticket(bucket, now)
 
-    def admit(self, caller: Participant, name: str) -> None:
-        """RateLimited unless the participant's bucket of ``name`` holds a token."""
-        if self.sim.config.rate_limits_enabled:
-            self._admit(caller.ispb, policy(name, caller.category))
+    def admit(self, caller: Participant, name: str) -> Ticket | None:
+        """RateLimited unless the participant's bucket of ``name`` holds a token;
+        None when rate limits are off."""
+        if not self.sim.config.rate_limits_enabled:
+            return None
+        return self._admit(caller.ispb, policy(name, caller.category))
 
-    def charge(self, caller: Participant, name: str, cost: int) -> None:
-        if self.sim.config.rate_limits_enabled:
-            self._bucket(caller.ispb, policy(name, caller.category)).charge(cost, self._now())
+    def admit_user(self, payer_id: str, user: UserPolicy) -> Ticket | None:
+        """The same for the payer's own bucket (PI-PayerId)."""
+        if not self.sim.config.rate_limits_enabled:
+            return None
+        return self._admit(f"user:{payer_id}", policy(user[0], person_type=user[1]))
 
-    def admit_user(self, payer_id: str, user: UserPolicy) -> None:
-        if self.sim.config.rate_limits_enabled:
-            self._admit(f"user:{payer_id}", policy(user[0], person_type=user[1]))
-
-    def charge_user(self, payer_id: str, user: UserPolicy, cost: int) -> None:
-        if self.sim.config.rate_limits_enabled:
-            p = policy(user[0], person_type=user[1])
-            self._bucket(f"user:{payer_id}", p).charge(cost, self._now())
+    @staticmethod
+    def settle(ticket: Ticket | None, cost: int) -> None:
+        """Take the call's whole cost from the bucket that admitted it (may go negative)."""
+        if ticket is not None:
+            ticket.bucket.charge(cost, ticket.at)
 
     def forget(self, ispb: str) -> None:
         """Drop a participant's buckets (its category changed: new sizes)."""
@@ -98,10 +111,10 @@ class Limiter:
 
     def state(self, caller: Participant, name: str) -> pb.BucketState:
         p = policy(name, caller.category)
-        bucket = self._bucket(caller.ispb, p)
+        now = self._now()
         return pb.BucketState(
             name=name,
-            available_tokens=bucket.refill(self._now()),
+            available_tokens=self._bucket(caller.ispb, p, now).refill(now),
             capacity=p.capacity,
             refill_tokens=p.refill_tokens,
             refill_period_sec=p.refill_period_s,

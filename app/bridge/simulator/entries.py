@@ -149,14 +149,12 @@ def get(sim: Simulator, caller: Participant, req: pb.GetEntryRequest) -> pb.GetE
     """Lookups charge the anti-scan buckets by outcome: a miss costs more (DICT.md §4)."""
     limiter = sim.buckets
     user = buckets.user_antiscan(req.key, req.payer_id) if req.payer_id else None
-    limiter.admit(caller, buckets.PARTICIPANT_ANTISCAN)
-    if user is not None:
-        limiter.admit_user(req.payer_id, user)
+    ticket = limiter.admit(caller, buckets.PARTICIPANT_ANTISCAN)
+    user_ticket = limiter.admit_user(req.payer_id, user) if user is not None else None
     record = sim.state.store.get(req.key)
     found = record is not None
-    limiter.charge(caller, buckets.PARTICIPANT_ANTISCAN, 1 if found else 3)
-    if user is not None:
-        limiter.charge_user(req.payer_id, user, 1 if found else 20)
+    limiter.settle(ticket, 1 if found else 3)
+    limiter.settle(user_ticket, 1 if found else 20)
     if record is None:
         raise problems.NotFound("no active entry has this key")
     return with_entry(pb.GetEntryResponse, record, open_claim_us(sim, req.key))

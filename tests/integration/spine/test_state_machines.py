@@ -96,3 +96,16 @@ def test_a_tagged_change_must_use_a_declared_trigger(database_url: str) -> None:
         db.set_tags(conn, actor="worker", trigger="registered", reason="test")
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute("UPDATE entries SET status = 'rejected' WHERE id = %s", (entry_id,))
+
+
+def test_an_insert_skipped_on_conflict_leaves_no_history(database_url: str) -> None:
+    with db.connect(database_url, autocommit=True) as conn:
+        entry_id = _insert_entry(conn)
+        conn.execute(
+            "INSERT INTO entries SELECT * FROM entries WHERE id = %s ON CONFLICT (id) DO NOTHING",
+            (entry_id,),
+        )
+        history = conn.execute(
+            db.q("spine.history"), {"machine": "entry", "subject_id": str(entry_id)}
+        ).fetchall()
+    assert len(history) == 1
