@@ -52,3 +52,17 @@ def test_the_scheduler_restarted_mid_period_still_acts_at_day_7(stack: Stack) ->
     assert relay_ticks(stack) > ticks
     wait_until(lambda: cancel_calls(stack) == 1, what="one CancelClaim")
     assert dict_claim(stack, dict_c.id).cancelled_by == "DONOR"
+
+
+def test_a_deadline_acted_on_late_is_reported(stack: Stack) -> None:
+    import json
+
+    _, _, dict_c, ours = received(stack, 13, "PORTABILITY")
+    stack.advance(7 * DAY + 600)  # the relay was down for the deadline and 10 minutes more
+    stack.relay()
+    until_status(stack, ours["id"], "cancelled")
+    events = redis_lib.Redis.from_url(stack.redis_url)
+    stream = "dict-connect.events.claims.deadline_missed"
+    wait_until(lambda: events.xlen(stream) == 1, what="a claims.deadline_missed event")
+    missed = json.loads(events.xrange(stream)[0][1][b"payload"])
+    assert missed["deadline"] == "ResolutionPeriodEnd" and missed["claim_id"] == ours["id"]
