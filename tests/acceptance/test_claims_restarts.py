@@ -57,7 +57,7 @@ def test_the_scheduler_restarted_mid_period_still_acts_at_day_7(stack: Stack) ->
 def test_a_deadline_acted_on_late_is_reported(stack: Stack) -> None:
     import json
 
-    _, _, dict_c, ours = received(stack, 13, "PORTABILITY")
+    ours = received(stack, 13, "PORTABILITY")[3]
     stack.advance(7 * DAY + 600)  # the relay was down for the deadline and 10 minutes more
     stack.relay()
     until_status(stack, ours["id"], "cancelled")

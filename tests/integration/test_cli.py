@@ -11,8 +11,13 @@ from app import db
 def run(*args: str, env_url: str) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, "DATABASE_URL": env_url}, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": env_url},
+        check=False,
+    )
 
 
 def test_migrate_on_a_migrated_database_applies_nothing(database_url: str) -> None:
@@ -22,8 +27,16 @@ def test_migrate_on_a_migrated_database_applies_nothing(database_url: str) -> No
 
 
 def test_apikey_create_prints_a_key_once_and_stores_only_its_hash(database_url: str) -> None:
-    out = run("apikey", "create", "--name", "core-banking", "--scopes", "entries:read",
-              "claims:write", env_url=database_url)
+    out = run(
+        "apikey",
+        "create",
+        "--name",
+        "core-banking",
+        "--scopes",
+        "entries:read",
+        "claims:write",
+        env_url=database_url,
+    )
     assert out.returncode == 0, out.stderr
     key = out.stdout.strip()
     assert key.startswith("dc_")
@@ -31,6 +44,7 @@ def test_apikey_create_prints_a_key_once_and_stores_only_its_hash(database_url: 
         row = conn.execute("SELECT * FROM api_keys WHERE name = 'core-banking'").fetchone()
     assert row is not None and sorted(row["scopes"]) == ["claims:write", "entries:read"]
     assert key.split("_")[-1] not in str(row)  # the secret itself is not stored
-    again = run("apikey", "create", "--name", "core-banking", "--scopes", "admin",
-                env_url=database_url)
+    again = run(
+        "apikey", "create", "--name", "core-banking", "--scopes", "admin", env_url=database_url
+    )
     assert again.returncode == 2 and "core-banking" in again.stderr

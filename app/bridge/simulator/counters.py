@@ -29,7 +29,10 @@ class CallCounters:
         if method in WITH_REQUEST_ID:
             request_id = getattr(request, "request_id", "")
             if request_id:
-                self.by_request.setdefault(request_id.lower(), Counter())[method] += 1
+                calls = self.by_request.get(request_id.lower())
+                if calls is None:
+                    calls = self.by_request[request_id.lower()] = Counter()
+                calls[method] += 1
 
     def entry_created(self, request_id: str) -> None:
         self.created[request_id.lower()] += 1
