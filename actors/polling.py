@@ -53,7 +53,8 @@ def poll_claims() -> int:
     when the next one starts would only repeat its work.
     """
     with db.pool().connection() as lock:
-        if not lock.execute(db.q("claims.try_poll_lock")).fetchone()["locked"]:
+        got = lock.execute(db.q("claims.try_poll_lock")).fetchone()
+        if not (got and got["locked"]):
             return 0
         try:
             return _poll()

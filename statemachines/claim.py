@@ -15,7 +15,7 @@ claim reaches the status the deadline watches (``_deadline_timers``). The
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -294,7 +294,7 @@ def submit(step: Step, fields: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def learn(step: Step, items: list[tuple[Mapping[str, Any], str]]) -> list[dict[str, Any]]:
+def learn(step: Step, items: Sequence[tuple[Mapping[str, Any], str]]) -> list[dict[str, Any]]:
     """Record claims first seen in the DICT's list, each in the status it has there.
 
     ``items`` are (fields, status) pairs, inserted in one round trip (a poll may bring
