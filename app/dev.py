@@ -132,6 +132,10 @@ def _stop(children: list[tuple[str, subprocess.Popen[str]]]) -> None:
             proc.kill()
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -173,7 +177,7 @@ def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
         _say("dev", f"API  http://127.0.0.1:{api_port}  (OpenAPI at /schema)\n")
         _say("dev", f"dev API key (admin scope): {key}\n")
         _say("dev", f"simulator at 127.0.0.1:{sim_port}; Ctrl-C stops everything\n")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, _interrupt)
         while all(p.poll() is None for _, p in children):
             time.sleep(0.5)
         dead = [n for n, p in children if p.poll() is not None]
@@ -183,4 +187,7 @@ def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
         _say("dev", "stopping\n")
         return 0
     finally:
+        # A second Ctrl-C must not interrupt the shutdown and leave orphans behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _stop(children)
