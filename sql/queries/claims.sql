@@ -22,9 +22,6 @@ SELECT * FROM claims WHERE id = %(id)s;
 -- name: lock
 SELECT * FROM claims WHERE id = %(id)s FOR UPDATE;
 
--- name: lock_by_dict_id
-SELECT * FROM claims WHERE dict_id = %(dict_id)s AND role = %(role)s FOR UPDATE;
-
 -- name: open_donor_for_key
 SELECT id, status FROM claims
 WHERE key = %(key)s AND role = 'DONOR' AND status IN ('open', 'waiting_resolution', 'confirming');
