@@ -1,16 +1,19 @@
 -- Used by `dict-connect migrate` (app/migrate.py, statemachines/registry.py).
 
 -- name: ensure_table
+-- checksum: sha256 of the file as applied; migrate refuses to run if it changed.
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    text PRIMARY KEY,
+    checksum   text,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text;
 
 -- name: applied
-SELECT version FROM schema_migrations;
+SELECT version, checksum FROM schema_migrations;
 
 -- name: record
-INSERT INTO schema_migrations (version) VALUES (%(version)s);
+INSERT INTO schema_migrations (version, checksum) VALUES (%(version)s, %(checksum)s);
 
 -- name: lock
 SELECT pg_advisory_lock(%(key)s);

@@ -34,7 +34,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cid-file-processing-seconds", type=float, default=10.0)
     p.add_argument("--no-rate-limits", action="store_true", help="never answer RateLimited")
     p.add_argument("--no-key-limits", action="store_true", help="no EntryLimitExceeded")
-    p.add_argument("--max-workers", type=int, default=16, help="gRPC handler threads")
+    p.add_argument(
+        "--max-workers",
+        type=int,
+        default=2,
+        help="handler threads for ordinary calls (more only add GIL contention)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 

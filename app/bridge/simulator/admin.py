@@ -92,7 +92,7 @@ def put_entry(sim: Simulator, request: apb.PutEntryRequest) -> pb.ExtendedEntry:
     """Make this the key's entry on the DICT side, replacing any other (no rules
     about owners, claims or limits: this is how tests create divergences)."""
     now = sim.now_us()
-    record = entries.new_record(sim, request.entry, request.request_id or None, now, put=True)
+    record = entries.new_record(request.entry, request.request_id or None, now, put=True)
     sim.deactivate(record.key, now)
     sim.activate(record, now)
     return extended_pb(record)

@@ -1,12 +1,13 @@
 """The one place a DictBridge call crosses into the simulated DICT and back.
 
 Every RPC goes through ``Boundary.unary`` (or ``.stream``), which in order:
-counts the call, applies injected faults (latency, UNAVAILABLE before acting),
-identifies the requesting participant from the ``pi-requesting-participant``
-metadata, admits it through the method's token bucket, runs the operation under
-the simulator's lock, charges the bucket, turns a ``DictProblem`` into the gRPC
-status that carries it, and finally may lose the answer (drop fault). Services
-only raise domain problems; none of them knows gRPC.
+applies injected faults (latency, UNAVAILABLE before acting), then under the
+simulator's lock counts the call, identifies the requesting participant from the
+``pi-requesting-participant`` metadata, admits it through the method's token
+bucket, runs the operation and charges the bucket; it turns a ``DictProblem`` into
+the gRPC status that carries it, and finally may lose the answer (drop fault).
+Services only raise domain problems; none of them knows gRPC. With no fault set,
+the fault check is one attribute test, and disabled rate limits one more.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ PolicyOf = str | Callable[[Any], str] | None
 class Route:
     fn: Operation
     policy: PolicyOf = None  # the bucket charged 1 per answered call; None: the op charges
-    streaming: bool = False
 
 
 class Boundary:

@@ -8,8 +8,6 @@ counted only when it actually happened.
 
 from __future__ import annotations
 
-from collections import Counter
-
 # The creating calls whose RequestId is remembered.
 WITH_REQUEST_ID = frozenset(
     {"CreateEntry", "CompleteClaim", "CreateFraudMarker", "CreateInfractionReport"}
@@ -17,30 +15,33 @@ WITH_REQUEST_ID = frozenset(
 
 
 class CallCounters:
+    """Plain dicts keyed by strings: per-RequestId counts stay out of the cyclic GC's
+    way (a Counter per RequestId would be one more tracked object per create)."""
+
     def __init__(self) -> None:
-        self.by_method: Counter[str] = Counter()
-        self.by_request: dict[str, Counter[str]] = {}
-        self.created: Counter[str] = Counter()
+        self.by_method: dict[str, int] = {}
+        self.by_request: dict[str, int] = {}  # "Method request-id" -> calls
+        self.created: dict[str, int] = {}
         self.total = 0
 
     def seen(self, method: str, request: object) -> None:
-        self.by_method[method] += 1
+        self.by_method[method] = self.by_method.get(method, 0) + 1
         self.total += 1
         if method in WITH_REQUEST_ID:
             request_id = getattr(request, "request_id", "")
             if request_id:
-                calls = self.by_request.get(request_id.lower())
-                if calls is None:
-                    calls = self.by_request[request_id.lower()] = Counter()
-                calls[method] += 1
+                k = f"{method} {request_id.lower()}"
+                self.by_request[k] = self.by_request.get(k, 0) + 1
 
     def entry_created(self, request_id: str) -> None:
-        self.created[request_id.lower()] += 1
+        k = request_id.lower()
+        self.created[k] = self.created.get(k, 0) + 1
 
     def for_request(self, request_id: str) -> tuple[dict[str, int], int, int]:
         """(calls per method, entries created, total calls) for one RequestId, or the
         totals when it is empty."""
         if not request_id:
             return dict(self.by_method), sum(self.created.values()), self.total
-        calls = self.by_request.get(request_id.lower(), Counter())
-        return dict(calls), self.created.get(request_id.lower(), 0), sum(calls.values())
+        rid = request_id.lower()
+        calls = {m: n for m in WITH_REQUEST_ID if (n := self.by_request.get(f"{m} {rid}", 0))}
+        return calls, self.created.get(rid, 0), sum(calls.values())

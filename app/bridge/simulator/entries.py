@@ -9,7 +9,6 @@ RequestIds already used, the key limit per account.
 from __future__ import annotations
 
 import hashlib
-import os
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.simulator import buckets
@@ -68,19 +67,16 @@ def validated_key(
 
 
 def new_record(
-    sim: Simulator, entry: pb.Entry, request_id: str | None, now_us: int, *, put: bool = False
+    entry: pb.Entry, request_id: str | None, now_us: int, *, put: bool = False
 ) -> EntryRecord:
     """A validated record for a new entry: an EVP key is generated, except that the
     admin's PutEntry may give one (to recreate a key the DICT generated)."""
     key = validated_key(entry, creating=not (put and entry.key_type == "EVP" and entry.key))
-    if request_id is None:
-        raw = os.urandom(16)
-    else:
-        raw = uuid_bytes(request_id)  # type: ignore[assignment]
-        if raw is None:
-            raise problems.EntryInvalid(
-                "RequestId must be a UUID", violations=[("request_id", "pattern")]
-            )
+    raw = uuid_bytes(new_uuid4() if request_id is None else request_id)
+    if raw is None:
+        raise problems.EntryInvalid(
+            "RequestId must be a UUID", violations=[("request_id", "pattern")]
+        )
     return record_of(entry, key or new_uuid4(), raw, now_us)
 
 
@@ -123,7 +119,7 @@ def create(
     if req.entry.account.participant != caller.ispb:
         raise problems.Forbidden("an entry's account must be at the requesting participant")
     now = sim.now_us()
-    record = new_record(sim, req.entry, req.request_id, now)
+    record = new_record(req.entry, req.request_id, now)
     memo_key = f"{caller.ispb}:{req.request_id.lower()}"
     fingerprint = hashlib.blake2b(
         req.entry.SerializeToString(deterministic=True) + req.reason.encode(), digest_size=16

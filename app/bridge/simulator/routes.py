@@ -23,7 +23,7 @@ ROUTES: dict[str, Route] = {
     "CreateSyncVerification": Route(sync.create_sync_verification, "SYNC_VERIFICATIONS_WRITE"),
     "CreateCidSetFile": Route(sync.create_cid_set_file, "CIDS_FILES_WRITE"),
     "GetCidSetFile": Route(sync.get_cid_set_file, "CIDS_FILES_READ"),
-    "DownloadCidSetFile": Route(sync.download_cid_set_file, streaming=True),
+    "DownloadCidSetFile": Route(sync.download_cid_set_file),
     "ListCidSetEvents": Route(sync.list_cid_set_events, "CIDS_EVENTS_LIST"),
     "GetEntryByCid": Route(sync.get_entry_by_cid, "CIDS_ENTRIES_READ"),
     "CreateInfractionReport": Route(infractions.create_report, "INFRACTION_REPORTS_WRITE"),

@@ -1,10 +1,10 @@
 """Run the simulator: ``serve`` (blocking, for the CLI) and ``start_in_thread`` (tests).
 
-Both services are registered as generic handlers built from the service
-descriptors, so every RPC of the contract must have a route (a missing one fails
-at start, not at the first call). The server is gRPC's thread-pool server: on
-this workload it spends less CPU per call than ``grpc.aio`` (measured: ~200 µs
-against ~300 µs per unary call on the 2-core reference machine; see
+Handlers are built from the service descriptors, so every RPC of the contract must
+have a route (a missing one fails at start, not at the first call). The server is
+gRPC's thread-pool server with two handler threads (``pools``): on this workload it
+spends less CPU per call than ``grpc.aio`` (measured with a canned-answer server on
+the 2-core reference machine: ~210 µs against ~300 µs per unary call; see
 docs/benchmarks.md), and the simulator's state is guarded by one lock anyway.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from app.bridge import simulator_admin_pb2 as apb
 from app.bridge.simulator import admin, persistence
 from app.bridge.simulator.boundary import Boundary, Route
 from app.bridge.simulator.config import SimConfig
+from app.bridge.simulator.pools import ElasticPool, on_wide_pool
 from app.bridge.simulator.routes import ROUTES
 from app.bridge.simulator.state import Simulator
 from app.bridge.status import to_status
@@ -43,15 +43,15 @@ def _serializers(method: MethodDescriptor) -> dict[str, Any]:
     }
 
 
-def bridge_handlers(sim: Simulator) -> dict[str, grpc.RpcMethodHandler]:
+def bridge_handlers(sim: Simulator, pool: ElasticPool) -> dict[str, grpc.RpcMethodHandler]:
     service = pb.DESCRIPTOR.services_by_name["DictBridge"]
     boundary = Boundary(sim)
     handlers = {}
     for method in service.methods:
         route: Route = ROUTES[method.name]
-        if method.server_streaming:
+        if method.server_streaming:  # a CID file download may stream for long
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                boundary.stream(method.name, route), **_serializers(method)
+                on_wide_pool(boundary.stream(method.name, route), pool), **_serializers(method)
             )
         else:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
@@ -60,18 +60,24 @@ def bridge_handlers(sim: Simulator) -> dict[str, grpc.RpcMethodHandler]:
     return handlers
 
 
-def admin_handlers(sim: Simulator) -> dict[str, grpc.RpcMethodHandler]:
+def admin_handlers(sim: Simulator, pool: ElasticPool) -> dict[str, grpc.RpcMethodHandler]:
     service = apb.DESCRIPTOR.services_by_name["SimulatorAdmin"]
-    return {
-        m.name: grpc.unary_unary_rpc_method_handler(_admin_call(sim, m.name), **_serializers(m))
-        for m in service.methods
-    }
+    handlers = {}
+    for m in service.methods:
+        handle = _admin_call(sim, m.name)
+        if m.name in admin.SELF_LOCKING:  # long: LoadEntries
+            handle = on_wide_pool(handle, pool)
+        handlers[m.name] = grpc.unary_unary_rpc_method_handler(handle, **_serializers(m))
+    return handlers
 
 
-def _register(server: grpc.Server, sim: Simulator) -> None:
+def _register(server: grpc.Server, sim: Simulator, pool: ElasticPool) -> None:
     """Registered methods (as the generated code does): C-core matches the method
-    itself, a measurable saving per call over a generic handler's lookup."""
-    for service, handlers in ((_BRIDGE, bridge_handlers(sim)), (_ADMIN, admin_handlers(sim))):
+    itself rather than asking a generic handler on every call."""
+    for service, handlers in (
+        (_BRIDGE, bridge_handlers(sim, pool)),
+        (_ADMIN, admin_handlers(sim, pool)),
+    ):
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
         server.add_registered_method_handlers(service, handlers)
 
@@ -104,6 +110,7 @@ class SimulatorHandle:
     simulator: Simulator
     host: str
     port: int
+    pool: ElasticPool
     state_dir: str | None = None
 
     @property
@@ -112,6 +119,7 @@ class SimulatorHandle:
 
     def stop(self, grace: float = 1.0) -> None:
         self.server.stop(grace).wait()
+        self.pool.shutdown(wait=False)
         if self.state_dir:
             persistence.save(self.simulator, self.state_dir)
 
@@ -123,24 +131,24 @@ def start_in_thread(
     participants: list[tuple[str, str]] | None = None,
     state_dir: str | None = None,
     config: SimConfig | None = None,
-    max_workers: int = 16,
+    max_workers: int = 2,
 ) -> SimulatorHandle:
-    """Start serving in background threads; ``port=0`` picks a free port."""
+    """Start serving in background threads; ``port=0`` picks a free port.
+    ``max_workers`` handler threads serve ordinary calls (see ``pools``)."""
     sim = Simulator(participants, config)
     if state_dir:
         persistence.load(sim, state_dir)
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dict-sim"),
-        options=[("grpc.so_reuseport", 0)],
-    )
-    _register(server, sim)
+    pool = ElasticPool(lambda: sim.faults, max_workers)
+    server = grpc.server(pool, options=[("grpc.so_reuseport", 0)])
+    _register(server, sim, pool)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:  # gRPC's way of saying the bind failed
         server.stop(None)
+        pool.shutdown(wait=False)
         raise OSError(f"cannot listen on {host}:{port}") from exc
     server.start()
-    return SimulatorHandle(server, sim, host, bound, state_dir)
+    return SimulatorHandle(server, sim, host, bound, pool, state_dir)
 
 
 def serve(
@@ -150,7 +158,7 @@ def serve(
     participants: list[tuple[str, str]] | None = None,
     state_dir: str | None = None,
     config: SimConfig | None = None,
-    max_workers: int = 16,
+    max_workers: int = 2,
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop cleanly (and save state to state_dir)."""
     handle = start_in_thread(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from app.bridge.simulator.buckets import Limiter
 from app.bridge.simulator.clock import SimClock
@@ -42,9 +43,9 @@ def cid_of(r: EntryRecord) -> bytes:
     )
 
 
-@dataclass(slots=True)
-class CreateMemo:
-    """What a CreateEntry RequestId did, to answer its repeats the same way."""
+class CreateMemo(NamedTuple):
+    """What a CreateEntry RequestId did, to answer its repeats the same way (a tuple
+    of bytes: the cyclic GC stops tracking it, however many creates there were)."""
 
     fingerprint: bytes  # digest of the request's entry and reason
     record: bytes  # the entry as created (packed)

@@ -67,4 +67,5 @@ def entry(
 def create(
     e: pb.Entry, request_id: str | None = None, reason: str = "USER_REQUESTED"
 ) -> pb.CreateEntryRequest:
-    return pb.CreateEntryRequest(entry=e, reason=reason, request_id=request_id or rid())
+    request_id = rid() if request_id is None else request_id
+    return pb.CreateEntryRequest(entry=e, reason=reason, request_id=request_id)

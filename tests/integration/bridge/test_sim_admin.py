@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -104,6 +107,7 @@ def test_loaded_entries_are_real_entries(
     assert len(cids) == 1000
     found = ours.get_entry_by_cid(pb.GetEntryByCidRequest(cid=cids[500]))
     key = found.entry.entry.key
+    assert uuid.UUID(key).version == 4 and str(uuid.UUID(key)) == key
     assert theirs.get_entry(pb.GetEntryRequest(key=key)).entry == found.entry
     ours.delete_entry(pb.DeleteEntryRequest(key=key, participant=OURS, reason="USER_REQUESTED"))
     assert admin.get_vsync(OURS, "EVP").count == 999 and admin.get_stats().entries == 999
@@ -140,3 +144,22 @@ def test_reset_forgets_everything(ours: DictClient, admin: AdminClient) -> None:
     admin.reset()
     assert admin.get_stats().entries == 0 and admin.get_clock().offset_seconds == 0
     assert admin.get_call_counts().total == 0
+
+
+def test_injected_latency_delays_calls_without_queueing_them(
+    ours: DictClient, admin: AdminClient
+) -> None:
+    admin.set_faults(latency_ms=300, methods=["GetEntry"])
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        misses = list(pool.map(lambda _: _miss(ours), range(8)))
+    assert misses == [True] * 8
+    assert time.monotonic() - started < 1.0  # 8 x 300 ms in parallel, not 4 rounds of 2
+
+
+def _miss(client: DictClient) -> bool:
+    try:
+        client.get_entry(pb.GetEntryRequest(key="+5511999999999"))
+    except problems.NotFound:
+        return True
+    return False

@@ -231,3 +231,8 @@ def test_a_request_id_must_be_a_uuid(ours: DictClient) -> None:
     with pytest.raises(problems.EntryInvalid) as caught:
         ours.create_entry(create(entry(), request_id="not-a-uuid"))
     assert caught.value.violations == [("request_id", "pattern")]
+
+
+def test_a_create_without_request_id_is_invalid(ours: DictClient) -> None:
+    with pytest.raises(problems.EntryInvalid):
+        ours.create_entry(create(entry(), request_id=""))

@@ -109,3 +109,14 @@ def test_an_insert_skipped_on_conflict_leaves_no_history(database_url: str) -> N
             db.q("spine.history"), {"machine": "entry", "subject_id": str(entry_id)}
         ).fetchall()
     assert len(history) == 1
+
+
+def test_an_edited_applied_migration_stops_migrate(database_url: str) -> None:
+    from app.migrate import MigrationChanged
+
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE schema_migrations SET checksum = 'edited' WHERE version = '0001_spine.sql'"
+        )
+    with pytest.raises(MigrationChanged, match=r"0001_spine\.sql"):
+        migrate(database_url)
