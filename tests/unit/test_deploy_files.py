@@ -1,0 +1,383 @@
+"""The deployment files agree with the code: compose/ and charts/dict-connect/.
+
+Neither Docker nor Helm runs here, so these tests read the files. They check that
+every process is started with a real ``dict-connect`` subcommand, that every
+environment variable set is one the code reads, that every ``.Values`` path a
+template uses exists in values.yaml, that each template is well-formed YAML once
+its template actions are blanked out, that the scheduler can only ever run one
+replica, and that the alert rules and the dashboard query metrics the code
+exports, with their real label names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.api import observability
+from app.bridge import metrics as bridge_metrics
+from app.cli import parser
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_DIR = ROOT / "compose"
+CHART = ROOT / "charts" / "dict-connect"
+TEMPLATES = CHART / "templates"
+
+APP_SERVICES = {"migrate", "api", "worker", "scheduler", "simulator"}
+"""Compose services that run our image, each named after its subcommand."""
+
+LIBRARY_ENV = {"PROMETHEUS_MULTIPROC_DIR", "dramatiq_prom_port", "dramatiq_prom_db"}
+"""Variables read by libraries (prometheus-client, Dramatiq's Prometheus middleware)."""
+
+PLANNED_ALERTS = {"DictClaimDeadlineAtRisk"}
+"""Alerts a runbook names that wait for their metric (a gauge of claims whose next
+deadline is near with no action scheduled); the chart adds each with its metric."""
+
+TARGET_LABELS = {"namespace", "job", "pod", "service", "instance", "endpoint", "container"}
+"""Labels Prometheus adds to every series scraped through a ServiceMonitor."""
+
+# Template syntax: a raw string such as {{`{{ $labels.pod }}`}}, then any action.
+_RAW_ACTION = re.compile(r"\{\{-?\s*`.*?`\s*-?\}\}")
+_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_ACTION_LINE = re.compile(r"^\s*\{\{.*?\}\}\s*$", re.DOTALL)
+_VALUES_REF = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+_VAR_FROM_VALUES = re.compile(r"\$([A-Za-z_]\w*)\s*:=\s*\.Values((?:\.[A-Za-z_]\w*)+)")
+_METRIC = re.compile(r"\b((?:dict|dramatiq)_[a-z0-9_]+)\b")
+_SELECTOR = re.compile(r"\b((?:dict|dramatiq)_[a-z0-9_]+)\{([^}]*)\}")
+_MATCHER = re.compile(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)")
+
+
+def _subcommands() -> set[str]:
+    for action in parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    raise AssertionError("dict-connect has no subcommands")
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
+    return loaded
+
+
+def _values() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
+    return loaded
+
+
+def _template_files() -> list[Path]:
+    return sorted(p for p in TEMPLATES.iterdir() if p.suffix in {".yaml", ".tpl", ".txt"})
+
+
+def _manifest_templates() -> list[Path]:
+    return sorted(TEMPLATES.glob("*.yaml"))
+
+
+def _strings_in(path: Path, pattern: str) -> set[str]:
+    return set(re.findall(pattern, path.read_text()))
+
+
+def _known_env() -> set[str]:
+    """Every variable dict-connect reads: settings, the cli, the simulator's options."""
+    settings = _strings_in(ROOT / "app" / "settings.py", r'_(?:env|opt)\("([A-Z0-9_]+)"')
+    cli = _strings_in(ROOT / "app" / "cli.py", r'os\.environ\.get\("([A-Z0-9_]+)"')
+    simulator = _strings_in(
+        ROOT / "app" / "bridge" / "simulator" / "__main__.py", r'os\.environ\.get\("([A-Z0-9_]+)"'
+    )
+    assert {"DATABASE_URL", "REDIS_URL", "BRIDGE_ADDRESS", "PARTICIPANT_ISPB"} <= settings
+    return settings | cli | simulator
+
+
+def _resolve(values: dict[str, Any], dotted: str) -> bool:
+    node: Any = values
+    for key in dotted.strip(".").split("."):
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def _skeleton(text: str) -> str:
+    """The template with its actions blanked: lines that are only an action go, an
+    action inside a line becomes a placeholder scalar."""
+    text = _RAW_ACTION.sub("X", text)
+    text = re.sub(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}", "", text, flags=re.DOTALL)  # comments
+    lines = [line for line in text.splitlines() if not _ACTION_LINE.match(line)]
+    return _ACTION.sub("X", "\n".join(lines))
+
+
+# compose/
+
+
+def test_compose_services_run_real_subcommands() -> None:
+    services = _compose()["services"]
+    assert {"postgres", "redis"} | APP_SERVICES == set(services)
+    subcommands = _subcommands()
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["image"].startswith("dict-connect"), name
+        command = service["command"]
+        assert isinstance(command, list), f"{name}: use the exec form"
+        assert command[0] == "dict-connect", name
+        assert command[1] in subcommands, f"{name}: no subcommand {command[1]!r}"
+        assert command[1] == name, f"service {name} runs {command[1]}"
+
+
+def test_compose_wiring() -> None:
+    services = _compose()["services"]
+    known = _known_env()
+    for name in APP_SERVICES:
+        env = services[name].get("environment", {})
+        assert isinstance(env, dict), name
+        assert set(env) <= known, f"{name}: variables nothing reads: {set(env) - known}"
+    for name in ("migrate", "api", "worker", "scheduler"):
+        env = services[name]["environment"]
+        for var in ("DATABASE_URL", "REDIS_URL", "PARTICIPANT_ISPB", "API_KEY_PEPPER"):
+            assert var in env, f"{name} lacks {var}"
+        assert env["BRIDGE_ADDRESS"] == "simulator:50051"
+        assert "@postgres:" in env["DATABASE_URL"]
+        assert env["REDIS_URL"].startswith("redis://redis:")
+
+    def probe(name: str) -> str:
+        return " ".join(services[name]["healthcheck"]["test"])
+
+    assert "pg_isready" in probe("postgres")
+    assert "redis-cli ping" in probe("redis")
+    assert "/health" in probe("api")
+
+    for name, service in services.items():
+        for dependency, spec in service.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            if spec["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+            else:
+                assert spec["condition"] in {"service_started", "service_completed_successfully"}
+    for name in ("api", "worker", "scheduler"):
+        migrate = services[name]["depends_on"]["migrate"]["condition"]
+        assert migrate == "service_completed_successfully", name
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_dockerfile_keeps_sql_next_to_the_code() -> None:
+    dockerfile = (COMPOSE_DIR / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.MULTILINE)
+    # app/db.py finds <repo root>/sql from its own file: the install must be editable.
+    assert re.search(r"pip install .*(--editable|-e) \.", dockerfile)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
+    for folder in [*packages, "sql"]:
+        assert re.search(rf"^COPY {folder} \./{folder}$", dockerfile, re.MULTILINE), folder
+    users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    instructions = re.sub(r"\\\n", " ", dockerfile).splitlines()
+    env = {
+        name
+        for line in instructions
+        if line.startswith("ENV ")
+        for name in re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)=", line)
+    }
+    assert (
+        {"API_HOST", "SIMULATOR_HOST"}
+        <= env
+        <= _known_env()
+        | {
+            "PYTHONDONTWRITEBYTECODE",
+            "PYTHONUNBUFFERED",
+            "PIP_NO_CACHE_DIR",
+            "PIP_DISABLE_PIP_VERSION_CHECK",
+            "PIP_ROOT_USER_ACTION",
+        }
+    )
+
+
+# charts/dict-connect/
+
+
+def test_chart_and_values_parse() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "dict-connect"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", chart["version"])
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert chart["appVersion"] == pyproject["project"]["version"]
+    assert isinstance(_values(), dict)
+    for extra in sorted((CHART / "ci").glob("*.yaml")):
+        assert isinstance(yaml.safe_load(extra.read_text()), dict), extra.name
+
+
+def test_every_values_path_in_the_templates_exists() -> None:
+    values = _values()
+    missing = []
+    for path in _template_files():
+        text = path.read_text()
+        refs = set(_VALUES_REF.findall(text))
+        for var, base in _VAR_FROM_VALUES.findall(text):  # $t := .Values.a.b; $t.c
+            refs |= {base + rest for rest in re.findall(rf"\${var}((?:\.\w+)+)", text)}
+        missing += [
+            f"{path.name}: .Values{ref}" for ref in sorted(refs) if not _resolve(values, ref)
+        ]
+    assert not missing
+
+
+def test_every_included_template_is_defined() -> None:
+    helpers = (TEMPLATES / "_helpers.tpl").read_text()
+    defined = set(re.findall(r'define "([^"]+)"', helpers))
+    for path in _template_files():
+        for name in re.findall(r'include "([^"]+)"', path.read_text()):
+            assert name in defined, f"{path.name} includes undefined {name}"
+
+
+@pytest.mark.parametrize("path", _manifest_templates(), ids=lambda p: p.name)
+def test_templates_are_yaml_once_actions_are_blanked(path: Path) -> None:
+    docs = [d for d in yaml.safe_load_all(_skeleton(path.read_text())) if d is not None]
+    assert docs, f"{path.name} renders nothing"
+    for doc in docs:
+        assert {"apiVersion", "kind", "metadata"} <= set(doc), path.name
+        assert "name" in doc["metadata"], path.name
+
+
+def test_containers_run_real_subcommands() -> None:
+    subcommands = _subcommands()
+    started = set()
+    for path in _manifest_templates():
+        text = path.read_text()
+        for match in re.finditer(r'command: \["dict-connect"\]\n\s*args:\n\s*- (\S+)', text):
+            assert match.group(1) in subcommands, f"{path.name}: {match.group(1)}"
+            started.add(match.group(1))
+    assert started == {"api", "worker", "scheduler", "migrate"}
+
+
+def test_scheduler_runs_exactly_one_replica() -> None:
+    text = (TEMPLATES / "scheduler-deployment.yaml").read_text()
+    replicas = re.findall(r"^\s*replicas:.*$", text, re.MULTILINE)
+    assert [line.strip() for line in replicas] == ["replicas: 1"]
+    assert re.search(r"strategy:\n\s+type: Recreate\n", text)
+    assert "replicaCount" not in _values()["scheduler"]
+    assert "autoscaling" not in _values()["scheduler"]
+    for path in _manifest_templates():
+        kinds = set(re.findall(r"^kind: (\w+)", path.read_text(), re.MULTILINE))
+        if kinds & {"HorizontalPodAutoscaler", "PodDisruptionBudget"}:
+            assert "scheduler" not in path.read_text(), path.name
+
+
+def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook() -> None:
+    text = (TEMPLATES / "migrate-job.yaml").read_text()
+    assert re.search(r"helm\.sh/hook: pre-install,pre-upgrade\n", text)
+    assert re.search(r"args:\n\s*- migrate\n", text)
+    assert "restartPolicy: Never" in text
+
+
+def test_chart_sets_only_variables_the_code_reads() -> None:
+    known = _known_env() | LIBRARY_ENV
+    for path in _template_files():
+        for name in re.findall(r"^\s*- name: ([A-Za-z_][A-Za-z0-9_]*)\s*$", path.read_text(), re.M):
+            if name.isupper() or name in LIBRARY_ENV:
+                assert name in known, f"{path.name} sets {name}, which nothing reads"
+
+
+def _known_metrics() -> dict[str, set[str]]:
+    """Metric name -> label names, for every series the alert rules may use."""
+    prefix = observability.METRICS_PREFIX
+    http_labels = {"method", "path", "status_code", "app_name"}
+    litestar = importlib.util.find_spec("litestar.plugins.prometheus.middleware")
+    assert litestar is not None and litestar.origin is not None
+    source = Path(litestar.origin).read_text()
+    assert all(f'"{label}":' in source for label in http_labels), "Litestar's labels changed"
+    known = {
+        f"{prefix}_{suffix}": http_labels
+        for suffix in (
+            "requests_total",
+            "request_duration_seconds",
+            "requests_in_progress",
+            "requests_error_total",
+        )
+    }
+    for metric in (bridge_metrics.CALLS, bridge_metrics.DURATION):
+        name = metric._name + ("_total" if metric._type == "counter" else "")
+        known[name] = set(metric._labelnames)
+    outbox = (ROOT / "app" / "outbox.py").read_text()
+    known |= {name: set() for name in re.findall(r'"(dict_outbox_[a-z_]+)"', outbox)}
+    dramatiq = importlib.util.find_spec("dramatiq.middleware.prometheus")
+    assert dramatiq is not None and dramatiq.origin is not None
+    names = re.findall(r'"(dramatiq_[a-z_]+)"', Path(dramatiq.origin).read_text())
+    known |= {name: {"queue_name", "actor_name"} for name in names}
+    return known
+
+
+def _base_metric(name: str, known: dict[str, set[str]]) -> str:
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name.removesuffix(suffix) in known:
+            return name.removesuffix(suffix)
+    return name
+
+
+def _queries() -> list[tuple[str, str]]:
+    """(where, PromQL) of every alert rule and dashboard panel."""
+    rules = _RAW_ACTION.sub("X", (TEMPLATES / "prometheusrule.yaml").read_text())
+    rules = _ACTION.sub("X", rules)
+    found = [
+        (f"rule {m[0]}", m[1])
+        for m in re.findall(r"- alert: (\w+)\n\s*expr: \|\n((?:\s{12,}.*\n)+)", rules)
+    ]
+    dashboard = json.loads((CHART / "dashboards" / "dict-connect.json").read_text())
+    for panel in dashboard["panels"]:
+        found += [(f"panel {panel['title']}", t["expr"]) for t in panel.get("targets", [])]
+    return found
+
+
+def test_alerts_and_dashboard_use_exported_metrics_and_labels() -> None:
+    known = _known_metrics()
+    queries = _queries()
+    assert len([q for q in queries if q[0].startswith("rule ")]) >= 6
+    used = set()
+    for where, query in queries:
+        for name in _METRIC.findall(query):
+            base = _base_metric(name, known)
+            assert base in known, f"{where}: {name} is not exported"
+            used.add(base)
+        for name, matchers in _SELECTOR.findall(query):
+            labels = set(_MATCHER.findall(matchers))
+            allowed = known[_base_metric(name, known)] | TARGET_LABELS | {"le"}
+            assert labels <= allowed, f"{where}: {name} has no label {labels - allowed}"
+    for required in (
+        "dict_outbox_dead_rows",
+        "dict_outbox_oldest_due_seconds",
+        "dict_outbox_due_rows",
+        "dict_bridge_calls_total",
+        "dict_bridge_call_duration_seconds",
+        "dict_connect_http_requests_total",
+    ):
+        assert required in used, f"nothing watches {required}"
+
+
+def test_alerts_named_by_the_runbooks_exist() -> None:
+    rules = (TEMPLATES / "prometheusrule.yaml").read_text()
+    alerts = set(re.findall(r"- alert: (\w+)", rules))
+    for runbook in sorted((ROOT / "docs" / "runbooks").glob("*.md")):
+        for name in re.findall(r"`(Dict[A-Z][A-Za-z]+)`", runbook.read_text()):
+            if name not in PLANNED_ALERTS:
+                assert name in alerts, f"{runbook.name} names alert {name}, which the chart lacks"
+    assert not PLANNED_ALERTS & alerts, "a planned alert exists now: drop it from PLANNED_ALERTS"
+
+
+def test_dashboard() -> None:
+    dashboard = json.loads((CHART / "dashboards" / "dict-connect.json").read_text())
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "namespace"} <= variables
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            assert 'namespace="$namespace"' in target["expr"], panel["title"]
+    configmap = (TEMPLATES / "grafana-dashboard.yaml").read_text()
+    assert '.Files.Get "dashboards/dict-connect.json"' in configmap
+    assert _values()["metrics"]["grafanaDashboard"]["labels"] == {"grafana_dashboard": "1"}
