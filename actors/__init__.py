@@ -6,6 +6,8 @@ this package; it installs the middleware that only they need, then every actor.
 
 from __future__ import annotations
 
+import os
+
 from dramatiq.middleware import CurrentMessage
 from periodiq import PeriodiqMiddleware
 
@@ -13,6 +15,10 @@ from actors.middleware import OutboxMiddleware
 from app import queue
 
 broker = queue.broker()
+if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - Dramatiq's own name; chart worker.metrics
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())  # /metrics on dramatiq_prom_port, all processes
 broker.add_middleware(CurrentMessage())
 broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
 broker.add_middleware(OutboxMiddleware())

@@ -224,13 +224,18 @@ def finish(
 
 
 class BacklogCollector:
-    """Outbox gauges read from Postgres at scrape time (the relay's health, timer lag)."""
+    """Gauges read from Postgres at scrape time: the outbox (the relay's health, timer
+    lag) and claims (open by role and status; past a deadline with no action taken)."""
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         now = clock.now()
         with db.pool().connection() as conn:
+            open_claims = conn.execute(db.q("claims.by_status")).fetchall()
+            at_risk = conn.execute(
+                db.q("claims.at_risk"), {"now": now, "grace": timedelta(minutes=5)}
+            ).fetchall()
             row = conn.execute(db.q("outbox.backlog"), {"now": now}).fetchone()
         assert row is not None  # an aggregate always answers one row
         oldest = row["oldest_due"]
@@ -248,3 +253,17 @@ class BacklogCollector:
         yield GaugeMetricFamily(
             "dict_outbox_dead_rows", "Outbox rows that failed (dead letters)", value=row["dead"]
         )
+        by_status = GaugeMetricFamily(
+            "dict_claims_open", "Open claims by role and status", labels=["role", "status"]
+        )
+        for r in open_claims:
+            by_status.add_metric([r["role"], r["status"]], r["n"])
+        yield by_status
+        risk = GaugeMetricFamily(
+            "dict_claims_deadline_missed",
+            "Open claims more than 5 minutes past a deadline our role owes an action at",
+            labels=["role"],
+        )
+        for role in ("CLAIMER", "DONOR"):
+            risk.add_metric([role], sum(r["n"] for r in at_risk if r["role"] == role))
+        yield risk

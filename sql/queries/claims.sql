@@ -107,3 +107,18 @@ SELECT pg_try_advisory_lock(hashtext('dict-connect.poll.claims')) AS locked;
 
 -- name: poll_unlock
 SELECT pg_advisory_unlock(hashtext('dict-connect.poll.claims'));
+
+-- name: at_risk
+-- Open claims past a deadline our role owes an action at, by more than `grace`, still
+-- in the status that deadline watches: the action did not happen (alert).
+SELECT role, count(*) AS n FROM claims
+WHERE (role = 'DONOR' AND status = 'waiting_resolution'
+       AND resolution_period_end < %(now)s - %(grace)s)
+   OR (role = 'CLAIMER' AND type = 'OWNERSHIP' AND status IN ('open', 'waiting_resolution', 'confirmed')
+       AND day30_limit < %(now)s - %(grace)s)
+GROUP BY role;
+
+-- name: by_status
+SELECT role, status, count(*) AS n FROM claims
+WHERE status NOT IN ('rejected', 'completed', 'cancelled')
+GROUP BY role, status;

@@ -42,36 +42,68 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_simulator(port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_process(
+    argv: list[str], log: Path, address: str, cpus: set[int] | None
+) -> subprocess.Popen[bytes]:
+    """Start a server process (on ``cpus`` when given: every thread it starts inherits
+    them) and wait until it answers a DictBridge call."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app.bridge.simulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--participants",
-                f"{OURS}:A,{OTHER}:A",
-                "--log-level",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            stdout=out,
-            stderr=out,
-        )
-    with AdminClient(f"127.0.0.1:{port}", timeout_s=2) as admin:
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=out, preexec_fn=pin)
+    with DictClient(address, OURS, timeout_s=2) as client:
         deadline = time.monotonic() + 30
         while True:
             try:
-                admin.get_clock()
+                client.get_entry(pb.GetEntryRequest(key="+5511900000000"))
+                return proc
+            except problems.NotFound:
                 return proc
             except problems.DictProblem:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"simulator did not start: {log.read_text()}") from None
-                time.sleep(0.1)
+                    raise RuntimeError(f"server did not start: {log.read_text()}") from None
+                time.sleep(0.2)
+
+
+def simulator_argv(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "app.bridge.simulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--participants",
+        f"{OURS}:A,{OTHER}:A",
+        "--log-level",
+        "WARNING",
+    ]
+
+
+def serve_canned(port: int) -> None:
+    """The floor: the same gRPC server setup answering fixed messages, no DICT logic."""
+    from concurrent import futures
+
+    import grpc
+
+    from app.bridge import dict_bridge_pb2_grpc as pb_grpc
+
+    created = create_request(0)
+    entry = pb.ExtendedEntry(entry=created.entry)
+    entry.entry.key = "0b6f6a0e-7d2a-4c1a-9a36-4d7d0a7b6b1e"
+
+    class Canned(pb_grpc.DictBridgeServicer):
+        def CreateEntry(self, request: Any, context: Any) -> pb.CreateEntryResponse:
+            return pb.CreateEntryResponse(entry=entry)
+
+        def GetEntry(self, request: Any, context: Any) -> pb.GetEntryResponse:
+            return pb.GetEntryResponse(entry=entry)
+
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    pb_grpc.add_DictBridgeServicer_to_server(Canned(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
 
 
 def create_request(i: int) -> pb.CreateEntryRequest:
@@ -201,37 +233,111 @@ def _probe_base(address: str) -> str:
     )
 
 
+def run(canned: bool, args: argparse.Namespace, load: int) -> list[str]:
+    """Start the simulator (or the canned floor server), drive it, stop it. Pinned,
+    the server owns one CPU and the bench the other while calls are measured (the
+    scheduler then stops migrating their threads across CPUs); the load runs unpinned
+    so that its worker processes get every CPU."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-simulator-{port}.log"
+    argv = [sys.executable, str(Path(__file__)), "--canned-server", str(port)]
+    everywhere = os.sched_getaffinity(0)
+    server_cpus, bench_cpus = (
+        ({max(everywhere)}, everywhere - {max(everywhere)}) if args.pin else (None, None)
+    )
+    proc = start_process(argv if canned else simulator_argv(port), log, address, server_cpus)
+    try:
+        if bench_cpus:
+            os.sched_setaffinity(0, bench_cpus)
+        lines = bench_calls(address, args.calls, args.threads, args.channels)
+        os.sched_setaffinity(0, everywhere)
+        if load:
+            _unpin(proc.pid, everywhere)
+            lines += bench_load(address, load)
+        return lines
+    finally:
+        os.sched_setaffinity(0, everywhere)
+        proc.terminate()
+        proc.wait(60)
+
+
+def _unpin(pid: int, cpus: set[int]) -> None:
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--calls", type=int, default=20_000)
+    p.add_argument("--calls", type=int, default=20_000, help="at most 35,000 (ENTRIES_WRITE)")
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--channels", type=int, default=2)
     p.add_argument("--load", type=int, default=10_000_000)
+    p.add_argument("--no-floor", action="store_true", help="skip the canned-answer server")
+    p.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the scheduler place server and bench (default: one CPU each)",
+    )
     p.add_argument("--no-record", action="store_true", help="print only")
+    p.add_argument("--canned-server", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
-    port = free_port()
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-simulator-{port}.log"
-    proc = start_simulator(port, log)
-    address = f"127.0.0.1:{port}"
-    try:
-        lines = bench_calls(address, args.calls, args.threads, args.channels)
-        if args.load:
-            lines += bench_load(address, args.load)
-    finally:
-        proc.terminate()
-        proc.wait(60)
+    if args.canned_server:
+        serve_canned(args.canned_server)
+        return 0
+    print("simulator:", flush=True)
+    lines = run(False, args, args.load)
+    floor = []
+    if not args.no_floor:
+        print("floor (same server setup, canned answers):", flush=True)
+        floor = run(True, args, 0)
     if not args.no_record:
         record(
             "DICT simulator",
             [
                 f"Machine: {machine()}. Command: `python tests/bench/bench_simulator.py "
                 f"--calls {args.calls} --threads {args.threads} --channels {args.channels} "
-                f"--load {args.load}` (simulator and bench on the same machine, loopback).",
+                f"--load {args.load}`: the simulator as its own process, the bench driving it "
+                "over DictClient from threads, both on this machine (loopback).",
                 "",
                 *lines,
+                "",
+                "Floor: the same gRPC thread-pool server (2 handler threads) answering fixed "
+                "messages, no DICT logic, same client and concurrency:",
+                "",
+                *[line.replace("- ", "- floor ", 1) for line in floor],
+                "",
+                *NOTES,
             ],
         )
     return 0
+
+
+NOTES = [
+    "Where the time goes (py-spy and perf on the simulator under CreateEntry load):",
+    "",
+    "- The server is one core: the GIL serialises the Python half of its CPU, about as",
+    "  much gRPC's own Python server code as the simulator's; the other half is gRPC's C",
+    "  core and the kernel. The floor above is that cost alone: ~200 µs of server CPU and",
+    "  ~220 µs of bench (DictClient) CPU per call, so two cores top out near 4,000",
+    "  calls/s whatever the simulator does.",
+    "- GetEntry adds little to the floor (a dict lookup, a token bucket, the response).",
+    "  CreateEntry does the DICT's work: validation by `app.domain.keys` (~30% of it),",
+    "  the CID's HMAC, the idempotency memo, the key-limit count, the VSync and the",
+    "  CID event, the token bucket: ~70 µs of CPU measured alone, about twice that",
+    "  inside the loaded server (two busy CPUs, thread switches), hence its lower rate.",
+    "- Choices that measured better here: gRPC's thread-pool server over grpc.aio",
+    "  (~210 vs ~300 µs per call on the floor server), 2 handler threads (4, 8 and 16",
+    "  lose to GIL contention), registered method handlers, responses filled in place",
+    "  (3x cheaper than nested constructors), one clock read per bucket decision.",
+    "- Figures move by ±30% from run to run on this shared 2-CPU machine: the load",
+    "  average before the run is recorded above.",
+    "- 10 million entries fit in a few hundred MB because LoadEntries entries are",
+    "  recomputed from their key (only the 32-byte CID of each is stored); CIDs are",
+    "  computed in worker processes, one per CPU.",
+]
 
 
 if __name__ == "__main__":

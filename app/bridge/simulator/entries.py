@@ -8,7 +8,9 @@ RequestIds already used, the key limit per account.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from datetime import datetime
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.simulator import buckets
@@ -31,8 +33,14 @@ KEY_LIMIT = {"NATURAL_PERSON": 5, "LEGAL_PERSON": 20}  # per account (DICT.md §
 
 
 def domain_account(a: pb.Account) -> keys.Account:
-    opening = to_datetime(us_of(a.opening_date)) if a.HasField("opening_date") else None
+    opening = _opening(us_of(a.opening_date)) if a.HasField("opening_date") else None
     return keys.Account(a.participant, a.branch or None, a.account_number, a.account_type, opening)
+
+
+@functools.lru_cache(maxsize=4096)
+def _opening(us: int) -> datetime:
+    """Opening dates repeat (midnight of some day): convert each once."""
+    return to_datetime(us)
 
 
 def domain_owner(o: pb.Owner) -> keys.Owner:

@@ -104,3 +104,26 @@ def test_metrics_show_the_outbox_backlog(client, database_url) -> None:
     assert "dict_outbox_dead_rows 1.0" in text
     oldest = float(text.split("\ndict_outbox_oldest_due_seconds ")[1].split()[0])
     assert 290 < oldest < 400
+
+
+def test_metrics_show_claims_past_a_deadline(client, database_url) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from app import clock, db
+
+    long_ago = clock.now() - timedelta(days=8)
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO claims (id, dict_id, role, type, key, key_type, status,"
+            " claimer_participant, claimer_account_number, claimer_account_type,"
+            " claimer_opening_date, claimer_type, claimer_tax_id, claimer_name, created_at,"
+            " resolution_period_end, completion_request_id, inserted_at, updated_at)"
+            " VALUES (%s, 'd1', 'DONOR', 'PORTABILITY', '+5511999990000', 'PHONE',"
+            " 'waiting_resolution', '87654321', '1', 'CACC', %s, 'NATURAL_PERSON',"
+            " '52998224725', 'Ana', %s, %s, %s, now(), now())",
+            (uuid.uuid4(), long_ago, long_ago, long_ago + timedelta(days=7), uuid.uuid4()),
+        )
+    text = client.get("/metrics").text
+    assert 'dict_claims_deadline_missed{role="DONOR"} 1.0' in text
+    assert 'dict_claims_open{role="DONOR",status="waiting_resolution"} 1.0' in text
