@@ -58,7 +58,7 @@ def maintenance() -> None:
         conn.execute(db.q("idempotency.prune"), {"now": now})
 
 
-@dramatiq.actor(queue_name="events")
+@dramatiq.actor(queue_name="events", priority=100)  # after DICT work (e.g. acks)
 def publish_event(topic: str, payload: dict) -> None:
     """Append an event for the core banking system to its Redis stream."""
     message = CurrentMessage.get_current_message()

@@ -181,7 +181,7 @@ def main() -> None:
             f"{a.claims} --worker-processes {a.worker_processes}`.",
             "",
             f"- {a.claims:,} OWNERSHIP claims on our keys created by another PSP in "
-            f"{created_in:.0f} s; simulator list lag 5 s; the real scheduler (poll every 30 s), "
+            f"{created_in:.0f} s; simulator list lag 5 s; the real scheduler (poll every 15 s), "
             f"one worker ({a.worker_processes} processes × 8 threads).",
             f"- Acknowledged: **{len(lat):,}**; within 60 s of creation: **{within:,}** "
             f"({within / max(1, a.claims) * 100:.1f} %). Creation → acknowledgement: p50 "
