@@ -24,8 +24,11 @@ def generate(out_dir: Path) -> list[Path]:
     from grpc_tools import protoc
 
     include = str(Path(grpc_tools.__file__).parent / "_proto")
+    # The venv's bin is not on PATH when its python runs directly (as in CI).
+    plugin = Path(sys.executable).parent / "protoc-gen-mypy"
     args = [
         "protoc",
+        f"--plugin=protoc-gen-mypy={plugin}",
         f"-I{ROOT}",
         f"-I{include}",
         f"--python_out={out_dir}",
