@@ -19,6 +19,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
 from app import clock, db, outbox
+from app.api import pagination
 from app.api.auth import requires
 from app.api.entries import AccountIn, OwnerIn, _check_participant, _domain_account, _domain_owner
 from app.api.errors import ConflictError, NotFoundError, ValidationFailed
@@ -234,7 +235,7 @@ class ClaimController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> ClaimPage:
         """Claims in arrival order; pass ``next_cursor`` back as ``cursor``."""
-        after, after_id = _decode_cursor(cursor)
+        after, after_id = pagination.decode(cursor)
         with db.pool().connection() as conn:
             rows = conn.execute(
                 db.q("claims.list"),
@@ -249,8 +250,7 @@ class ClaimController(Controller):
                     "limit": limit,
                 },
             ).fetchall()
-        last = rows[-1] if len(rows) == limit else None
-        nxt = f"{last['inserted_at'].isoformat()}|{last['id']}" if last else None
+        nxt = pagination.next_cursor(rows, limit, "inserted_at")
         return ClaimPage([_claim(r) for r in rows], nxt)
 
     @post(
@@ -307,15 +307,3 @@ class ClaimController(Controller):
             claim.request(s, claim_id, operation, reason)  # 409 unless the status allows it
             row = _find(s.conn, claim_id)
         return _claim(row)
-
-
-def _decode_cursor(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None]:
-    if not cursor:
-        return None, None
-    try:
-        at, _, ident = cursor.partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(ident)
-    except ValueError:
-        raise ValidationFailed(
-            [("cursor", "cursor", "not a cursor from a previous page")]
-        ) from None

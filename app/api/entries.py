@@ -18,6 +18,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
 from app import db, outbox, settings
+from app.api import pagination
 from app.api.auth import requires
 from app.api.errors import NotFoundError, ValidationFailed
 from app.domain import keys
@@ -215,7 +216,7 @@ class EntryController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> EntryPage:
         """Entries in creation order; pass ``next_cursor`` back as ``cursor``."""
-        after_created, after_id = _decode_cursor(cursor)
+        after_created, after_id = pagination.decode(cursor)
         with db.pool().connection() as conn:
             rows = conn.execute(
                 db.q("entries.list"),
@@ -231,9 +232,7 @@ class EntryController(Controller):
                     "limit": limit,
                 },
             ).fetchall()
-        nxt = (
-            f"{rows[-1]['created_at'].isoformat()}|{rows[-1]['id']}" if len(rows) == limit else None
-        )
+        nxt = pagination.next_cursor(rows, limit, "created_at")
         return EntryPage([_entry(r) for r in rows], nxt)
 
     @patch(
@@ -307,15 +306,3 @@ def _update_changes(row: dict[str, Any], data: EntryUpdate) -> dict[str, Any]:
         "owner_name": owner.name,
         "owner_trade_name": owner.trade_name,
     }
-
-
-def _decode_cursor(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None]:
-    if not cursor:
-        return None, None
-    try:
-        created, _, ident = cursor.partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(ident)
-    except ValueError:
-        raise ValidationFailed(
-            [("cursor", "cursor", "not a cursor from a previous page")]
-        ) from None
