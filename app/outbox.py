@@ -91,6 +91,20 @@ class Step:
     def add(self, effects: Iterable[Effect]) -> None:
         self.dispatches.extend(write(self.conn, effects, self.now))
 
+    def tags(self, trigger: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        """The tags as query parameters, for a statement that calls ``dict_tag()``."""
+        return {
+            "tag_actor": self.actor,
+            "tag_trigger": trigger or self.trigger or "",
+            "tag_reason": reason or self.reason or "",
+        }
+
+    def written(self, e: Effect, outbox_id: int | None) -> None:
+        """Record an outbox row the step's own statement inserted (``params``)."""
+        at = e.deliver_at or self.now
+        if outbox_id is not None and at <= self.now + HORIZON:
+            self.dispatches.append(Dispatch(outbox_id, e.actor, e.queue, e.args, at))
+
     def tag(self, trigger: str | None = None, reason: str | None = None) -> None:
         """Tag the transaction for ``state_history`` before a status change."""
         db.set_tags(
@@ -124,7 +138,11 @@ def _insert(conn: db.Conn, batch: list[Effect], now: datetime, due: list[Dispatc
     if not batch:
         return
     with conn.cursor() as cur:
-        cur.executemany(db.q("outbox.insert"), [_row(e, now) for e in batch], returning=True)
+        cur.executemany(
+            db.q("outbox.insert"),
+            [{**params(e, now), "args": Jsonb(e.args)} for e in batch],
+            returning=True,
+        )
         for e in batch:
             row = cur.fetchone()
             at = e.deliver_at or now
@@ -134,19 +152,20 @@ def _insert(conn: db.Conn, batch: list[Effect], now: datetime, due: list[Dispatc
     batch.clear()
 
 
-def _row(e: Effect, now: datetime) -> dict[str, Any]:
+def params(e: Effect, now: datetime) -> dict[str, Any]:
+    """``e``'s outbox row, column by column (``args`` as a plain dict)."""
     at = e.deliver_at or now
     soon = at <= now + HORIZON
     return {
         "actor": e.actor,
         "queue": e.queue,
-        "args": Jsonb(e.args),
+        "args": e.args,
         "kind": e.kind,
         "subject": e.subject,
         "dedupe_key": e.dedupe_key,
         "status": "dispatched" if soon else "pending",
         "deliver_at": at,
-        "now": now,
+        "created_at": now,
         "dispatched_at": now if soon else None,
         "lease_until": max(at, now) + LEASE if soon else None,
         "attempts": int(soon),
@@ -163,6 +182,19 @@ def step(
             s = Step(conn, clock.now(), actor, trigger, reason)
             yield s
         enqueue(s.dispatches, s.now)
+
+
+@contextmanager
+def statement(
+    *, actor: str = "system", trigger: str | None = None, reason: str | None = None
+) -> Iterator[Step]:
+    """A step that is one statement, its own transaction (no BEGIN/COMMIT round trips:
+    the API's hot path). The statement tags itself (``Step.tags``), inserts its own
+    outbox rows (``params``) and reports them (``Step.written``)."""
+    with db.pool().connection() as conn:
+        s = Step(conn, clock.now(), actor, trigger, reason)
+        yield s
+    enqueue(s.dispatches, s.now)
 
 
 def enqueue(dispatches: Iterable[Dispatch], now: datetime) -> None:

@@ -10,6 +10,8 @@ cannot help fails at once into the dead-letter view.
 from __future__ import annotations
 
 import functools
+import threading
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
@@ -25,6 +27,7 @@ from dramatiq.middleware import (
     ShutdownNotifications,
     TimeLimit,
 )
+from redis.exceptions import NoScriptError
 
 from app import settings
 
@@ -53,35 +56,46 @@ class Broker(RedisBroker):
     def enqueue_many(self, items: list[tuple[dramatiq.Message[Any], int | None]]) -> None:
         dispatch = self.scripts["dispatch"]
         sent = []
-        with self.client.pipeline(transaction=False) as pipe:
-            for message, delay in items:
-                message = message.copy(options={"redis_message_id": str(uuid4())})
-                if delay:
-                    message = message.copy(
-                        queue_name=dq_name(message.queue_name),
-                        options={"eta": current_millis() + delay},
-                    )
-                self.emit_before("enqueue", message, delay)
-                dispatch(
-                    keys=[self.namespace],
-                    client=pipe,
-                    args=[
-                        "enqueue",
-                        current_millis(),
-                        message.queue_name,
-                        self.broker_id,
-                        self.heartbeat_timeout,
-                        self.dead_message_ttl,
-                        0,
-                        self._max_unpack_size(),
-                        message.options["redis_message_id"],
-                        message.encode(),
-                    ],
+        for message, delay in items:
+            message = message.copy(options={"redis_message_id": str(uuid4())})
+            if delay:
+                message = message.copy(
+                    queue_name=dq_name(message.queue_name),
+                    options={"eta": current_millis() + delay},
                 )
-                sent.append((message, delay))
-            pipe.execute()
+            self.emit_before("enqueue", message, delay)
+            sent.append((message, delay))
+        try:
+            self._dispatch_many(dispatch.sha, sent)
+        except NoScriptError:  # Redis restarted and lost its script cache
+            dispatch.sha = self.client.script_load(dispatch.script)
+            self._dispatch_many(dispatch.sha, sent)
         for message, delay in sent:
             self.emit_after("enqueue", message, delay)
+
+    def _dispatch_many(
+        self, sha: str, sent: list[tuple[dramatiq.Message[Any], int | None]]
+    ) -> None:
+        """``evalsha`` the dispatch script once per message, in one pipeline (calling the
+        script object instead would add a SCRIPT EXISTS round trip per pipeline)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for message, _ in sent:
+                pipe.evalsha(
+                    sha,
+                    1,
+                    self.namespace,
+                    "enqueue",
+                    current_millis(),
+                    message.queue_name,
+                    self.broker_id,
+                    self.heartbeat_timeout,
+                    self.dead_message_ttl,
+                    0,
+                    self._max_unpack_size(),
+                    message.options["redis_message_id"],
+                    message.encode(),
+                )
+            pipe.execute()
 
 
 @functools.cache
@@ -136,10 +150,75 @@ def send(
     broker().enqueue(message(outbox_id, actor, queue, args), delay=_ms(delay))
 
 
+class _GroupSender:
+    """Concurrent senders share one Redis round trip (group enqueue).
+
+    A thread with messages to send joins the pending groups. If no send is in
+    flight it leads: it takes every pending group (its own included) and sends them
+    as one batch, then hands the lead to the oldest group that arrived meanwhile, so
+    no caller sends for others for long. Each caller returns once its own messages
+    went out, or raises if they could not, so ``send_many`` keeps its meaning:
+    enqueued when it returns. Under load (API and worker threads) this turns one
+    Redis round trip per message into one per batch.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[_Group] = []
+        self._sending = False
+
+    def send(self, items: list[tuple[dramatiq.Message[Any], int | None]]) -> None:
+        group = _Group(items)
+        with self._lock:
+            self._pending.append(group)
+            lead = not self._sending
+            self._sending = True
+        if not lead:
+            group.wake.wait()
+            lead = group.lead
+        if lead:
+            with self._lock:
+                groups, self._pending = self._pending, []
+            _send_groups(groups)
+            with self._lock:
+                if self._pending:
+                    self._pending[0].lead = True
+                    self._pending[0].wake.set()
+                else:
+                    self._sending = False
+        if group.error is not None:
+            raise group.error
+
+
+@dataclass
+class _Group:
+    items: list[tuple[dramatiq.Message[Any], int | None]]
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # woken to lead the next batch, not because it was sent
+    error: BaseException | None = None
+
+
+def _send_groups(groups: list[_Group]) -> None:
+    items = [item for g in groups for item in g.items]
+    try:
+        if len(items) == 1:
+            broker().enqueue(items[0][0], delay=items[0][1])
+        else:
+            broker().enqueue_many(items)
+    except Exception as exc:
+        for g in groups:
+            g.error = exc
+    finally:
+        for g in groups:
+            g.wake.set()
+
+
+_group_sender = _GroupSender()
+
+
 def send_many(items: list[tuple[dramatiq.Message[Any], timedelta]]) -> None:
-    """Enqueue a batch: one message as usual, several through one pipeline (whose
-    script check costs one extra round trip, so it only pays off for batches)."""
-    if len(items) == 1:
-        broker().enqueue(items[0][0], delay=_ms(items[0][1]))
-    else:
-        broker().enqueue_many([(m, _ms(d)) for m, d in items])
+    """Enqueue a batch, sharing the round trip with other threads sending now; raise
+    if Redis refused it. One message alone goes as ``enqueue`` does (several go
+    through one pipeline, whose script check costs one extra round trip)."""
+    if items:
+        _group_sender.send([(m, _ms(d)) for m, d in items])

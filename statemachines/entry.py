@@ -13,9 +13,10 @@ type's VSync in the same transaction (``_vsync``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -96,31 +97,66 @@ class KeyTaken(Exception):
     violations = [("key", "key_already_registered", "this key already has a live entry here")]
 
 
-def create(step: Step, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Insert a validated entry as registering and schedule its CreateEntry call."""
-    entry_id = uuid.uuid4()
-    step.tag("create", step.reason or "USER_REQUESTED")
-    try:
-        cur = step.conn.execute(
-            db.q("entries.insert"),
+def create(step: Step, batch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | KeyTaken]:
+    """Insert validated entries as registering, each with its CreateEntry call, in one
+    statement (``entries.create``; run it in an ``outbox.statement()`` step). One
+    answer per entry, in order: its row, or ``KeyTaken``."""
+    rows, calls = [], []
+    for fields in batch:
+        entry_id = uuid.uuid4()
+        calls.append(
+            outbox.task("register_entry", subject=f"entry:{entry_id}", entry_id=str(entry_id))
+        )
+        rows.append(
             {
                 **fields,
                 "id": entry_id,
                 "status": "registering",
                 "request_id": uuid.uuid4(),
+                "created_at": step.now,
+                "updated_at": step.now,
+            }
+        )
+    outbox_rows = [outbox.params(c, step.now) for c in calls]
+    inserted = {
+        r["id"]: r
+        for r in step.conn.execute(
+            db.q("entries.create"),
+            {
+                **step.tags("create", step.reason or "USER_REQUESTED"),
                 "now": step.now,
+                "entries": Jsonb(rows, dumps=msgspec.json.encode),
+                "outbox": Jsonb(outbox_rows, dumps=msgspec.json.encode),
             },
         )
-        step.add(
-            [outbox.task("register_entry", subject=f"entry:{entry_id}", entry_id=str(entry_id))]
-        )
-        row = cur.fetchone()
-    except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name == "entries_live_key":
-            raise KeyTaken() from None
-        raise
-    assert row is not None
-    return row
+    }
+    answers: list[dict[str, Any] | KeyTaken] = []
+    for r, call in zip(rows, calls, strict=True):
+        row = inserted.get(r["id"])
+        if row is None:
+            answers.append(KeyTaken())
+        else:
+            step.written(call, row.pop("outbox_id"))
+            answers.append(row)
+    return answers
+
+
+def register(batch: list[Mapping[str, Any]]) -> list[dict[str, Any] | BaseException]:
+    """``create`` for the API's batcher: one statement for the whole batch; if it
+    fails, each entry alone, so that one bad entry fails only its own request."""
+    try:
+        with outbox.statement(actor="api", trigger="create", reason="USER_REQUESTED") as s:
+            return list(create(s, batch))
+    except psycopg.Error:
+        if len(batch) == 1:
+            raise
+    answers: list[dict[str, Any] | BaseException] = []
+    for fields in batch:
+        try:
+            answers.extend(register([fields]))
+        except psycopg.Error as exc:
+            answers.append(exc)
+    return answers
 
 
 Params = Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]]

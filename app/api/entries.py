@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from app import db, outbox, settings
 from app.api import pagination
 from app.api.auth import requires
 from app.api.errors import NotFoundError, ValidationFailed
+from app.batcher import Batcher
 from app.domain import keys
 from statemachines import entry
 
@@ -153,6 +155,12 @@ def _find(conn: Any, ref: str) -> dict[str, Any]:
     return row
 
 
+_registrations: Batcher[Mapping[str, Any], dict[str, Any]] = Batcher(
+    entry.register, name="registrations"
+)
+"""Concurrent registrations share one statement and commit (``app.batcher``)."""
+
+
 class EntryController(Controller):
     path = "/v1/entries"
     tags = ["entries"]
@@ -162,9 +170,8 @@ class EntryController(Controller):
         status_code=202,
         operation_id="createEntry",
         guards=[requires("entries:write")],
-        sync_to_thread=True,
     )
-    def create(self, data: JSONBody[EntryCreate]) -> Response[Entry]:
+    async def create(self, data: JSONBody[EntryCreate]) -> Response[Entry]:
         """Register a key: validated now, sent to the DICT by the worker."""
         _check_participant(data.account)
         key = keys.validate_entry(
@@ -184,8 +191,7 @@ class EntryController(Controller):
             "owner_trade_name": data.owner.trade_name,
         }
         try:
-            with outbox.step(actor="api", trigger="create", reason="USER_REQUESTED") as s:
-                row = entry.create(s, fields)
+            row = await _registrations.submit(fields)
         except entry.KeyTaken as exc:
             raise ValidationFailed(exc.violations, status=409) from None
         return Response(

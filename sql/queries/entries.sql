@@ -8,6 +8,36 @@ VALUES (%(id)s, %(key)s, %(key_type)s, %(status)s, %(participant)s, %(branch)s,
         %(now)s, %(now)s)
 RETURNING *;
 
+-- name: create
+-- Registrations as one statement, its own transaction (app.batcher: the requests
+-- waiting at one moment share it): tag the transaction for state_history, insert
+-- each entry as registering (the history trigger records it) unless its key already
+-- has a live entry, and the outbox row of each entry inserted (rows of
+-- app.outbox.params, subject 'entry:<id>'). Answers the entries inserted.
+WITH tagged AS (
+    SELECT dict_tag(%(tag_actor)s, %(tag_trigger)s, %(tag_reason)s, %(now)s) AS ok
+), e AS (
+    INSERT INTO entries (id, key, key_type, status, participant, branch, account_number,
+                         account_type, opening_date, owner_type, owner_tax_id, owner_name,
+                         owner_trade_name, request_id, created_at, updated_at)
+    SELECT r.id, r.key, r.key_type, r.status, r.participant, r.branch, r.account_number,
+           r.account_type, r.opening_date, r.owner_type, r.owner_tax_id, r.owner_name,
+           r.owner_trade_name, r.request_id, r.created_at, r.updated_at
+    FROM jsonb_populate_recordset(NULL::entries, %(entries)s) r, tagged
+    WHERE tagged.ok
+    ON CONFLICT (key) WHERE status NOT IN ('deleted', 'rejected') DO NOTHING
+    RETURNING *
+), o AS (
+    INSERT INTO outbox (actor, queue, args, kind, subject, dedupe_key, status, deliver_at,
+                        created_at, dispatched_at, lease_until, attempts)
+    SELECT r.actor, r.queue, r.args, r.kind, r.subject, r.dedupe_key, r.status, r.deliver_at,
+           r.created_at, r.dispatched_at, r.lease_until, r.attempts
+    FROM jsonb_populate_recordset(NULL::outbox, %(outbox)s) r
+    JOIN e ON r.subject = 'entry:' || e.id
+    RETURNING id, subject
+)
+SELECT e.*, o.id AS outbox_id FROM e JOIN o ON o.subject = 'entry:' || e.id;
+
 -- name: get
 SELECT * FROM entries WHERE id = %(id)s;
 

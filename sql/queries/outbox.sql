@@ -6,7 +6,7 @@
 INSERT INTO outbox (actor, queue, args, kind, subject, dedupe_key, status, deliver_at,
                     created_at, dispatched_at, lease_until, attempts)
 VALUES (%(actor)s, %(queue)s, %(args)s, %(kind)s, %(subject)s, %(dedupe_key)s, %(status)s,
-        %(deliver_at)s, %(now)s, %(dispatched_at)s, %(lease_until)s, %(attempts)s)
+        %(deliver_at)s, %(created_at)s, %(dispatched_at)s, %(lease_until)s, %(attempts)s)
 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'dispatched')
 DO NOTHING
 RETURNING id;

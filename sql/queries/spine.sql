@@ -1,10 +1,7 @@
 -- name: set_tags
 -- Transaction-local tags read by enforce_transition() for state_history, including
 -- the application's clock (tests move it; history must agree with it).
-SELECT set_config('dict.actor', %(actor)s, true),
-       set_config('dict.trigger', %(trigger)s, true),
-       set_config('dict.reason', %(reason)s, true),
-       set_config('dict.now', %(now)s::timestamptz::text, true);
+SELECT dict_tag(%(actor)s, %(trigger)s, %(reason)s, %(now)s);
 
 -- name: claim_cron_slot
 INSERT INTO cron_runs (job, slot, started_at) VALUES (%(job)s, %(slot)s, %(now)s)

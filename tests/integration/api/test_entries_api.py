@@ -54,6 +54,19 @@ def test_a_valid_key_is_stored_registering_with_its_call_scheduled(api, database
     assert entry["status"] == "registering" and entry["key"] == CPF
     assert r.headers["location"] == f"/v1/entries/{entry['id']}"
     assert outbox_rows(database_url) == [{"actor": "register_entry", "status": "dispatched"}]
+    with db.connect(database_url) as conn:
+        history = conn.execute(
+            "SELECT from_status, to_status, trigger, reason, actor FROM state_history"
+        ).fetchall()
+    assert history == [
+        {
+            "from_status": None,
+            "to_status": "registering",
+            "trigger": "create",
+            "reason": "USER_REQUESTED",
+            "actor": "api",
+        }
+    ]
     assert api.get(f"/v1/entries/{CPF}").json()["id"] == entry["id"]
     assert api.get(f"/v1/entries/{entry['id']}").json()["key"] == CPF
 
@@ -134,3 +147,52 @@ def test_listing_pages_with_a_cursor_and_filters(api) -> None:
 def test_reading_needs_the_read_scope(api, make_key) -> None:
     r = api.get("/v1/entries", headers=bearer(make_key("entries:write")))
     assert r.status_code == 403
+
+
+def test_registrations_sharing_a_batch_answer_one_by_one(database_url, redis_url) -> None:
+    """Given one batch holding a new key, the same key again, a key already live and an
+    entry the database refuses, then the new key is registered once with its call and
+    history, both repeats are KeyTaken, and the refused entry fails alone."""
+    import psycopg
+
+    from app import queue
+    from statemachines import entry
+
+    queue.broker.cache_clear()
+
+    def fields(key: str, key_type: str = "PHONE") -> dict[str, Any]:
+        return {
+            "key": key,
+            "key_type": key_type,
+            "participant": "12345678",
+            "branch": "1",
+            "account_number": "123456",
+            "account_type": "CACC",
+            "opening_date": "2020-03-01T03:00:00Z",
+            "owner_type": "NATURAL_PERSON",
+            "owner_tax_id": CPF,
+            "owner_name": "Maria da Silva",
+            "owner_trade_name": None,
+        }
+
+    [live] = entry.register([fields("+5561988880001")])
+    assert isinstance(live, dict) and live["status"] == "registering"
+    answers = entry.register(
+        [
+            fields("+5561988880002"),
+            fields("+5561988880002"),
+            fields("+5561988880001"),
+            fields("+5561988880003", key_type="NOT_A_TYPE"),  # the CHECK refuses it
+        ]
+    )
+    assert isinstance(answers[0], dict) and answers[0]["key"] == "+5561988880002"
+    assert isinstance(answers[1], entry.KeyTaken) and isinstance(answers[2], entry.KeyTaken)
+    assert isinstance(answers[3], psycopg.errors.CheckViolation)
+    with db.connect(database_url) as conn:
+        keys = conn.execute("SELECT key FROM entries ORDER BY key").fetchall()
+        calls = conn.execute("SELECT subject FROM outbox ORDER BY id").fetchall()
+        history = conn.execute("SELECT subject_id FROM state_history ORDER BY id").fetchall()
+    assert [k["key"] for k in keys] == ["+5561988880001", "+5561988880002"]
+    assert [c["subject"] for c in calls] == [f"entry:{live['id']}", f"entry:{answers[0]['id']}"]
+    assert [h["subject_id"] for h in history] == [str(live["id"]), str(answers[0]["id"])]
+    queue.broker.cache_clear()

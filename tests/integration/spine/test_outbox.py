@@ -100,3 +100,74 @@ def test_redis_down_at_commit_loses_nothing(database_url, monkeypatch) -> None:
         s.add([outbox.task("some_actor")])
     assert _status(s.dispatches[0].id) == "dispatched"  # committed; the lease will re-dispatch
     queue.broker.cache_clear()
+
+
+def test_concurrent_senders_share_round_trips_and_each_returns_once_sent(
+    database_url, broker_redis
+) -> None:
+    """Given 16 threads committing steps at once, when each step returns, then its
+    own message is already in Redis; every message arrives exactly once."""
+    import threading
+
+    barrier = threading.Barrier(16)
+    seen_after_return: list[bool] = []
+
+    def commit(i: int) -> None:
+        barrier.wait()
+        for j in range(25):
+            with outbox.step() as s:
+                s.add([outbox.task("some_actor", i=i, j=j)])
+            msg_id = s.dispatches[0].id
+            # the message carrying this outbox row is in the queue now
+            seen_after_return.append(
+                any(
+                    f'"outbox_id":{msg_id}'.encode() in body
+                    for body in broker_redis.hvals("dramatiq:default.msgs")
+                )
+            )
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen_after_return) == 400 and all(seen_after_return)
+    assert _queued(broker_redis) == 400
+
+
+def test_a_redis_failure_reaches_every_sender_of_the_batch(monkeypatch) -> None:
+    """A batch Redis refuses raises in each caller whose messages it held."""
+    import threading
+
+    class Down(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise Down()
+
+    monkeypatch.setattr(queue.Broker, "enqueue", refuse)
+    monkeypatch.setattr(queue.Broker, "enqueue_many", refuse)
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            queue.send_many([(queue.message(1, "a", "default", {}), timedelta(0))])
+        except Down as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 8
+
+
+def test_a_batch_is_enqueued_after_redis_lost_its_scripts(database_url, broker_redis) -> None:
+    """Redis restarted (SCRIPT FLUSH): the next batch reloads the script and arrives."""
+    with outbox.step() as s:
+        s.add([outbox.task("some_actor", n=1), outbox.task("some_actor", n=2)])
+    broker_redis.script_flush()
+    with outbox.step() as s:
+        s.add([outbox.task("some_actor", n=3), outbox.task("some_actor", n=4)])
+    assert _queued(broker_redis) == 4
