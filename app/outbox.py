@@ -137,12 +137,12 @@ def write(conn: db.Conn, effects: Iterable[Effect], now: datetime) -> list[Dispa
 def _insert(conn: db.Conn, batch: list[Effect], now: datetime, due: list[Dispatch]) -> None:
     if not batch:
         return
+    rows = [{**params(e, now), "args": Jsonb(e.args)} for e in batch]
     with conn.cursor() as cur:
-        cur.executemany(
-            db.q("outbox.insert"),
-            [{**params(e, now), "args": Jsonb(e.args)} for e in batch],
-            returning=True,
-        )
+        if len(rows) == 1:  # executemany's pipeline costs round trips a lone row does not
+            cur.execute(db.q("outbox.insert"), rows[0])
+        else:
+            cur.executemany(db.q("outbox.insert"), rows, returning=True)
         for e in batch:
             row = cur.fetchone()
             at = e.deliver_at or now

@@ -176,12 +176,13 @@ def fire(
     ``params`` (or a function of the locked row giving them) fill ``query``. Returns
     the row as it was before the change, and the params used.
     """
-    row = step.conn.execute(db.q("entries.lock"), {"id": entry_id}).fetchone()
+    row = step.conn.execute(
+        db.q("entries.lock"), {"id": entry_id, "now": step.now, **step.tags(trigger, reason)}
+    ).fetchone()
     if row is None:
         raise LookupError(f"entry {entry_id} not found")
     values = (params(row) if callable(params) else params) or {}
     fired = SPEC.fire(str(entry_id), row["status"], row, trigger, step.now, **values)
-    step.tag(trigger, reason)
     cur = step.conn.execute(
         db.q(query),
         {
@@ -207,14 +208,13 @@ def _vsync(step: Step, key_type: str, cid: str, delta: int) -> None:
 
 def registered(step: Step, entry_id: uuid.UUID | str, key: str) -> None:
     """The DICT created the entry (for an EVP, ``key`` is the one it generated)."""
-    before, done = fire(
+    fire(
         step,
         entry_id,
         "registered",
-        query="entries.set_active",
+        query="entries.set_active",  # its CID joins the VSync in the same statement
         params=lambda row: {"key": key, "cid": cid_of(row, key=key)},
     )
-    _vsync(step, before["key_type"], done["cid"], +1)
 
 
 def refused(

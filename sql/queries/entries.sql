@@ -42,7 +42,11 @@ SELECT e.*, o.id AS outbox_id FROM e JOIN o ON o.subject = 'entry:' || e.id;
 SELECT * FROM entries WHERE id = %(id)s;
 
 -- name: lock
-SELECT * FROM entries WHERE id = %(id)s FOR UPDATE;
+-- Lock the entry and tag the transaction for state_history in one round trip.
+SELECT e.* FROM entries e, (SELECT dict_tag(%(tag_actor)s, %(tag_trigger)s, %(tag_reason)s,
+                                            %(now)s) AS ok) t
+WHERE e.id = %(id)s AND t.ok
+FOR UPDATE OF e;
 
 -- name: live_by_key
 SELECT * FROM entries WHERE key = %(key)s AND status NOT IN ('deleted', 'rejected');
@@ -71,10 +75,18 @@ SET status = %(to_status)s, version = version + 1, updated_at = %(now)s
 WHERE id = %(id)s AND status = %(from_status)s;
 
 -- name: set_active
-UPDATE entries
-SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
-    key = %(key)s, cid = %(cid)s, pending = NULL, problem_type = NULL, problem_detail = NULL
-WHERE id = %(id)s AND status = %(from_status)s;
+-- The entry is in the DICT: its CID joins the VSync in the same statement (vsync_xor).
+WITH moved AS (
+    UPDATE entries
+    SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
+        key = %(key)s, cid = %(cid)s, pending = NULL, problem_type = NULL, problem_detail = NULL
+    WHERE id = %(id)s AND status = %(from_status)s
+    RETURNING key_type, cid
+)
+UPDATE vsyncs v
+SET vsync = v.vsync # ('x' || moved.cid)::bit(256), entries = v.entries + 1, updated_at = %(now)s
+FROM moved
+WHERE v.key_type = moved.key_type AND v.shard = ('x' || substr(moved.cid, 1, 1))::bit(4)::int;
 
 -- name: set_updated
 UPDATE entries

@@ -85,7 +85,10 @@ def seed(url: str, count: int) -> list[tuple[str, str]]:
     return rows
 
 
-def worker_rate(url: str, rows: list[tuple[str, str]], threads: int, processes: int) -> float:
+def worker_rate(
+    url: str, rows: list[tuple[str, str]], threads: int, processes: int
+) -> tuple[float, float]:
+    """(rate from the worker's start, rate from its first transition to its last)."""
     from app import db, queue
 
     queue.send_many(
@@ -124,11 +127,16 @@ def worker_rate(url: str, rows: list[tuple[str, str]], threads: int, processes: 
                     break
                 time.sleep(0.2)
         elapsed = time.perf_counter() - t0
+        with psycopg.connect(url, autocommit=True) as conn:
+            span = conn.execute(
+                "SELECT extract(epoch FROM max(at) - min(at)) FROM state_history "
+                "WHERE trigger = 'registered'"
+            ).fetchone()[0]
     finally:
         worker.terminate()
         worker.wait(30)
     del db
-    return len(rows) / elapsed
+    return len(rows) / elapsed, (len(rows) - 1) / float(span)
 
 
 def _zero():
@@ -178,7 +186,7 @@ def main() -> None:
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     rows = seed(url, a.entries)
-    rate = worker_rate(url, rows, a.threads, a.processes)
+    rate, steady = worker_rate(url, rows, a.threads, a.processes)
     # Worker startup (~1 s) is inside the measured time: a conservative figure.
     pg = pgbench_rate(url, a.entries, a.threads, 15)
     record(
@@ -188,10 +196,12 @@ def main() -> None:
             f"--entries {a.entries} --threads {a.threads} --processes {a.processes}`.",
             "",
             f"- One worker (`dict-connect worker`: {a.processes} processes × {a.threads} threads), {a.entries:,} `registered` "
-            f"transitions: **{rate:,.0f} transitions/s** (target ≥ 1,000/s), worker start-up included.",
+            f"transitions: **{rate:,.0f} transitions/s** (target ≥ 1,000/s), worker start-up included; "
+            f"{steady:,.0f}/s from the first transition to the last.",
             f"- pgbench, the same single-row transaction (lock, update, history row, VSync XOR, "
             f"outbox row), {a.threads} clients: **{pg:,.0f} tps**.",
-            f"- Ratio: **{rate / pg * 100:.0f} %** of pgbench (target ≥ 50 %).",
+            f"- Ratio: **{rate / pg * 100:.0f} %** of pgbench (target ≥ 50 %); "
+            f"{steady / pg * 100:.0f} % from the first transition.",
         ],
     )
 
