@@ -188,9 +188,10 @@ def _known(dict_id: str) -> bool:
         )
 
 
-@dramatiq.actor(queue_name="dict")
-def acknowledge_claim(claim_id: str) -> None:
-    """Donor: AcknowledgeClaim for a claim in ``open`` (the homologation wants it in 1 min)."""
+def acknowledge(claim_id: str) -> None:
+    """Donor: AcknowledgeClaim for a claim in ``open`` (the homologation wants it in 1
+    min). Called by the poller for every donor claim it finds open (actors/polling.py);
+    AcknowledgeClaim is idempotent, and a claim already acknowledged is left alone."""
     row = _load(claim_id)
     if row is None or row["status"] != "open" or row["role"] != "DONOR":
         return

@@ -3,20 +3,23 @@
 Every 15 s (a cron tick each minute sends a poll now and three delayed ones) we list
 claims where we are donor or claimer, modified after our cursor minus an overlap
 (the list lags writes by up to 5 s and repeats items), and dedupe by (id,
-LastModified). A new donor claim is recorded and its acknowledgement scheduled at
-once; a change the other side made moves our claim's machine.
+LastModified). A new donor claim is recorded and acknowledged by the poll itself,
+right after its page commits, many calls at a time; every poll also acknowledges the
+donor claims an earlier poll left open (a failed call, a crash). A change the other
+side made moves our claim's machine.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import dramatiq
 from periodiq import cron
 
-from actors.claims import client, dict_fields
+from actors.claims import acknowledge, client, dict_fields
 from actors.spine import claim_slot, cron_slot
 from app import clock, db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
@@ -30,6 +33,12 @@ FIRST_LOOK_BACK = timedelta(days=31)  # a claim lives at most 30 days
 PAGE = 200
 MAX_PAGES = 200
 
+
+ACK_CALLS = 16
+"""AcknowledgeClaim calls in flight at once during a poll: a burst of thousands of
+claims must be acknowledged within a minute of appearing (docs/benchmarks.md)."""
+ACK_SWEEP = 10_000
+"""Open donor claims left by earlier polls acknowledged per poll, at most."""
 
 POLL_EVERY_S = 15
 """Seconds between polls. The DICT wants one a minute and the homologation an
@@ -65,26 +74,51 @@ def poll_claims() -> int:
 def _poll() -> int:
     with db.pool().connection() as conn:
         row = conn.execute(db.q("claims.cursor"), {"name": CURSOR}).fetchone()
+        left_open = conn.execute(db.q("claims.open_donor"), {"limit": ACK_SWEEP}).fetchall()
     since = row["modified_after"] - OVERLAP if row else clock.now() - FIRST_LOOK_BACK
     seen = 0
-    for _ in range(MAX_PAGES):
-        request = pb.ListClaimsRequest(
-            participant=settings.bridge().participant, is_donor=True, is_claimer=True, limit=PAGE
-        )
-        request.modified_after.FromDatetime(since)
-        page = client().list_claims(request)
-        if not page.claims:
-            break
-        newest = apply_page(list(page.claims))
-        seen += len(page.claims)
-        if not page.has_more_elements or newest <= since:
-            break
-        since = newest  # inclusive: the last items come again and are deduped
+    with ThreadPoolExecutor(ACK_CALLS, thread_name_prefix="acknowledge") as calls:
+        acks = [calls.submit(acknowledge, str(r["id"])) for r in left_open]
+        for _ in range(MAX_PAGES):
+            request = pb.ListClaimsRequest(
+                participant=settings.bridge().participant,
+                is_donor=True,
+                is_claimer=True,
+                limit=PAGE,
+            )
+            request.modified_after.FromDatetime(since)
+            page = client().list_claims(request)
+            if not page.claims:
+                break
+            newest, learned = apply_page(list(page.claims))
+            acks += [
+                calls.submit(acknowledge, str(r["id"]))
+                for r in learned
+                if r["role"] == "DONOR" and r["status"] == "open"
+            ]
+            seen += len(page.claims)
+            if not page.has_more_elements or newest <= since:
+                break
+            since = newest  # inclusive: the last items come again and are deduped
+    _report(acks)
     return seen
 
 
-def apply_page(claims: list[pb.Claim]) -> Any:
-    """Apply one page in one transaction; advance the cursor.
+def _report(acks: list[Future[None]]) -> None:
+    """A failed acknowledgement is retried by the next poll (its claim stays open)."""
+    failed = [f.exception() for f in acks if f.exception() is not None]
+    if failed:
+        log.warning(
+            "%d of %d acknowledgements failed; the next poll retries them (first: %r)",
+            len(failed),
+            len(acks),
+            failed[0],
+        )
+
+
+def apply_page(claims: list[pb.Claim]) -> tuple[Any, list[dict[str, Any]]]:
+    """Apply one page in one transaction; advance the cursor. Returns the newest
+    LastModified and the claims learned (new to us).
 
     Claims new to us are inserted together; a change to one we hold moves its machine
     inside a savepoint, so one bad claim cannot lose the page.
@@ -110,16 +144,15 @@ def apply_page(claims: list[pb.Claim]) -> Any:
                 if row is None:
                     if role == "CLAIMER" and _adopt_submitted(s, c, fields):
                         continue
-                    learned = {**_learned_fields(c, role, live), **fields}
-                    new.append((learned, c.status.lower()))
+                    new.append(({**_learned_fields(c, role, live), **fields}, c.status.lower()))
                 elif _changed(row, c.status, fields):
                     with s.conn.transaction():
                         claim.observe(s, row, c.status, fields)
-        claim.learn(s, new)
+        learned = claim.learn(s, new)
         s.conn.execute(
             db.q("claims.save_cursor"), {"name": CURSOR, "modified_after": newest, "now": s.now}
         )
-    return newest
+    return newest, learned
 
 
 def _roles(c: pb.Claim, ours: str) -> list[str]:

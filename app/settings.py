@@ -22,7 +22,8 @@ class DatabaseSettings(msgspec.Struct, frozen=True):
     pool_min: int
     """DB_POOL_MIN: connections kept open per process."""
     pool_max: int
-    """DB_POOL_MAX: upper bound of connections per process."""
+    """DB_POOL_MAX: upper bound of connections per process (a worker process runs 8
+    actor threads and, during a claims poll, 16 acknowledgement calls)."""
 
 
 class RedisSettings(msgspec.Struct, frozen=True):
@@ -72,7 +73,7 @@ def database() -> DatabaseSettings:
     return DatabaseSettings(
         url=_env("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/dict_connect"),
         pool_min=int(_env("DB_POOL_MIN", "1")),
-        pool_max=int(_env("DB_POOL_MAX", "10")),
+        pool_max=int(_env("DB_POOL_MAX", "20")),
     )
 
 

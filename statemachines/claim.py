@@ -298,8 +298,8 @@ def learn(step: Step, items: Sequence[tuple[Mapping[str, Any], str]]) -> list[di
     """Record claims first seen in the DICT's list, each in the status it has there.
 
     ``items`` are (fields, status) pairs, inserted in one round trip (a poll may bring
-    thousands at once). A donor claim still OPEN gets its acknowledgement scheduled at
-    once. Returns the rows inserted (one already recorded by another poller is skipped).
+    thousands at once). Returns the rows inserted (one already recorded by another
+    poller is skipped); the poller acknowledges the donor claims still OPEN among them.
     """
     if not items:
         return []
@@ -329,14 +329,8 @@ def learn(step: Step, items: Sequence[tuple[Mapping[str, Any], str]]) -> list[di
     effects: list[Effect] = []
     for row in rows:
         s = Subject(str(row["id"]), row["status"], row, step.now)
-        if row["role"] == "DONOR":
+        if row["role"] == "DONOR":  # the poller acknowledges it (actors/polling.py)
             effects.append(_event("claims.received")(s, {}))
-            if row["status"] == "open":
-                effects.append(
-                    outbox.task(
-                        "acknowledge_claim", subject=subject(row["id"]), claim_id=str(row["id"])
-                    )
-                )
         if row["status"] in STABLE:
             effects.extend(_deadline_timers(s, {}))
     step.add(effects)

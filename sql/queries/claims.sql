@@ -26,6 +26,11 @@ SELECT * FROM claims WHERE id = %(id)s FOR UPDATE;
 SELECT id, status FROM claims
 WHERE key = %(key)s AND role = 'DONOR' AND status IN ('open', 'waiting_resolution', 'confirming');
 
+-- name: open_donor
+-- Donor claims not yet acknowledged: the poller acknowledges them (oldest first).
+SELECT id FROM claims WHERE role = 'DONOR' AND status = 'open'
+ORDER BY inserted_at LIMIT %(limit)s;
+
 -- name: set_status
 -- The guarded transition, with what the DICT said (every field optional: NULL keeps).
 UPDATE claims
