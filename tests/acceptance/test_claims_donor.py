@@ -38,7 +38,12 @@ def received(stack: Stack, n: int, claim_type: str, same_owner: bool = True):
 def test_portability_without_a_decision_is_cancelled_at_day_7(stack: Stack) -> None:
     entry_id, _, dict_c, ours = received(stack, 1, "PORTABILITY")
     events = redis_lib.Redis.from_url(stack.redis_url)
-    got = json.loads(events.xrange("dict-connect.events.claims.received")[0][1][b"payload"])
+    published = wait_until(  # events are published after commit, by their own actor
+        lambda: events.xrange("dict-connect.events.claims.received"),
+        timeout=30,
+        what="the claims.received event",
+    )
+    got = json.loads(published[0][1][b"payload"])
     assert got["dict_id"] == dict_c.id
     with stack.http() as http:  # the key is locked while the claim is open
         r = http.delete(f"/v1/entries/{entry_id}", params={"reason": "USER_REQUESTED"})
