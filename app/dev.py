@@ -98,7 +98,7 @@ def _embedded_redis(state: Path, children: list[tuple[str, subprocess.Popen[str]
     for _ in range(50):
         if _redis_ok(url):
             return url
-        time.sleep(0.1)
+        time.sleep(0.1)  # ok: waiting for a real process to answer, not a timer
     raise RuntimeError("embedded Redis did not start")
 
 
@@ -179,7 +179,7 @@ def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
         _say("dev", f"simulator at 127.0.0.1:{sim_port}; Ctrl-C stops everything\n")
         signal.signal(signal.SIGTERM, _interrupt)
         while all(p.poll() is None for _, p in children):
-            time.sleep(0.5)
+            time.sleep(0.5)  # ok: supervising child processes in real time
         dead = [n for n, p in children if p.poll() is not None]
         _say("dev", f"{', '.join(dead)} exited; stopping the rest\n")
         return 1

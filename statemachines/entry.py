@@ -7,7 +7,8 @@
                                                    `--delete_refused--> active
 
 Every change of an entry that is in the DICT moves its CID in or out of the key
-type's VSync in the same transaction (``_vsync``).
+type's VSync in the same transaction (``_vsync``; activation does it inside its own
+UPDATE, ``entries.set_active``).
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ class Boundary:
         if not faults.applies(method):
             return False
         if faults.latency_ms:
-            time.sleep(faults.latency_ms / 1000)
+            time.sleep(faults.latency_ms / 1000)  # ok: injected network latency is wall time
         if faults.roll_unavailable():
             with self.sim.lock:
                 self.sim.state.counters.seen(method, request)  # seen, never acted on
