@@ -17,6 +17,11 @@ Conventions
   (grpc-status-details-bin, google.rpc.Status) hold one dict.bridge.v1.Problem.
   The status code follows app/domain/problems.py (RateLimited = RESOURCE_EXHAUSTED).
 - Creating calls carry a RequestId (UUIDv4) so a repeat is recognised as a repeat.
+- Every message names, in the comment above it, the DICT object (OpenAPI v2.6.1
+  schema) it mirrors. A message carries only fields of that object: the simulator
+  must never send what the DICT does not send. Where our contract needs something
+  the DICT's object lacks, the field says "NOT IN THE DICT" and why; a real bridge
+  ignores it. Envelope fields (Signature, ResponseTime) are the bridge's business.
 """
 
 from collections import abc as _abc
@@ -39,7 +44,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class Problem(_message.Message):
     """---------------------------------------------------------------- errors
 
-    One DICT problem (problem+xml): Type is the DICT's name, e.g. "EntryLockedByClaim".
+    DICT: Problem (problem+xml). Type is the DICT's name, e.g. "EntryLockedByClaim".
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -58,7 +63,7 @@ class Problem(_message.Message):
     detail: _builtins.str
     correlation_id: _builtins.str
     retry_after_seconds: _builtins.float
-    """0 when not given"""
+    """the Retry-After header of a 503/429; 0 when not given"""
     @_builtins.property
     def violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Violation]: ...
     def __init__(
@@ -82,6 +87,8 @@ Global___Problem: _TypeAlias = Problem  # noqa: Y015
 
 @_typing.final
 class Violation(_message.Message):
+    """DICT: Violation (property, reason; the DICT's "value" is not carried: it may be personal data)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     FIELD_FIELD_NUMBER: _builtins.int
@@ -107,7 +114,10 @@ Global___Violation: _TypeAlias = Violation  # noqa: Y015
 
 @_typing.final
 class Account(_message.Message):
-    """---------------------------------------------------------------- entries"""
+    """---------------------------------------------------------------- entries
+
+    DICT: BrazilianAccount
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -145,6 +155,8 @@ Global___Account: _TypeAlias = Account  # noqa: Y015
 
 @_typing.final
 class Owner(_message.Message):
+    """DICT: Person (NaturalPerson | LegalPerson)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TYPE_FIELD_NUMBER: _builtins.int
@@ -176,6 +188,8 @@ Global___Owner: _TypeAlias = Owner  # noqa: Y015
 
 @_typing.final
 class Entry(_message.Message):
+    """DICT: Entry"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_TYPE_FIELD_NUMBER: _builtins.int
@@ -208,6 +222,8 @@ Global___Entry: _TypeAlias = Entry  # noqa: Y015
 
 @_typing.final
 class ExtendedEntry(_message.Message):
+    """DICT: ExtendedEntry (the statistics of GetEntryResponse are not carried yet)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRY_FIELD_NUMBER: _builtins.int
@@ -242,6 +258,8 @@ Global___ExtendedEntry: _TypeAlias = ExtendedEntry  # noqa: Y015
 
 @_typing.final
 class CreateEntryRequest(_message.Message):
+    """DICT: CreateEntryRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRY_FIELD_NUMBER: _builtins.int
@@ -270,6 +288,8 @@ Global___CreateEntryRequest: _TypeAlias = CreateEntryRequest  # noqa: Y015
 
 @_typing.final
 class CreateEntryResponse(_message.Message):
+    """DICT: CreateEntryResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRY_FIELD_NUMBER: _builtins.int
@@ -293,6 +313,10 @@ Global___CreateEntryResponse: _TypeAlias = CreateEntryResponse  # noqa: Y015
 
 @_typing.final
 class GetEntryRequest(_message.Message):
+    """DICT: GET /entries/{Key} with its headers. PI-PayerId and PI-EndToEndId are
+    mandatory: the DICT refuses a lookup without them.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_FIELD_NUMBER: _builtins.int
@@ -303,7 +327,7 @@ class GetEntryRequest(_message.Message):
     payer_id: _builtins.str
     """PI-PayerId: CPF/CNPJ digits of the payer (USER anti-scan bucket)"""
     end_to_end_id: _builtins.str
-    """PI-EndToEndId"""
+    """PI-EndToEndId: the E2E id of the pacs.008 that will follow"""
     include_statistics: _builtins.bool
     def __init__(
         self,
@@ -323,6 +347,8 @@ Global___GetEntryRequest: _TypeAlias = GetEntryRequest  # noqa: Y015
 
 @_typing.final
 class GetEntryResponse(_message.Message):
+    """DICT: GetEntryResponse (OwnerStatistics and KeyStatistics not carried yet)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRY_FIELD_NUMBER: _builtins.int
@@ -346,6 +372,10 @@ Global___GetEntryResponse: _TypeAlias = GetEntryResponse  # noqa: Y015
 
 @_typing.final
 class UpdateEntryRequest(_message.Message):
+    """DICT: UpdateEntryRequest. Its Owner may change only Name and TradeName, so only those
+    travel; the bridge fills Owner.Type and TaxIdNumber from the entry.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_FIELD_NUMBER: _builtins.int
@@ -357,7 +387,7 @@ class UpdateEntryRequest(_message.Message):
     name: _builtins.str
     trade_name: _builtins.str
     reason: _builtins.str
-    """USER_REQUESTED | BRANCH_TRANSFER | RECONCILIATION | RFB_VALIDATION"""
+    """USER_REQUESTED | BRANCH_TRANSFER | RECONCILIATION | RFB_VALIDATION;"""
     @_builtins.property
     def account(self) -> Global___Account: ...
     def __init__(
@@ -379,6 +409,8 @@ Global___UpdateEntryRequest: _TypeAlias = UpdateEntryRequest  # noqa: Y015
 
 @_typing.final
 class UpdateEntryResponse(_message.Message):
+    """DICT: UpdateEntryResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRY_FIELD_NUMBER: _builtins.int
@@ -402,6 +434,8 @@ Global___UpdateEntryResponse: _TypeAlias = UpdateEntryResponse  # noqa: Y015
 
 @_typing.final
 class DeleteEntryRequest(_message.Message):
+    """DICT: DeleteEntryRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_FIELD_NUMBER: _builtins.int
@@ -428,6 +462,8 @@ Global___DeleteEntryRequest: _TypeAlias = DeleteEntryRequest  # noqa: Y015
 
 @_typing.final
 class DeleteEntryResponse(_message.Message):
+    """DICT: DeleteEntryResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_FIELD_NUMBER: _builtins.int
@@ -450,7 +486,11 @@ Global___DeleteEntryResponse: _TypeAlias = DeleteEntryResponse  # noqa: Y015
 
 @_typing.final
 class Claim(_message.Message):
-    """---------------------------------------------------------------- claims"""
+    """---------------------------------------------------------------- claims
+
+    DICT: ExtendedClaim. It has NO creation date: the DICT never sends one. Derive it as
+    ResolutionPeriodEnd - 7 days (and day 30 as ResolutionPeriodEnd + 23 days).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -468,7 +508,6 @@ class Claim(_message.Message):
     CONFIRM_REASON_FIELD_NUMBER: _builtins.int
     CANCEL_REASON_FIELD_NUMBER: _builtins.int
     CANCELLED_BY_FIELD_NUMBER: _builtins.int
-    CREATION_DATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     type: _builtins.str
     """PORTABILITY | OWNERSHIP"""
@@ -493,8 +532,6 @@ class Claim(_message.Message):
 
     @_builtins.property
     def last_modified(self) -> _timestamp_pb2.Timestamp: ...
-    @_builtins.property
-    def creation_date(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -512,11 +549,10 @@ class Claim(_message.Message):
         confirm_reason: _builtins.str = ...,
         cancel_reason: _builtins.str = ...,
         cancelled_by: _builtins.str = ...,
-        creation_date: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["claimer", b"claimer", "claimer_account", b"claimer_account", "completion_period_end", b"completion_period_end", "creation_date", b"creation_date", "last_modified", b"last_modified", "resolution_period_end", b"resolution_period_end"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["claimer", b"claimer", "claimer_account", b"claimer_account", "completion_period_end", b"completion_period_end", "last_modified", b"last_modified", "resolution_period_end", b"resolution_period_end"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancelled_by", b"cancelled_by", "claimer", b"claimer", "claimer_account", b"claimer_account", "completion_period_end", b"completion_period_end", "confirm_reason", b"confirm_reason", "creation_date", b"creation_date", "donor_participant", b"donor_participant", "id", b"id", "key", b"key", "key_type", b"key_type", "last_modified", b"last_modified", "resolution_period_end", b"resolution_period_end", "status", b"status", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_reason", b"cancel_reason", "cancelled_by", b"cancelled_by", "claimer", b"claimer", "claimer_account", b"claimer_account", "completion_period_end", b"completion_period_end", "confirm_reason", b"confirm_reason", "donor_participant", b"donor_participant", "id", b"id", "key", b"key", "key_type", b"key_type", "last_modified", b"last_modified", "resolution_period_end", b"resolution_period_end", "status", b"status", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -524,6 +560,10 @@ Global___Claim: _TypeAlias = Claim  # noqa: Y015
 
 @_typing.final
 class ClaimResponse(_message.Message):
+    """DICT: CreateClaimResponse, GetClaimResponse, AcknowledgeClaimResponse,
+    ConfirmClaimResponse, CancelClaimResponse, CompleteClaimResponse (each holds one Claim)
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIM_FIELD_NUMBER: _builtins.int
@@ -547,6 +587,8 @@ Global___ClaimResponse: _TypeAlias = ClaimResponse  # noqa: Y015
 
 @_typing.final
 class CreateClaimRequest(_message.Message):
+    """DICT: CreateClaimRequest (its Claim: Type, Key, KeyType, ClaimerAccount, Claimer)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TYPE_FIELD_NUMBER: _builtins.int
@@ -580,6 +622,8 @@ Global___CreateClaimRequest: _TypeAlias = CreateClaimRequest  # noqa: Y015
 
 @_typing.final
 class GetClaimRequest(_message.Message):
+    """DICT: GET /claims/{ClaimId} (PI-RequestingParticipant travels in the metadata)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIM_ID_FIELD_NUMBER: _builtins.int
@@ -599,6 +643,8 @@ Global___GetClaimRequest: _TypeAlias = GetClaimRequest  # noqa: Y015
 
 @_typing.final
 class ListClaimsRequest(_message.Message):
+    """DICT: GET /claims/ query parameters"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANT_FIELD_NUMBER: _builtins.int
@@ -658,6 +704,8 @@ Global___ListClaimsRequest: _TypeAlias = ListClaimsRequest  # noqa: Y015
 
 @_typing.final
 class ListClaimsResponse(_message.Message):
+    """DICT: ListClaimsResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIMS_FIELD_NUMBER: _builtins.int
@@ -686,6 +734,8 @@ Global___ListClaimsResponse: _TypeAlias = ListClaimsResponse  # noqa: Y015
 
 @_typing.final
 class AcknowledgeClaimRequest(_message.Message):
+    """DICT: AcknowledgeClaimRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIM_ID_FIELD_NUMBER: _builtins.int
@@ -708,6 +758,8 @@ Global___AcknowledgeClaimRequest: _TypeAlias = AcknowledgeClaimRequest  # noqa: 
 
 @_typing.final
 class ConfirmClaimRequest(_message.Message):
+    """DICT: ConfirmClaimRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIM_ID_FIELD_NUMBER: _builtins.int
@@ -733,6 +785,8 @@ Global___ConfirmClaimRequest: _TypeAlias = ConfirmClaimRequest  # noqa: Y015
 
 @_typing.final
 class CancelClaimRequest(_message.Message):
+    """DICT: CancelClaimRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIM_ID_FIELD_NUMBER: _builtins.int
@@ -758,6 +812,8 @@ Global___CancelClaimRequest: _TypeAlias = CancelClaimRequest  # noqa: Y015
 
 @_typing.final
 class CompleteClaimRequest(_message.Message):
+    """DICT: CompleteClaimRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIM_ID_FIELD_NUMBER: _builtins.int
@@ -784,7 +840,10 @@ Global___CompleteClaimRequest: _TypeAlias = CompleteClaimRequest  # noqa: Y015
 
 @_typing.final
 class CreateSyncVerificationRequest(_message.Message):
-    """---------------------------------------------------------------- synchronisation"""
+    """---------------------------------------------------------------- synchronisation
+
+    DICT: CreateSyncVerificationRequest (its SyncVerification)
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -812,6 +871,8 @@ Global___CreateSyncVerificationRequest: _TypeAlias = CreateSyncVerificationReque
 
 @_typing.final
 class SyncVerification(_message.Message):
+    """DICT: CreateSyncVerificationResponse's ExtendedSyncVerification (Id, Result, KeyType)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -841,6 +902,8 @@ Global___SyncVerification: _TypeAlias = SyncVerification  # noqa: Y015
 
 @_typing.final
 class CreateCidSetFileRequest(_message.Message):
+    """DICT: CreateCidSetFileRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANT_FIELD_NUMBER: _builtins.int
@@ -863,6 +926,8 @@ Global___CreateCidSetFileRequest: _TypeAlias = CreateCidSetFileRequest  # noqa: 
 
 @_typing.final
 class GetCidSetFileRequest(_message.Message):
+    """DICT: GET /cids/files/{Id}"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -882,6 +947,10 @@ Global___GetCidSetFileRequest: _TypeAlias = GetCidSetFileRequest  # noqa: Y015
 
 @_typing.final
 class DownloadCidSetFileRequest(_message.Message):
+    """NOT A DICT OPERATION: the bridge downloads CidSetFile.Url over HTTPS inside the RSFN
+    and streams the bytes; the caller checks them against Bytes and Sha256.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -901,6 +970,8 @@ Global___DownloadCidSetFileRequest: _TypeAlias = DownloadCidSetFileRequest  # no
 
 @_typing.final
 class CidSetFile(_message.Message):
+    """DICT: CidSetFile (in CreateCidSetFileResponse and GetCidSetFileResponse)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -951,7 +1022,7 @@ Global___CidSetFile: _TypeAlias = CidSetFile  # noqa: Y015
 
 @_typing.final
 class CidSetFileChunk(_message.Message):
-    """The file's bytes: one CID per "\\n"-terminated line, unordered."""
+    """The file at CidSetFile.Url: one CID per "\\n"-terminated line, unordered (a piece of it)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -972,6 +1043,8 @@ Global___CidSetFileChunk: _TypeAlias = CidSetFileChunk  # noqa: Y015
 
 @_typing.final
 class ListCidSetEventsRequest(_message.Message):
+    """DICT: GET /cids/events query parameters"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANT_FIELD_NUMBER: _builtins.int
@@ -1006,6 +1079,8 @@ Global___ListCidSetEventsRequest: _TypeAlias = ListCidSetEventsRequest  # noqa: 
 
 @_typing.final
 class CidSetEvent(_message.Message):
+    """DICT: CidSetEvent"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TYPE_FIELD_NUMBER: _builtins.int
@@ -1033,6 +1108,8 @@ Global___CidSetEvent: _TypeAlias = CidSetEvent  # noqa: Y015
 
 @_typing.final
 class ListCidSetEventsResponse(_message.Message):
+    """DICT: ListCidSetEventsResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
@@ -1069,6 +1146,8 @@ Global___ListCidSetEventsResponse: _TypeAlias = ListCidSetEventsResponse  # noqa
 
 @_typing.final
 class GetEntryByCidRequest(_message.Message):
+    """DICT: GET /cids/entries/{Cid}"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CID_FIELD_NUMBER: _builtins.int
@@ -1088,6 +1167,8 @@ Global___GetEntryByCidRequest: _TypeAlias = GetEntryByCidRequest  # noqa: Y015
 
 @_typing.final
 class GetEntryByCidResponse(_message.Message):
+    """DICT: GetEntryByCidResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRY_FIELD_NUMBER: _builtins.int
@@ -1118,7 +1199,10 @@ Global___GetEntryByCidResponse: _TypeAlias = GetEntryByCidResponse  # noqa: Y015
 
 @_typing.final
 class ContactInformation(_message.Message):
-    """---------------------------------------------------------------- infraction reports"""
+    """---------------------------------------------------------------- infraction reports
+
+    DICT: ContactInformation (both fields mandatory)
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1142,6 +1226,10 @@ Global___ContactInformation: _TypeAlias = ContactInformation  # noqa: Y015
 
 @_typing.final
 class InfractionReport(_message.Message):
+    """DICT: ExtendedInfractionReport. It has no FraudType: the FraudType given on close
+    shows in the fraud marker the close creates, not in the report.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -1155,7 +1243,6 @@ class InfractionReport(_message.Message):
     CONTACT_INFORMATION_FIELD_NUMBER: _builtins.int
     ANALYSIS_RESULT_FIELD_NUMBER: _builtins.int
     ANALYSIS_DETAILS_FIELD_NUMBER: _builtins.int
-    FRAUD_TYPE_FIELD_NUMBER: _builtins.int
     FRAUD_MARKER_ID_FIELD_NUMBER: _builtins.int
     CREATION_TIME_FIELD_NUMBER: _builtins.int
     LAST_MODIFIED_FIELD_NUMBER: _builtins.int
@@ -1175,9 +1262,8 @@ class InfractionReport(_message.Message):
     analysis_result: _builtins.str
     """AGREED | DISAGREED"""
     analysis_details: _builtins.str
-    fraud_type: _builtins.str
-    """APPLICATION_FRAUD | MULE_ACCOUNT | SCAMMER_ACCOUNT | OTHER"""
     fraud_marker_id: _builtins.str
+    """set after an AGREED close"""
     @_builtins.property
     def contact_information(self) -> Global___ContactInformation: ...
     @_builtins.property
@@ -1198,14 +1284,13 @@ class InfractionReport(_message.Message):
         contact_information: Global___ContactInformation | None = ...,
         analysis_result: _builtins.str = ...,
         analysis_details: _builtins.str = ...,
-        fraud_type: _builtins.str = ...,
         fraud_marker_id: _builtins.str = ...,
         creation_time: _timestamp_pb2.Timestamp | None = ...,
         last_modified: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["contact_information", b"contact_information", "creation_time", b"creation_time", "last_modified", b"last_modified"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_details", b"analysis_details", "analysis_result", b"analysis_result", "contact_information", b"contact_information", "counterparty_participant", b"counterparty_participant", "creation_time", b"creation_time", "fraud_marker_id", b"fraud_marker_id", "fraud_type", b"fraud_type", "id", b"id", "last_modified", b"last_modified", "reason", b"reason", "report_details", b"report_details", "reporter_participant", b"reporter_participant", "situation_type", b"situation_type", "status", b"status", "transaction_id", b"transaction_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_details", b"analysis_details", "analysis_result", b"analysis_result", "contact_information", b"contact_information", "counterparty_participant", b"counterparty_participant", "creation_time", b"creation_time", "fraud_marker_id", b"fraud_marker_id", "id", b"id", "last_modified", b"last_modified", "reason", b"reason", "report_details", b"report_details", "reporter_participant", b"reporter_participant", "situation_type", b"situation_type", "status", b"status", "transaction_id", b"transaction_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1213,6 +1298,10 @@ Global___InfractionReport: _TypeAlias = InfractionReport  # noqa: Y015
 
 @_typing.final
 class InfractionReportResponse(_message.Message):
+    """DICT: CreateInfractionReportResponse, GetInfractionReportResponse,
+    Acknowledge/Close/Cancel/UpdateInformation...Response (each holds one report)
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REPORT_FIELD_NUMBER: _builtins.int
@@ -1236,6 +1325,8 @@ Global___InfractionReportResponse: _TypeAlias = InfractionReportResponse  # noqa
 
 @_typing.final
 class CreateInfractionReportRequest(_message.Message):
+    """DICT: CreateInfractionReportRequest (Participant and its InfractionReport)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANT_FIELD_NUMBER: _builtins.int
@@ -1252,8 +1343,13 @@ class CreateInfractionReportRequest(_message.Message):
     situation_type: _builtins.str
     report_details: _builtins.str
     counterparty_participant: _builtins.str
-    """the other PSP of the transaction"""
+    """NOT IN THE DICT: the DICT finds the counterparty from the SPI transaction. The
+    simulator has no SPI, so it takes it here; a real bridge ignores it.
+    """
     request_id: _builtins.str
+    """NOT IN THE DICT: v2.6.1's CreateInfractionReportRequest has no RequestId. Kept for
+    our own retries' bookkeeping; a real bridge does not send it.
+    """
     @_builtins.property
     def contact_information(self) -> Global___ContactInformation: ...
     def __init__(
@@ -1278,6 +1374,8 @@ Global___CreateInfractionReportRequest: _TypeAlias = CreateInfractionReportReque
 
 @_typing.final
 class GetInfractionReportRequest(_message.Message):
+    """DICT: GET /infraction-reports/{InfractionReportId}"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -1297,6 +1395,8 @@ Global___GetInfractionReportRequest: _TypeAlias = GetInfractionReportRequest  # 
 
 @_typing.final
 class ListInfractionReportsRequest(_message.Message):
+    """DICT: GET /infraction-reports/ query parameters"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANT_FIELD_NUMBER: _builtins.int
@@ -1344,6 +1444,8 @@ Global___ListInfractionReportsRequest: _TypeAlias = ListInfractionReportsRequest
 
 @_typing.final
 class ListInfractionReportsResponse(_message.Message):
+    """DICT: ListInfractionReportsResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REPORTS_FIELD_NUMBER: _builtins.int
@@ -1370,6 +1472,8 @@ Global___ListInfractionReportsResponse: _TypeAlias = ListInfractionReportsRespon
 
 @_typing.final
 class AcknowledgeInfractionReportRequest(_message.Message):
+    """DICT: AcknowledgeInfractionReportRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -1392,6 +1496,8 @@ Global___AcknowledgeInfractionReportRequest: _TypeAlias = AcknowledgeInfractionR
 
 @_typing.final
 class CloseInfractionReportRequest(_message.Message):
+    """DICT: CloseInfractionReportRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -1423,6 +1529,8 @@ Global___CloseInfractionReportRequest: _TypeAlias = CloseInfractionReportRequest
 
 @_typing.final
 class CancelInfractionReportRequest(_message.Message):
+    """DICT: CancelInfractionReportRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -1445,6 +1553,8 @@ Global___CancelInfractionReportRequest: _TypeAlias = CancelInfractionReportReque
 
 @_typing.final
 class UpdateInfractionReportRequest(_message.Message):
+    """DICT: UpdateInformationInfractionReportRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -1477,40 +1587,49 @@ Global___UpdateInfractionReportRequest: _TypeAlias = UpdateInfractionReportReque
 
 @_typing.final
 class FraudMarker(_message.Message):
-    """---------------------------------------------------------------- fraud markers"""
+    """---------------------------------------------------------------- fraud markers
+
+    DICT: ExtendedFraudMarker. It names no participant: the DICT does not say who
+    created a marker.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
-    PARTICIPANT_FIELD_NUMBER: _builtins.int
     TAX_ID_NUMBER_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
     FRAUD_TYPE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     CREATION_TIME_FIELD_NUMBER: _builtins.int
+    LAST_MODIFIED_FIELD_NUMBER: _builtins.int
+    INFRACTION_REPORT_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    participant: _builtins.str
     tax_id_number: _builtins.str
     key: _builtins.str
     fraud_type: _builtins.str
     status: _builtins.str
     """REGISTERED | CANCELLED"""
+    infraction_report_id: _builtins.str
+    """the report whose AGREED close created it ("" if none)"""
     @_builtins.property
     def creation_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_modified(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
-        participant: _builtins.str = ...,
         tax_id_number: _builtins.str = ...,
         key: _builtins.str = ...,
         fraud_type: _builtins.str = ...,
         status: _builtins.str = ...,
         creation_time: _timestamp_pb2.Timestamp | None = ...,
+        last_modified: _timestamp_pb2.Timestamp | None = ...,
+        infraction_report_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "last_modified", b"last_modified"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "fraud_type", b"fraud_type", "id", b"id", "key", b"key", "participant", b"participant", "status", b"status", "tax_id_number", b"tax_id_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "fraud_type", b"fraud_type", "id", b"id", "infraction_report_id", b"infraction_report_id", "key", b"key", "last_modified", b"last_modified", "status", b"status", "tax_id_number", b"tax_id_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1518,6 +1637,8 @@ Global___FraudMarker: _TypeAlias = FraudMarker  # noqa: Y015
 
 @_typing.final
 class FraudMarkerResponse(_message.Message):
+    """DICT: CreateFraudMarkerResponse, GetFraudMarkerResponse, CancelFraudMarkerResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MARKER_FIELD_NUMBER: _builtins.int
@@ -1541,6 +1662,8 @@ Global___FraudMarkerResponse: _TypeAlias = FraudMarkerResponse  # noqa: Y015
 
 @_typing.final
 class CreateFraudMarkerRequest(_message.Message):
+    """DICT: CreateFraudMarkerRequest (Participant, its FraudMarker, RequestId)"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANT_FIELD_NUMBER: _builtins.int
@@ -1572,6 +1695,8 @@ Global___CreateFraudMarkerRequest: _TypeAlias = CreateFraudMarkerRequest  # noqa
 
 @_typing.final
 class GetFraudMarkerRequest(_message.Message):
+    """DICT: GET /fraud-markers/{FraudMarkerId}"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -1591,6 +1716,8 @@ Global___GetFraudMarkerRequest: _TypeAlias = GetFraudMarkerRequest  # noqa: Y015
 
 @_typing.final
 class CancelFraudMarkerRequest(_message.Message):
+    """DICT: CancelFraudMarkerRequest"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -1613,7 +1740,10 @@ Global___CancelFraudMarkerRequest: _TypeAlias = CancelFraudMarkerRequest  # noqa
 
 @_typing.final
 class BucketState(_message.Message):
-    """---------------------------------------------------------------- buckets"""
+    """---------------------------------------------------------------- buckets
+
+    DICT: Policy (a bucket's state; integers in the DICT)
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1623,18 +1753,18 @@ class BucketState(_message.Message):
     REFILL_TOKENS_FIELD_NUMBER: _builtins.int
     REFILL_PERIOD_SEC_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    available_tokens: _builtins.float
+    available_tokens: _builtins.int
     """may be negative"""
-    capacity: _builtins.float
-    refill_tokens: _builtins.float
+    capacity: _builtins.int
+    refill_tokens: _builtins.int
     refill_period_sec: _builtins.int
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
-        available_tokens: _builtins.float = ...,
-        capacity: _builtins.float = ...,
-        refill_tokens: _builtins.float = ...,
+        available_tokens: _builtins.int = ...,
+        capacity: _builtins.int = ...,
+        refill_tokens: _builtins.int = ...,
         refill_period_sec: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
@@ -1647,6 +1777,8 @@ Global___BucketState: _TypeAlias = BucketState  # noqa: Y015
 
 @_typing.final
 class ListBucketStatesRequest(_message.Message):
+    """DICT: GET /policies/"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANT_FIELD_NUMBER: _builtins.int
@@ -1666,6 +1798,8 @@ Global___ListBucketStatesRequest: _TypeAlias = ListBucketStatesRequest  # noqa: 
 
 @_typing.final
 class ListBucketStatesResponse(_message.Message):
+    """DICT: ListPoliciesResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CATEGORY_FIELD_NUMBER: _builtins.int
@@ -1693,6 +1827,8 @@ Global___ListBucketStatesResponse: _TypeAlias = ListBucketStatesResponse  # noqa
 
 @_typing.final
 class GetBucketStateRequest(_message.Message):
+    """DICT: GET /policies/{policy}"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANT_FIELD_NUMBER: _builtins.int
@@ -1715,6 +1851,8 @@ Global___GetBucketStateRequest: _TypeAlias = GetBucketStateRequest  # noqa: Y015
 
 @_typing.final
 class GetBucketStateResponse(_message.Message):
+    """DICT: GetPolicyResponse"""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CATEGORY_FIELD_NUMBER: _builtins.int

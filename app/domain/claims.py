@@ -8,6 +8,11 @@ schedules timers from, and the same tables tell the simulator what to refuse.
 Instants: a period "has ended" at its end instant (``now >= end``), which is when the
 DICT stops answering ``ClaimResolutionPeriodNotEnded`` / ``ClaimCompletionPeriodNotEnded``.
 Periods are 7×24 h from creation, as in the spec's example (DICT.md open question 4).
+
+The DICT's claim record has **no creation date**: what it sends is ``ResolutionPeriodEnd``
+(always) and ``CompletionPeriodEnd`` (OWNERSHIP). ``ClaimPeriods.from_dict`` builds every
+instant from those: creation = ResolutionPeriodEnd − 7 days, day 30 = ResolutionPeriodEnd
++ 23 days (DICT.md §2).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ __all__ = [
     "completion_allowed",
     "completion_period_end",
     "completion_period_end_after_confirm",
+    "created_from_resolution_end",
     "day30_limit",
     "deadlines",
     "may_call",
@@ -119,6 +125,11 @@ def day30_limit(created_at: datetime) -> datetime:
     return _aware(created_at) + DAY30_PERIOD
 
 
+def created_from_resolution_end(resolution_end: datetime) -> datetime:
+    """The claim's creation instant, which the DICT never sends: ResolutionPeriodEnd − 7 days."""
+    return _aware(resolution_end) - RESOLUTION_PERIOD
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimPeriods:
     """The instants the rules turn on. Build from the DICT's values when it sent them."""
@@ -134,6 +145,17 @@ class ClaimPeriods:
             completion_period_end(claim_type, created_at),
             day30_limit(created_at),
         )
+
+    @classmethod
+    def from_dict(
+        cls, claim_type: str, resolution_end: datetime, completion_end: datetime | None
+    ) -> ClaimPeriods:
+        """The instants from what the DICT sends: its ``ResolutionPeriodEnd`` and, for
+        OWNERSHIP, its ``CompletionPeriodEnd`` (computed if absent); day 30 from creation."""
+        created = created_from_resolution_end(resolution_end)
+        if completion_end is None:
+            completion_end = completion_period_end(claim_type, created)
+        return cls(resolution_end, completion_end, day30_limit(created))
 
     def after_confirm(self, reason: str, confirmed_at: datetime) -> ClaimPeriods:
         """The periods once confirmed (see ``completion_period_end_after_confirm``)."""

@@ -11,6 +11,7 @@ returns at once.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -114,7 +115,7 @@ class Limiter:
         now = self._now()
         return pb.BucketState(
             name=name,
-            available_tokens=self._bucket(caller.ispb, p, now).refill(now),
+            available_tokens=math.floor(self._bucket(caller.ispb, p, now).refill(now)),
             capacity=p.capacity,
             refill_tokens=p.refill_tokens,
             refill_period_sec=p.refill_period_s,

@@ -195,6 +195,7 @@ def cancel_report(
     marker = sim.state.markers.get(report.fraud_marker_id)
     if marker is not None:
         marker.status = CANCELLED_MARKER
+        marker.last_modified_us = sim.now_us()
     return _touch(sim, report, CANCELLED_REPORT)
 
 

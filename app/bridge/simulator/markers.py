@@ -74,4 +74,5 @@ def cancel_marker(
         raise problems.Forbidden("only the marker's creator may cancel it")
     if marker.status != CANCELLED_MARKER:
         marker.status = CANCELLED_MARKER
+        marker.last_modified_us = sim.now_us()
     return pb.FraudMarkerResponse(marker=marker.to_pb())

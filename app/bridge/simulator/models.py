@@ -28,7 +28,7 @@ class Claim:
     claimer_account: pb.Account
     claimer: pb.Owner
     donor_participant: str
-    created_us: int
+    created_us: int  # kept for our own bookkeeping: the DICT's claim record has no creation date
     resolution_end_us: int
     completion_end_us: int | None  # OWNERSHIP only
     last_modified_us: int
@@ -58,7 +58,6 @@ class Claim:
             confirm_reason=self.confirm_reason,
             cancel_reason=self.cancel_reason,
             cancelled_by=self.cancelled_by,
-            creation_date=ts(self.created_us),
         )
         if self.completion_end_us is not None:
             out.completion_period_end.CopyFrom(ts(self.completion_end_us))
@@ -85,7 +84,7 @@ class Report:
     status: str = OPEN_REPORT
     analysis_result: str = ""
     analysis_details: str = ""
-    fraud_type: str = ""
+    fraud_type: str = ""  # given on close; shown by the marker, not by the report
     fraud_marker_id: str = ""
 
     def to_pb(self) -> pb.InfractionReport:
@@ -101,7 +100,6 @@ class Report:
             contact_information=self.contact,
             analysis_result=self.analysis_result,
             analysis_details=self.analysis_details,
-            fraud_type=self.fraud_type,
             fraud_marker_id=self.fraud_marker_id,
             creation_time=ts(self.created_us),
             last_modified=ts(self.last_modified_us),
@@ -123,16 +121,18 @@ class Marker:
     report_id: str = ""
     closed_by: str = ""  # the PSP that closed the generating report (may cancel too)
     status: str = REGISTERED
+    last_modified_us: int = 0  # 0: never modified since creation
 
     def to_pb(self) -> pb.FraudMarker:
         return pb.FraudMarker(
             id=self.id,
-            participant=self.participant,
             tax_id_number=self.tax_id,
             key=self.key,
             fraud_type=self.fraud_type,
             status=self.status,
             creation_time=ts(self.created_us),
+            last_modified=ts(self.last_modified_us or self.created_us),
+            infraction_report_id=self.report_id,
         )
 
 
