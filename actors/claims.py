@@ -1,9 +1,13 @@
-"""Claims: our calls to the DICT for each claim, its deadlines, and polling the list.
+"""Claims: our calls to the DICT for each claim, and what happens when one is refused.
 
 The same rules as entries: re-read, act only in the expected status, no transaction
-across the call, apply the answer guarded by the status it expects. A DICT refusal
-that says "too early" (ClaimResolutionPeriodNotEnded, ClaimCompletionPeriodNotEnded)
-sends the claim back and schedules the call again for the instant the DICT gives.
+across the call, apply the answer guarded by the status it expects.
+
+Nothing the DICT says is lost. A refused call goes back to the status it left, then
+the claim is read again (GetClaim) and moved to whatever the DICT holds: the other
+side may have won a race. A call that was a duty (a deadline's action, a completion)
+is scheduled again until it succeeds or the DICT's state makes it moot; so is a call
+refused as too early (``ClaimResolutionPeriodNotEnded``: the DICT's clock decides).
 """
 
 from __future__ import annotations
@@ -20,15 +24,28 @@ from app import db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import claims as rules
 from app.domain import problems
-from statemachines import claim
+from statemachines import claim_steps as steps
+from statemachines.claim import STABLE, duties, subject
 from statemachines.core import IllegalTrigger
 
 log = logging.getLogger(__name__)
 
 TOO_EARLY = (problems.ClaimResolutionPeriodNotEnded, problems.ClaimCompletionPeriodNotEnded)
 RETRY_NOT_BEFORE = timedelta(minutes=2)
-"""A too-early call is not repeated sooner than this, even if our clock says the period
+"""A refused duty is not repeated sooner than this, even if our clock says the period
 has ended: the DICT's clock decides, and ours may run ahead of it."""
+RETRY_AT_MOST = timedelta(hours=1)
+"""The longest wait between two tries of a refused duty (the wait doubles each time)."""
+
+
+def _while_transient(retries: int, exc: BaseException) -> bool:
+    """Retry a claim call through any outage (every 5 minutes at most) rather than drop
+    it: a deadline duty must not vanish with a message. A final DICT answer never gets
+    here (refusals are handled), and a bug fails at once into the dead letters."""
+    return isinstance(exc, problems.DictProblem) and exc.retryable
+
+
+CALL_RETRIES: dict[str, Any] = {"retry_when": _while_transient, "max_backoff": 300_000}
 
 
 def _ts(value: Any) -> datetime | None:
@@ -36,17 +53,28 @@ def _ts(value: Any) -> datetime | None:
 
 
 def dict_fields(c: pb.Claim) -> dict[str, Any]:
-    """What the DICT says of a claim, as the columns of ``claims``."""
-    created = _ts(c.creation_date)
+    """What the DICT says of a claim, as the columns of ``claims``.
+
+    The DICT sends no creation date: creation and day 30 are derived from its
+    ``ResolutionPeriodEnd`` (``ClaimPeriods.from_dict``); the periods it does send are
+    stored as it sent them.
+    """
+    resolution_end = _ts(c.resolution_period_end)
+    completion_end = _ts(c.completion_period_end)
+    periods = (
+        rules.ClaimPeriods.from_dict(c.type, resolution_end, completion_end)
+        if resolution_end
+        else None
+    )
     return {
-        "day30_limit": rules.day30_limit(created) if created else None,
         "dict_id": c.id,
         "dict_status": c.status,
         "dict_last_modified": _ts(c.last_modified),
         "donor_participant": c.donor_participant or None,
-        "created_at": _ts(c.creation_date),
-        "resolution_period_end": _ts(c.resolution_period_end),
-        "completion_period_end": _ts(c.completion_period_end),
+        "created_at": rules.created_from_resolution_end(resolution_end) if resolution_end else None,
+        "resolution_period_end": resolution_end,
+        "completion_period_end": completion_end,
+        "day30_limit": periods.day30_limit if periods else None,
         "confirm_reason": c.confirm_reason or None,
         "cancel_reason": c.cancel_reason or None,
         "cancelled_by": c.cancelled_by or None,
@@ -56,6 +84,12 @@ def dict_fields(c: pb.Claim) -> dict[str, Any]:
 def _load(claim_id: str) -> dict[str, Any] | None:
     with db.pool().connection() as conn:
         return conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
+
+
+def get(s: outbox.Step, claim_id: Any) -> dict[str, Any]:
+    row = s.conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
+    assert row is not None
+    return row
 
 
 def _apply(claim_id: str, change: Callable[[outbox.Step], Any]) -> None:
@@ -78,54 +112,88 @@ def _account(row: Mapping[str, Any]) -> pb.Account:
     return account
 
 
-def _refused(claim_id: str, trigger: str, exc: problems.DictProblem) -> None:
-    """Send the claim back with the DICT's refusal; a too-early call is made again at the
-    instant the period ends (the DICT's own, read back with GetClaim)."""
-    row = _load(claim_id)
-    reason = claim.pending_reason(row) if row else ""
-    at = _period_end(row, exc) if row and isinstance(exc, TOO_EARLY) else None
+def read_claim(dict_id: str) -> pb.Claim:
+    """The claim as the DICT holds it now."""
+    return client().get_claim(pb.GetClaimRequest(claim_id=dict_id)).claim
+
+
+def _refused(row: Mapping[str, Any], trigger: str, exc: problems.DictProblem) -> None:
+    """Go back with the DICT's refusal, move to what the DICT holds, schedule the duty
+    again. GetClaim comes first: if it fails the actor is retried and nothing changed."""
+    fresh = read_claim(row["dict_id"])
+    fields = dict_fields(fresh)
+    claim_id = row["id"]
 
     def change(s: outbox.Step) -> None:
-        claim.fire(s, claim_id, trigger, reason=exc.type, problem=(exc.type, exc.detail))
-        if at is not None:
-            s.add(
-                [
-                    outbox.timer(
-                        "claim_retry",
-                        max(at + timedelta(seconds=1), s.now + RETRY_NOT_BEFORE),
-                        dedupe_key=f"claim:{claim_id}:retry",
-                        subject=claim.subject(claim_id),
-                        claim_id=claim_id,
-                        operation=trigger.removesuffix("_refused"),
-                        reason=reason or None,
-                    )
-                ]
-            )
+        steps.fire(s, claim_id, trigger, reason=exc.type, problem=(exc.type, exc.detail))
+        steps.observe(s, get(s, claim_id), fresh.status, fields)
+        again(s, claim_id, row["pending"] or {}, trigger.removesuffix("_refused"), exc)
 
-    _apply(claim_id, change)
+    _apply(str(claim_id), change)
 
 
-def _period_end(row: Mapping[str, Any], exc: problems.DictProblem) -> datetime:
-    """When the period the DICT says has not ended does end, by the DICT's own values."""
-    fresh = client().get_claim(pb.GetClaimRequest(claim_id=row["dict_id"])).claim
-    fields = dict_fields(fresh)
-    if isinstance(exc, problems.ClaimCompletionPeriodNotEnded) and fields["completion_period_end"]:
-        return fields["completion_period_end"]
-    return fields["resolution_period_end"] or claim.periods(row).resolution_end
+def again(
+    s: outbox.Step,
+    claim_id: Any,
+    pending: Mapping[str, Any],
+    operation: str,
+    exc: problems.DictProblem | None,
+) -> None:
+    """Schedule a refused or failed call again when it was owed: a deadline's action
+    (``claim_deadline``), a completion, or a call the DICT found too early (``claim_retry``).
+    A decision a user asked for and the DICT refused is not repeated: the claim shows
+    the DICT's problem and the user decides."""
+    row = get(s, claim_id)
+    if row["status"] not in STABLE:
+        return  # the DICT's state made it moot (or settled it)
+    attempt = int(pending.get("attempt") or 0) + 1
+    not_before = s.now + min(RETRY_NOT_BEFORE * 2 ** (attempt - 1), RETRY_AT_MOST)
+    deadline = pending.get("deadline")
+    if deadline:
+        due = [d.at for d in duties(row) if d.name == deadline]
+        at = max([not_before, *(d + timedelta(seconds=1) for d in due)])
+        s.add([_timer("claim_deadline", at, claim_id, attempt, deadline=deadline)])
+    elif isinstance(exc, TOO_EARLY) or operation == "complete":
+        s.add(
+            [
+                _timer(
+                    "claim_retry",
+                    not_before,
+                    claim_id,
+                    attempt,
+                    operation=operation,
+                    reason=pending.get("reason"),
+                )
+            ]
+        )
 
 
-def _call(claim_id: str, refuse: str, call: Callable[[], Any]) -> Any | None:
+def _timer(actor: str, at: datetime, claim_id: Any, attempt: int, **args: Any) -> outbox.Effect:
+    return outbox.timer(
+        actor,
+        at,
+        dedupe_key=f"claim:{claim_id}:{actor}:{attempt}",
+        subject=subject(claim_id),
+        claim_id=str(claim_id),
+        attempt=attempt,
+        **args,
+    )
+
+
+def _call(row: Mapping[str, Any], refuse: str, call: Callable[[], Any]) -> pb.Claim | None:
+    """The DICT's answer, or None after handling its refusal. Transport failures, 5xx and
+    rate limits raise: Dramatiq retries the same call (the calls are idempotent)."""
     try:
-        return call()
+        return call().claim  # type: ignore[no-any-return]
     except problems.DictProblem as exc:
         if exc.retryable and not isinstance(exc, TOO_EARLY):
             raise
         refusal = exc
-    _refused(claim_id, refuse, refusal)
+    _refused(row, refuse, refusal)
     return None
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
 def create_claim(claim_id: str) -> None:
     """CreateClaim for our claim in ``submitting``."""
     row = _load(claim_id)
@@ -156,9 +224,9 @@ def create_claim(claim_id: str) -> None:
     if answer is None:
         assert refusal is not None
         problem = (refusal.type, refusal.detail)
-        _apply(claim_id, lambda s: claim.fire(s, claim_id, "submit_refused", problem=problem))
+        _apply(claim_id, lambda s: steps.fire(s, claim_id, "submit_refused", problem=problem))
         return
-    _apply(claim_id, lambda s: claim.apply(s, claim_id, "submitted", **dict_fields(answer)))
+    _apply(claim_id, lambda s: steps.apply(s, claim_id, "submitted", **dict_fields(answer)))
 
 
 def _ours_already(row: Mapping[str, Any]) -> pb.Claim | None:
@@ -191,68 +259,82 @@ def _known(dict_id: str) -> bool:
 def acknowledge(claim_id: str) -> None:
     """Donor: AcknowledgeClaim for a claim in ``open`` (the homologation wants it in 1
     min). Called by the poller for every donor claim it finds open (actors/polling.py);
-    AcknowledgeClaim is idempotent, and a claim already acknowledged is left alone."""
+    AcknowledgeClaim is idempotent, and a claim already acknowledged is left alone. A
+    refusal means the claim moved on (the claimer cancelled): read it and follow."""
     row = _load(claim_id)
     if row is None or row["status"] != "open" or row["role"] != "DONOR":
         return
-    answer = (
-        client()
-        .acknowledge_claim(
-            pb.AcknowledgeClaimRequest(
-                claim_id=row["dict_id"], participant=settings.bridge().participant
-            )
-        )
-        .claim
+    request = pb.AcknowledgeClaimRequest(
+        claim_id=row["dict_id"], participant=settings.bridge().participant
     )
-    _apply(claim_id, lambda s: claim.observe(s, row, answer.status, dict_fields(answer)))
+    try:
+        answer = client().acknowledge_claim(request).claim
+    except problems.DictProblem as exc:
+        if exc.retryable:
+            raise
+        answer = read_claim(row["dict_id"])
+    fields = dict_fields(answer)
+    _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+def acknowledge_claim(claim_id: str) -> None:
+    """``acknowledge`` as an actor: an operator's ``ops.request('claim', id, 'acknowledge')``."""
+    acknowledge(claim_id)
+
+
+def _decision(claim_id: str, status: str, build: Callable[[Mapping[str, Any]], Any]) -> None:
+    """Make the call waiting in ``status``; apply the DICT's answer or its refusal."""
+    row = _load(claim_id)
+    if row is None or row["status"] != status:
+        return
+    operation = {"confirming": "confirm", "cancelling": "cancel", "completing": "complete"}[status]
+    request = build(row)
+    answer = _call(
+        row, f"{operation}_refused", lambda: getattr(client(), f"{operation}_claim")(request)
+    )
+    if answer is not None:
+        fields = dict_fields(answer)
+        _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
+
+
+@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
 def confirm_claim(claim_id: str) -> None:
     """Donor: ConfirmClaim with the reason waiting in ``pending``."""
-    row = _load(claim_id)
-    if row is None or row["status"] != "confirming":
-        return
-    request = pb.ConfirmClaimRequest(
-        claim_id=row["dict_id"],
-        reason=claim.pending_reason(row),
-        participant=settings.bridge().participant,
+    _decision(
+        claim_id,
+        "confirming",
+        lambda row: pb.ConfirmClaimRequest(
+            claim_id=row["dict_id"],
+            reason=steps.pending_reason(row),
+            participant=settings.bridge().participant,
+        ),
     )
-    answer = _call(claim_id, "confirm_refused", lambda: client().confirm_claim(request))
-    if answer is not None:
-        fields = dict_fields(answer.claim)
-        _apply(claim_id, lambda s: claim.apply(s, claim_id, "confirmed", **fields))
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
 def cancel_claim(claim_id: str) -> None:
     """Either role: CancelClaim with the reason waiting in ``pending``."""
-    row = _load(claim_id)
-    if row is None or row["status"] != "cancelling":
-        return
-    request = pb.CancelClaimRequest(
-        claim_id=row["dict_id"],
-        reason=claim.pending_reason(row),
-        participant=settings.bridge().participant,
+    _decision(
+        claim_id,
+        "cancelling",
+        lambda row: pb.CancelClaimRequest(
+            claim_id=row["dict_id"],
+            reason=steps.pending_reason(row),
+            participant=settings.bridge().participant,
+        ),
     )
-    answer = _call(claim_id, "cancel_refused", lambda: client().cancel_claim(request))
-    if answer is not None:
-        fields = dict_fields(answer.claim)
-        _apply(claim_id, lambda s: claim.apply(s, claim_id, "cancelled", **fields))
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
 def complete_claim(claim_id: str) -> None:
     """Claimer: CompleteClaim with the RequestId stored on the claim."""
-    row = _load(claim_id)
-    if row is None or row["status"] != "completing":
-        return
-    request = pb.CompleteClaimRequest(
-        claim_id=row["dict_id"],
-        request_id=str(row["completion_request_id"]),
-        participant=settings.bridge().participant,
+    _decision(
+        claim_id,
+        "completing",
+        lambda row: pb.CompleteClaimRequest(
+            claim_id=row["dict_id"],
+            request_id=str(row["completion_request_id"]),
+            participant=settings.bridge().participant,
+        ),
     )
-    answer = _call(claim_id, "complete_refused", lambda: client().complete_claim(request))
-    if answer is not None:
-        fields = dict_fields(answer.claim)
-        _apply(claim_id, lambda s: claim.apply(s, claim_id, "completed", **fields))

@@ -2,28 +2,37 @@
 
 Every 15 s (a cron tick each minute sends a poll now and three delayed ones) we list
 claims where we are donor or claimer, modified after our cursor minus an overlap
-(the list lags writes by up to 5 s and repeats items), and dedupe by (id,
-LastModified). A new donor claim is recorded and acknowledged by the poll itself,
-right after its page commits, many calls at a time; every poll also acknowledges the
-donor claims an earlier poll left open (a failed call, a crash). A change the other
-side made moves our claim's machine.
+(the list lags writes by up to 5 s and repeats items), and bring each claim we hold
+level with what the DICT says (``statemachines.claim.CATCH_UP``). A new donor claim
+is recorded and acknowledged by the poll itself, right after its page commits, many
+calls at a time; every poll also acknowledges the donor claims an earlier poll left
+open (a failed call, a crash), settles claims whose DICT status arrived while a call
+of ours was in flight, and retries the claims an earlier poll could not apply.
+
+One claim that cannot be applied never stops the poll: it is isolated in a savepoint,
+recorded in ``claim_poll_failures`` (alerted), and the cursor moves on.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import dramatiq
+import psycopg
 from periodiq import cron
 
-from actors.claims import acknowledge, client, dict_fields
+from actors.claims import acknowledge, client, dict_fields, get, read_claim
 from actors.spine import claim_slot, cron_slot
 from app import clock, db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
-from statemachines import claim
+from app.domain import problems
+from statemachines import claim_steps as steps
+from statemachines.claim import catch_up
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +41,8 @@ OVERLAP = timedelta(seconds=30)
 FIRST_LOOK_BACK = timedelta(days=31)  # a claim lives at most 30 days
 PAGE = 200
 MAX_PAGES = 200
-
+SWEEP = 500
+"""Unsettled claims and earlier failures looked at again per poll, at most."""
 
 ACK_CALLS = 16
 """AcknowledgeClaim calls in flight at once during a poll: a burst of thousands of
@@ -76,7 +86,7 @@ def _poll() -> int:
         row = conn.execute(db.q("claims.cursor"), {"name": CURSOR}).fetchone()
         left_open = conn.execute(db.q("claims.open_donor"), {"limit": ACK_SWEEP}).fetchall()
     since = row["modified_after"] - OVERLAP if row else clock.now() - FIRST_LOOK_BACK
-    seen = 0
+    first, seen = since, 0
     with ThreadPoolExecutor(ACK_CALLS, thread_name_prefix="acknowledge") as calls:
         acks = [calls.submit(acknowledge, str(r["id"])) for r in left_open]
         for _ in range(MAX_PAGES):
@@ -91,17 +101,25 @@ def _poll() -> int:
             if not page.claims:
                 break
             newest, learned = apply_page(list(page.claims))
-            acks += [
-                calls.submit(acknowledge, str(r["id"]))
-                for r in learned
-                if r["role"] == "DONOR" and r["status"] == "open"
-            ]
+            acks += _acknowledge(calls, learned)
             seen += len(page.claims)
             if not page.has_more_elements or newest <= since:
                 break
             since = newest  # inclusive: the last items come again and are deduped
+        acks += _acknowledge(calls, _retry_failures())
+    settle_unsettled()
     _report(acks)
+    with outbox.step(actor="poller") as s:
+        s.conn.execute(db.q("claims.polled"), {"name": CURSOR, "since": first, "now": s.now})
     return seen
+
+
+def _acknowledge(calls: ThreadPoolExecutor, rows: Iterable[dict[str, Any]]) -> list[Future[None]]:
+    return [
+        calls.submit(acknowledge, str(r["id"]))
+        for r in rows
+        if r["role"] == "DONOR" and r["status"] == "open"
+    ]
 
 
 def _report(acks: list[Future[None]]) -> None:
@@ -116,15 +134,17 @@ def _report(acks: list[Future[None]]) -> None:
         )
 
 
-def apply_page(claims: list[pb.Claim]) -> tuple[Any, list[dict[str, Any]]]:
+def apply_page(claims: list[pb.Claim], *, cursor: bool = True) -> tuple[datetime, list[Any]]:
     """Apply one page in one transaction; advance the cursor. Returns the newest
     LastModified and the claims learned (new to us).
 
     Claims new to us are inserted together; a change to one we hold moves its machine
-    inside a savepoint, so one bad claim cannot lose the page.
+    inside a savepoint. A claim that raises is isolated: recorded as a poll failure,
+    its savepoint rolled back, the rest of the page and the cursor go on.
     """
     ours = settings.bridge().participant
     newest = max(dict_fields(c)["dict_last_modified"] for c in claims)
+    failed: set[str] = set()
     with outbox.step(actor="poller") as s:
         held = {
             (r["dict_id"], r["role"]): r
@@ -136,23 +156,91 @@ def apply_page(claims: list[pb.Claim]) -> tuple[Any, list[dict[str, Any]]]:
                 db.q("entries.live_ids_by_keys"), {"keys": [c.key for c in claims]}
             )
         }
-        new: list[tuple[dict[str, Any], str]] = []
+        new: list[tuple[pb.Claim, dict[str, Any], str]] = []
         for c in claims:
             fields = dict_fields(c)
             for role in _roles(c, ours):
                 row = held.get((c.id, role))
                 if row is None:
-                    if role == "CLAIMER" and _adopt_submitted(s, c, fields):
-                        continue
-                    new.append(({**_learned_fields(c, role, live), **fields}, c.status.lower()))
+                    new.append((c, {**_learned_fields(c, role, live), **fields}, c.status.lower()))
                 elif _changed(row, c.status, fields):
-                    with s.conn.transaction():
-                        claim.observe(s, row, c.status, fields)
-        learned = claim.learn(s, new)
-        s.conn.execute(
-            db.q("claims.save_cursor"), {"name": CURSOR, "modified_after": newest, "now": s.now}
-        )
+                    observe = partial(steps.observe, s, row, c.status, fields)
+                    _isolated(s, c.id, failed, observe)
+        learned = _learn(s, new, failed)
+        recovered = [c.id for c in claims if c.id not in failed]
+        s.conn.execute(db.q("claims.poll_recovered"), {"dict_ids": recovered})
+        if cursor:
+            s.conn.execute(
+                db.q("claims.save_cursor"),
+                {"name": CURSOR, "modified_after": newest, "now": s.now},
+            )
     return newest, learned
+
+
+def _isolated(s: outbox.Step, dict_id: str, failed: set[str], work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a savepoint; if it raises, record the failure (``failed`` and
+    ``claim_poll_failures``, and an anomaly on the claims we hold) and carry on."""
+    dispatches = len(s.dispatches)
+    try:
+        with s.conn.transaction():
+            return work()
+    except Exception as exc:
+        del s.dispatches[dispatches:]  # their rows were rolled back with the savepoint
+        error = _describe(exc)
+        log.error("claim %s could not be applied by the poll: %s", dict_id, error)
+        failed.add(dict_id)
+        s.conn.execute(
+            db.q("claims.poll_failed"), {"dict_id": dict_id, "error": error, "now": s.now}
+        )
+        for row in s.conn.execute(db.q("claims.by_dict_id"), {"dict_id": dict_id}).fetchall():
+            steps.mark_anomaly(s, row, f"poll could not apply the DICT's claim: {error}")
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    """The failure without customer data: PostgreSQL errors quote values, so only their
+    class and constraint are kept; our own exceptions name fields, never values."""
+    if isinstance(exc, psycopg.Error):
+        constraint = exc.diag.constraint_name if exc.diag else None
+        return f"{type(exc).__name__}{f' ({constraint})' if constraint else ''}"
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _learn(
+    s: outbox.Step, new: list[tuple[pb.Claim, dict[str, Any], str]], failed: set[str]
+) -> list[Any]:
+    """Insert the claims new to us in one round trip; if that fails, one by one, so
+    only the bad one is isolated. A claim of ours whose CreateClaim answer was lost
+    is attached to its submitting row instead."""
+    rest = [
+        (c, f, st)
+        for c, f, st in new
+        if not (f["role"] == "CLAIMER" and _isolated(s, c.id, failed, partial(_adopted, s, c, f)))
+        and c.id not in failed
+    ]
+    if not rest:
+        return []
+    dispatches = len(s.dispatches)
+    try:
+        with s.conn.transaction():
+            return steps.learn(s, [(f, st) for _, f, st in rest])
+    except Exception:
+        del s.dispatches[dispatches:]
+        log.warning("a page of %d new claims failed as one; inserting one by one", len(rest))
+    learned: list[Any] = []
+    for c, f, st in rest:
+        learned += _isolated(s, c.id, failed, partial(steps.learn, s, [(f, st)])) or []
+    return learned
+
+
+def _adopted(s: outbox.Step, c: pb.Claim, fields: dict[str, Any]) -> bool:
+    """Our own claim whose CreateClaim answer was lost: attach the DICT's id to it."""
+    row = s.conn.execute(db.q("claims.submitting_for_key"), {"key": c.key}).fetchone()
+    if row is None:
+        return False
+    steps.apply(s, row["id"], "submitted", **fields)
+    steps.observe(s, get(s, row["id"]), c.status, fields)
+    return True
 
 
 def _roles(c: pb.Claim, ours: str) -> list[str]:
@@ -167,22 +255,35 @@ def _roles(c: pb.Claim, ours: str) -> list[str]:
 
 
 def _changed(row: dict[str, Any], status: str, fields: dict[str, Any]) -> bool:
-    """False when the overlap window repeats what we saw already."""
+    """False when the overlap window repeats what we saw already and our record is level."""
     last, now_seen = row["dict_last_modified"], fields["dict_last_modified"]
-    return not (row["dict_status"] == status and last and now_seen and last >= now_seen)
+    repeat = row["dict_status"] == status and last and now_seen and last >= now_seen
+    return not repeat or bool(catch_up(row["status"], status))
 
 
-def _adopt_submitted(s: outbox.Step, c: pb.Claim, fields: dict[str, Any]) -> bool:
-    """Our own claim whose CreateClaim answer was lost: attach the DICT's id to it."""
-    row = s.conn.execute(db.q("claims.submitting_for_key"), {"key": c.key}).fetchone()
-    if row is None:
-        return False
-    claim.apply(s, row["id"], "submitted", **fields)
-    if c.status != "OPEN":
-        fresh = s.conn.execute(db.q("claims.get"), {"id": row["id"]}).fetchone()
-        assert fresh is not None
-        claim.observe(s, fresh, c.status, fields)
-    return True
+def settle_unsettled() -> int:
+    """Move claims at rest to the DICT status they saw while a call of ours was in
+    flight (kept in ``dict_status``); each in its own savepoint. Returns how many moved."""
+    moved: list[Any] = []
+    failed: set[str] = set()
+    with outbox.step(actor="poller") as s:
+        for row in s.conn.execute(db.q("claims.unsettled"), {"limit": SWEEP}).fetchall():
+            if catch_up(row["status"], row["dict_status"]):
+                moved.append(_isolated(s, row["dict_id"], failed, partial(steps.observe, s, row)))
+    return sum(1 for m in moved if m)
+
+
+def _retry_failures() -> list[Any]:
+    """Read again (GetClaim) each claim an earlier poll could not apply, and apply it."""
+    with db.pool().connection() as conn:
+        failed = conn.execute(db.q("claims.poll_failures"), {"limit": SWEEP}).fetchall()
+    fresh: list[pb.Claim] = []
+    for r in failed:
+        try:
+            fresh.append(read_claim(r["dict_id"]))
+        except problems.DictProblem as exc:
+            log.warning("claim %s could not be read again: %s", r["dict_id"], exc.type)
+    return apply_page(fresh, cursor=False)[1] if fresh else []
 
 
 def _learned_fields(c: pb.Claim, role: str, live: dict[str, Any]) -> dict[str, Any]:

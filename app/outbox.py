@@ -269,7 +269,8 @@ class BacklogCollector:
                 db.q("claims.at_risk"), {"now": now, "grace": timedelta(minutes=5)}
             ).fetchall()
             row = conn.execute(db.q("outbox.backlog"), {"now": now}).fetchone()
-        assert row is not None  # an aggregate always answers one row
+            poll = conn.execute(db.q("claims.poll_health")).fetchone()
+        assert row is not None and poll is not None  # aggregates always answer one row
         oldest = row["oldest_due"]
         yield GaugeMetricFamily(
             "dict_outbox_due_rows", "Outbox rows due and not yet dispatched", value=row["due"]
@@ -299,3 +300,28 @@ class BacklogCollector:
         for role in ("CLAIMER", "DONOR"):
             risk.add_metric([role], sum(r["n"] for r in at_risk if r["role"] == role))
         yield risk
+        yield from _poll_gauges(poll, now)
+
+
+def _poll_gauges(poll: dict[str, Any], now: datetime) -> Iterator[Any]:
+    """The claims poll's health: how long since it last went through, what it could not
+    apply, and claims whose DICT status our record cannot reach."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    polled = poll["polled_at"]
+    yield GaugeMetricFamily(
+        "dict_claims_poll_age_seconds",
+        "Seconds since the claims poll last went through the DICT's whole list "
+        "(no poll yet: -1)",
+        value=(now - polled).total_seconds() if polled else -1.0,
+    )
+    yield GaugeMetricFamily(
+        "dict_claims_poll_failures",
+        "Claims the poll could not apply (isolated, retried every poll)",
+        value=poll["failures"],
+    )
+    yield GaugeMetricFamily(
+        "dict_claims_anomalies",
+        "Claims whose DICT status our record cannot reach, until an operator clears them",
+        value=poll["anomalies"],
+    )

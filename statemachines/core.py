@@ -30,6 +30,8 @@ EffectBuilder = Callable[["Subject", Mapping[str, Any]], "list[Effect] | Effect"
 class IllegalTrigger(Exception):
     """A trigger the subject's current status does not allow (the API answers 409)."""
 
+    retryable = False  # the same trigger on the same status is refused again: no retries
+
     def __init__(
         self,
         machine: str,

@@ -294,7 +294,11 @@ def deleted(step: Step, entry_id: uuid.UUID | str) -> None:
 
 
 def claimed_away(step: Step, entry_id: uuid.UUID | str) -> None:
-    """A claim on our key was confirmed: the entry leaves our base and its CID our VSync."""
+    """A claim on our key was confirmed: the entry leaves our base and its CID our VSync.
+    Idempotent: an entry already out of our base is left alone."""
+    row = step.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
+    if row is None or "claimed_away" not in SPEC.allowed(row["status"]):
+        return
     before, _ = fire(
         step, entry_id, "claimed_away", query="entries.set_deleted", reason="CLAIM_CONFIRMED"
     )

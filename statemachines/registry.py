@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app import db
+from app import db, outbox
 from app.outbox import Step
-from statemachines import claim, entry
+from statemachines import claim, claim_steps, entry
 from statemachines.core import IllegalTrigger, Spec
 
 MACHINES: dict[str, Spec] = {s.name: s for s in (entry.SPEC, claim.SPEC)}
@@ -54,8 +54,43 @@ def operator_fire(
     action(step, subject_id, reason)
 
 
+def _claim_decision(operation: str) -> Callable[[Step, str, str | None], None]:
+    """Confirm or cancel with a reason our role may give now (DICT.md §2), as the API
+    checks it; the DICT's answer arrives as for any other decision."""
+
+    def act(step: Step, claim_id: str, reason: str | None) -> None:
+        row = step.conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
+        if row is None:
+            raise LookupError(f"claim {claim_id} not found")
+        allowed = sorted(claim_steps.now_allowed(row, operation, step.now))
+        if reason not in allowed:
+            raise IllegalTrigger(
+                claim.MACHINE,
+                claim_id,
+                row["status"],
+                operation,
+                claim.SPEC.allowed(row["status"]),
+                detail=f"{operation} of claim {claim_id} ({row['type']}, {row['role']}, "
+                f"{row['status']}) takes one of: {', '.join(allowed) or 'no reason now'}",
+            )
+        claim_steps.request(step, claim_id, operation, reason)
+
+    return act
+
+
+def _claim_acknowledge(step: Step, claim_id: str, reason: str | None) -> None:
+    """Donor: AcknowledgeClaim now (the poll does it too; the call is idempotent)."""
+    step.add([outbox.task("acknowledge_claim", subject=claim.subject(claim_id), claim_id=claim_id)])
+
+
 _OPERATOR_TRIGGERS: dict[str, dict[str, Callable[[Step, str, str | None], None]]] = {
     "entry": {
         "delete": lambda s, i, r: entry.request_delete(s, i, r or "RECONCILIATION"),
+    },
+    "claim": {
+        "acknowledge": _claim_acknowledge,
+        "confirm": _claim_decision("confirm"),
+        "cancel": _claim_decision("cancel"),
+        "complete": lambda s, i, r: claim_steps.request(s, i, "complete"),
     },
 }

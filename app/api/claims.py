@@ -26,6 +26,7 @@ from app.api.errors import ConflictError, NotFoundError, ValidationFailed
 from app.domain import keys
 from app.domain.claims import ClaimType
 from statemachines import claim
+from statemachines import claim_steps as steps
 
 CLAIM_TYPES = tuple(t.value for t in ClaimType)
 
@@ -144,7 +145,7 @@ def _find(conn: Any, claim_id: uuid.UUID) -> dict[str, Any]:
 
 
 def _check_reason(row: dict[str, Any], operation: str, reason: str) -> None:
-    allowed = sorted(claim.now_allowed(row, operation, clock.now()))
+    allowed = sorted(steps.now_allowed(row, operation, clock.now()))
     if reason not in allowed:
         why = (
             f"one of {', '.join(allowed)} for a {row['type']} claim as {row['role']} "
@@ -191,7 +192,7 @@ class ClaimController(Controller):
             )
         a, o = data.account, data.owner
         with outbox.step(actor="api") as s:
-            row = claim.submit(
+            row = steps.submit(
                 s,
                 {
                     "type": data.type,
@@ -295,7 +296,7 @@ class ClaimController(Controller):
                 )
             s.conn.execute(db.q("claims.validate_possession"), {"id": claim_id, "now": s.now})
             row = _find(s.conn, claim_id)
-            claim.complete_if_due(s, row)
+            steps.complete_if_due(s, row)
             row = _find(s.conn, claim_id)
         return _claim(row)
 
@@ -304,6 +305,6 @@ class ClaimController(Controller):
             row = _find(s.conn, claim_id)
             if operation in claim.SPEC.allowed(row["status"]):  # else 409 from the machine
                 _check_reason(row, operation, reason)
-            claim.request(s, claim_id, operation, reason)  # 409 unless the status allows it
+            steps.request(s, claim_id, operation, reason)  # 409 unless the status allows it
             row = _find(s.conn, claim_id)
         return _claim(row)

@@ -27,7 +27,6 @@ from app.domain import keys
 from statemachines import entry
 
 DELETE_REASONS = ("USER_REQUESTED", "ACCOUNT_CLOSURE", "RECONCILIATION", "FRAUD", "RFB_VALIDATION")
-UPDATE_REASONS = ("USER_REQUESTED", "BRANCH_TRANSFER", "RECONCILIATION", "RFB_VALIDATION")
 
 
 class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -250,14 +249,18 @@ class EntryController(Controller):
     )
     def update(self, ref: FromPath[str], data: JSONBody[EntryUpdate]) -> Entry:
         """Change the account or the owner's name; sent to the DICT by the worker."""
-        if data.reason not in UPDATE_REASONS:
-            raise ValidationFailed([("reason", "one_of", f"one of {', '.join(UPDATE_REASONS)}")])
+        if data.reason not in keys.UPDATE_REASONS:
+            allowed = ", ".join(keys.UPDATE_REASONS)
+            raise ValidationFailed([("reason", "one_of", f"one of {allowed}")])
         if data.account is None and data.name is None and data.trade_name is None:
             raise ValidationFailed(
                 [("account", "required", "give an account, a name or a trade name to change")]
             )
         with outbox.step(actor="api") as s:
             row = _find(s.conn, ref)
+            if data.reason not in keys.update_reasons(row["key_type"]):
+                rule = f"a {row['key_type']} key is updated only with RFB_VALIDATION (DICT v2.6.1)"
+                raise ValidationFailed([("reason", "evp_update_reason", rule)])
             changes = _update_changes(row, data)
             entry.request_update(s, row["id"], changes, data.reason)
             row = _find(s.conn, str(row["id"]))

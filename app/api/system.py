@@ -1,10 +1,14 @@
 """``/health``, ``/ready`` and ``/metrics``: open routes for orchestrators and Prometheus.
 
 ``/health`` answers 200 as long as the process serves HTTP (liveness: restarting
-will not fix a database outage, so it checks nothing). ``/ready`` says whether this
-replica can do useful work now (Postgres, Redis, the bridge) so the load balancer
-routes around it when it cannot; each check has a short timeout and the bridge
-probe is cached for 2 s, because readiness is polled often and must stay cheap.
+will not fix a database outage) and reports, as details, whether the bridge to the
+DICT answers. ``/ready`` says whether this replica can accept work now: PostgreSQL
+and Redis. Not the bridge: during a DICT outage the API keeps accepting work into the
+outbox, which the workers send when the DICT is back (a pod taken out of the load
+balancer for the DICT's sake would refuse work that loses nothing by waiting). Each
+check has a short timeout and the bridge probe is cached for 2 s, because probes are
+polled often and must stay cheap. The bridge's state is also the gauge
+``dict_bridge_up``.
 """
 
 from __future__ import annotations
@@ -32,14 +36,19 @@ CHECK_TIMEOUT_S = 1.0
 BRIDGE_CACHE_S = 2.0
 
 
+class HealthDetails(msgspec.Struct):
+    bridge: str
+    """``up`` when the bridge to the DICT answers, else ``down`` (not a readiness check)."""
+
+
 class Health(msgspec.Struct):
     status: str
+    details: HealthDetails
 
 
 class Checks(msgspec.Struct):
     postgres: bool
     redis: bool
-    bridge: bool
 
 
 class Readiness(msgspec.Struct):
@@ -129,10 +138,10 @@ class SystemController(Controller):
 
     tags = ["system"]
 
-    @get("/health", operation_id="health", summary="Liveness")
-    async def health(self) -> Health:
-        """Always 200 while the process serves requests."""
-        return Health("ok")
+    @get("/health", operation_id="health", summary="Liveness", sync_to_thread=True)
+    def health(self) -> Health:
+        """Always 200 while the process serves requests; details say if the DICT answers."""
+        return Health("ok", HealthDetails(bridge="up" if bridge_ready() else "down"))
 
     @get(
         "/ready",
@@ -142,9 +151,9 @@ class SystemController(Controller):
         responses={503: ResponseSpec(Readiness, description="A dependency does not answer")},
     )
     def ready(self) -> Response[Readiness]:
-        """200 when Postgres, Redis and the bridge answer; 503 otherwise."""
-        checks = Checks(postgres=postgres_ready(), redis=redis_ready(), bridge=bridge_ready())
-        ok = checks.postgres and checks.redis and checks.bridge
+        """200 when PostgreSQL and Redis answer; 503 otherwise. The bridge is not checked."""
+        checks = Checks(postgres=postgres_ready(), redis=redis_ready())
+        ok = checks.postgres and checks.redis
         return Response(
             Readiness("ready" if ok else "unavailable", checks), status_code=200 if ok else 503
         )
@@ -162,11 +171,26 @@ class SystemController(Controller):
         if prom_multiprocess_dir():
             registry = CollectorRegistry()
             prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        body = generate_latest(registry) + _backlog_metrics()
+        body = generate_latest(registry) + generate_latest(_bridge_registry) + _backlog_metrics()
         # The header, not media_type: Litestar would append a second charset.
         return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+class _BridgeCollector:
+    """``dict_bridge_up``: whether the bridge to the DICT answers, as ``/health`` says."""
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        yield GaugeMetricFamily(
+            "dict_bridge_up",
+            "1 when the bridge to the DICT answers this process (probe cached 2 s)",
+            value=float(bridge_ready()),
+        )
+
+
+_bridge_registry = CollectorRegistry(auto_describe=False)
+_bridge_registry.register(_BridgeCollector())  # type: ignore[arg-type]
 _backlog_registry = CollectorRegistry(auto_describe=False)
 _backlog_registry.register(outbox.BacklogCollector())  # type: ignore[arg-type]
 

@@ -259,7 +259,9 @@ def deadlines(
 _CALLS: dict[tuple[str, str], frozenset[ClaimStatus]] = {
     (ClaimRole.DONOR, Operation.ACKNOWLEDGE): frozenset({_S.OPEN}),
     (ClaimRole.DONOR, Operation.CONFIRM): frozenset({_S.WAITING_RESOLUTION}),
-    (ClaimRole.DONOR, Operation.CANCEL): frozenset({_S.WAITING_RESOLUTION, _S.CONFIRMED}),
+    (ClaimRole.DONOR, Operation.CANCEL): frozenset(
+        {_S.OPEN, _S.WAITING_RESOLUTION, _S.CONFIRMED}
+    ),
     (ClaimRole.CLAIMER, Operation.CANCEL): frozenset(
         {_S.OPEN, _S.WAITING_RESOLUTION, _S.CONFIRMED}
     ),
@@ -304,8 +306,11 @@ _OWNERSHIP_CLAIMER = frozenset(
 
 # (type, role) -> {status: reasons}. DICT.md §2 "Transitions", POST /claims/{id}/cancel.
 _CANCEL: dict[tuple[str, str], dict[str, frozenset[ClaimReason]]] = {
+    # v2.6.1 cancelClaim: a portability is cancelled while OPEN or WAITING_RESOLUTION,
+    # by the donor too (the claim need not have been acknowledged yet).
     (ClaimType.PORTABILITY, ClaimRole.DONOR): {
-        _S.WAITING_RESOLUTION: frozenset({_R.USER_REQUESTED, _R.FRAUD, _R.DEFAULT_OPERATION}),
+        s: frozenset({_R.USER_REQUESTED, _R.FRAUD, _R.DEFAULT_OPERATION})
+        for s in (_S.OPEN, _S.WAITING_RESOLUTION)
     },
     (ClaimType.PORTABILITY, ClaimRole.CLAIMER): {
         _S.OPEN: frozenset(
@@ -320,10 +325,7 @@ _CANCEL: dict[tuple[str, str], dict[str, frozenset[ClaimReason]]] = {
     },
     (ClaimType.OWNERSHIP, ClaimRole.CLAIMER): {s: _OWNERSHIP_CLAIMER for s in _ALL_OPEN},
     # The old owner proved possession: before confirming, or in the completion period.
-    (ClaimType.OWNERSHIP, ClaimRole.DONOR): {
-        _S.WAITING_RESOLUTION: frozenset({_R.FRAUD}),
-        _S.CONFIRMED: frozenset({_R.FRAUD}),
-    },
+    (ClaimType.OWNERSHIP, ClaimRole.DONOR): {s: frozenset({_R.FRAUD}) for s in _ALL_OPEN},
 }
 
 # Reasons allowed only once a period has ended: (type, role, reason) -> ClaimPeriods field.

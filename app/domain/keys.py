@@ -38,6 +38,7 @@ __all__ = [
     "Violation",
     "account_violations",
     "claimable",
+    "update_reasons",
     "is_valid_cnpj",
     "is_valid_cpf",
     "normalize_key",
@@ -384,3 +385,16 @@ def claimable(key_type: str, claim_type: str) -> bool:
     if claim_type == ClaimType.OWNERSHIP and key_type == KeyType.EMAIL:
         return OWNERSHIP_CLAIMABLE_EMAIL
     return key_type in _CLAIMABLE.get(claim_type, frozenset())
+
+
+UPDATE_REASONS = ("USER_REQUESTED", "BRANCH_TRANSFER", "RECONCILIATION", "RFB_VALIDATION")
+EVP_UPDATE_REASONS = ("RFB_VALIDATION",)
+
+
+def update_reasons(key_type: str) -> tuple[str, ...]:
+    """The reasons an entry of ``key_type`` may be updated with (DICT.md §1, updateEntry).
+
+    v2.6.1: an EVP key only with RFB_VALIDATION (its data changes only to follow the
+    Receita Federal); other keys with any of UPDATE_REASONS.
+    """
+    return EVP_UPDATE_REASONS if key_type == KeyType.EVP else UPDATE_REASONS

@@ -53,12 +53,41 @@ SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
 WHERE id = %(id)s AND status = %(from_status)s;
 
 -- name: seen
--- Polling saw the claim unchanged for our machine: keep what the DICT said.
+-- What the DICT said, when our status does not move: the newest LastModified wins, so a
+-- repeated or lagging list item never turns dict_status back.
 UPDATE claims
-SET dict_status = %(dict_status)s,
+SET dict_status = CASE WHEN %(dict_last_modified)s::timestamptz IS NULL
+                         OR dict_last_modified IS NULL
+                         OR %(dict_last_modified)s::timestamptz >= dict_last_modified
+                       THEN %(dict_status)s ELSE dict_status END,
     dict_last_modified = greatest(dict_last_modified, %(dict_last_modified)s),
     anomaly = coalesce(%(anomaly)s, anomaly), updated_at = %(now)s
 WHERE id = %(id)s;
+
+-- name: unsettled
+-- Claims at rest whose last seen DICT status differs from ours (it arrived while a call
+-- of ours was in flight): the poll settles them (statemachines.claim.CATCH_UP).
+SELECT * FROM claims
+WHERE status IN ('open', 'waiting_resolution', 'confirmed') AND dict_status <> upper(status)
+ORDER BY updated_at
+LIMIT %(limit)s;
+
+-- name: poll_failed
+-- A claim the poll could not apply: kept to be retried by every poll (and alerted).
+INSERT INTO claim_poll_failures (dict_id, error, first_at, last_at)
+VALUES (%(dict_id)s, %(error)s, %(now)s, %(now)s)
+ON CONFLICT (dict_id) DO UPDATE
+SET error = excluded.error, attempts = claim_poll_failures.attempts + 1,
+    last_at = excluded.last_at;
+
+-- name: poll_failures
+SELECT dict_id FROM claim_poll_failures ORDER BY last_at LIMIT %(limit)s;
+
+-- name: poll_recovered
+-- Claims applied at last: forget their failure, and the anomaly it had set.
+WITH gone AS (DELETE FROM claim_poll_failures WHERE dict_id = ANY(%(dict_ids)s) RETURNING dict_id)
+UPDATE claims SET anomaly = NULL
+WHERE dict_id IN (SELECT dict_id FROM gone) AND anomaly LIKE 'poll could not apply%%';
 
 -- name: validate_possession
 UPDATE claims SET possession_validated_at = coalesce(possession_validated_at, %(now)s),
@@ -94,6 +123,18 @@ ON CONFLICT (name) DO UPDATE
 SET modified_after = greatest(poll_cursors.modified_after, excluded.modified_after),
     updated_at = excluded.updated_at;
 
+-- name: polled
+-- A poll went through the whole list (the cursor row may not exist yet: nothing listed).
+INSERT INTO poll_cursors (name, modified_after, updated_at, polled_at)
+VALUES (%(name)s, %(since)s, %(now)s, %(now)s)
+ON CONFLICT (name) DO UPDATE SET polled_at = excluded.polled_at;
+
+-- name: poll_health
+-- The stalled-poller, failure and anomaly gauges.
+SELECT (SELECT polled_at FROM poll_cursors WHERE name = 'claims') AS polled_at,
+       (SELECT count(*) FROM claim_poll_failures) AS failures,
+       (SELECT count(*) FROM claims WHERE anomaly IS NOT NULL) AS anomalies;
+
 -- name: set_entry
 UPDATE claims SET entry_id = %(entry_id)s WHERE id = %(id)s;
 
@@ -103,6 +144,9 @@ ORDER BY inserted_at LIMIT 1 FOR UPDATE;
 
 -- name: get_by_dict_id
 SELECT * FROM claims WHERE dict_id = %(dict_id)s AND role = %(role)s;
+
+-- name: by_dict_id
+SELECT * FROM claims WHERE dict_id = %(dict_id)s;
 
 -- name: lock_many
 SELECT * FROM claims WHERE dict_id = ANY(%(dict_ids)s) FOR UPDATE;
@@ -114,13 +158,23 @@ SELECT pg_try_advisory_lock(hashtext('dict-connect.poll.claims')) AS locked;
 SELECT pg_advisory_unlock(hashtext('dict-connect.poll.claims'));
 
 -- name: at_risk
--- Open claims past a deadline our role owes an action at, by more than `grace`, still
--- in the status that deadline watches: the action did not happen (alert).
+-- Claims where our role still owes an action, more than `grace` after it fell due: the
+-- action did not happen (alert). Nothing is owed on a claim waiting for the other side
+-- (e.g. a donor's confirmed claim: the claimer completes). What each role owes:
+-- app.domain.claims._DUTIES, plus the acknowledgement (donor, at once) and the
+-- portability claimer's completion (at once, once confirmed).
 SELECT role, count(*) AS n FROM claims
-WHERE (role = 'DONOR' AND status = 'waiting_resolution'
+WHERE (role = 'DONOR' AND status = 'open' AND inserted_at < %(now)s - %(grace)s)
+   OR (role = 'DONOR' AND status IN ('waiting_resolution', 'confirming', 'cancelling')
        AND resolution_period_end < %(now)s - %(grace)s)
-   OR (role = 'CLAIMER' AND type = 'OWNERSHIP' AND status IN ('open', 'waiting_resolution', 'confirmed')
-       AND day30_limit < %(now)s - %(grace)s)
+   OR (role = 'CLAIMER' AND type = 'PORTABILITY' AND status IN ('confirmed', 'completing')
+       AND coalesce(dict_last_modified, updated_at) < %(now)s - %(grace)s)
+   OR (role = 'CLAIMER' AND type = 'OWNERSHIP' AND status IN ('confirmed', 'completing')
+       AND possession_validated_at IS NOT NULL
+       AND completion_period_end < %(now)s - %(grace)s)
+   OR (role = 'CLAIMER' AND type = 'OWNERSHIP'
+       AND status IN ('open', 'waiting_resolution', 'confirmed', 'cancelling')
+       AND possession_validated_at IS NULL AND day30_limit < %(now)s - %(grace)s)
 GROUP BY role;
 
 -- name: by_status

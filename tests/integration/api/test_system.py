@@ -6,35 +6,44 @@ from app.api import system
 from tests.integration.api.conftest import bearer
 
 
-def test_health_is_open_and_always_ok(client) -> None:
+def test_health_is_open_and_always_ok_and_says_whether_the_dict_answers(
+    client, monkeypatch
+) -> None:
+    monkeypatch.setattr(system, "bridge_ready", lambda: True)
     r = client.get("/health")
 
     assert r.status_code == 200
-    assert r.json() == {"status": "ok"}
+    assert r.json() == {"status": "ok", "details": {"bridge": "up"}}
 
 
-def test_ready_is_503_when_the_bridge_is_down(client, monkeypatch) -> None:
+def test_a_dict_outage_leaves_the_api_ready_and_shows_in_health_and_metrics(
+    client, monkeypatch
+) -> None:
+    """During a DICT outage the API keeps accepting work into the outbox."""
     monkeypatch.setenv("BRIDGE_ADDRESS", "127.0.0.1:1")  # nothing listens there
     from app import settings
 
     settings.reset()
+    system.close_clients()
+
+    ready = client.get("/ready")
+    health = client.get("/health")
+    metrics = client.get("/metrics").text
+
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"postgres": True, "redis": True}}
+    assert health.status_code == 200
+    assert health.json()["details"] == {"bridge": "down"}
+    assert "dict_bridge_up 0.0" in metrics
+
+
+def test_ready_is_503_when_redis_is_down(client, monkeypatch) -> None:
+    monkeypatch.setattr(system, "redis_ready", lambda: False)
 
     r = client.get("/ready")
 
     assert r.status_code == 503
-    assert r.json() == {
-        "status": "unavailable",
-        "checks": {"postgres": True, "redis": True, "bridge": False},
-    }
-
-
-def test_ready_is_200_when_every_dependency_answers(client, monkeypatch) -> None:
-    monkeypatch.setattr(system, "bridge_ready", lambda: True)
-
-    r = client.get("/ready")
-
-    assert r.status_code == 200
-    assert r.json()["checks"] == {"postgres": True, "redis": True, "bridge": True}
+    assert r.json() == {"status": "unavailable", "checks": {"postgres": True, "redis": False}}
 
 
 def test_metrics_count_requests_by_route_template_and_status(client, make_key) -> None:

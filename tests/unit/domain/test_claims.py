@@ -156,6 +156,7 @@ def test_deadlines_follow_the_dicts_own_instants() -> None:
 ALLOWED_CALLS = {
     (DONOR, Operation.ACKNOWLEDGE, OPEN),
     (DONOR, Operation.CONFIRM, WAITING),
+    (DONOR, Operation.CANCEL, OPEN),  # v2.6.1: before acknowledging too
     (DONOR, Operation.CANCEL, WAITING),
     (DONOR, Operation.CANCEL, CONFIRMED),
     (CLAIMER, Operation.CANCEL, OPEN),
@@ -207,7 +208,8 @@ BEFORE_DAY30 = DAY30 - SECOND
         (PORTABILITY, DONOR, WAITING, CREATED, {USER, FRAUD}),
         (PORTABILITY, DONOR, WAITING, BEFORE_RESOLUTION_END, {USER, FRAUD}),
         (PORTABILITY, DONOR, WAITING, RESOLUTION_END, {USER, FRAUD, DEFAULT}),
-        (PORTABILITY, DONOR, OPEN, RESOLUTION_END, set()),  # acknowledge first
+        (PORTABILITY, DONOR, OPEN, CREATED, {USER, FRAUD}),  # v2.6.1: OPEN too
+        (PORTABILITY, DONOR, OPEN, RESOLUTION_END, {USER, FRAUD, DEFAULT}),
         (PORTABILITY, DONOR, CONFIRMED, RESOLUTION_END, set()),
         # PORTABILITY, claimer: v2 rules for WAITING_RESOLUTION and CONFIRMED
         (PORTABILITY, CLAIMER, OPEN, CREATED, {USER, CLOSURE, FRAUD, RECONCILIATION, RFB}),
@@ -220,12 +222,12 @@ BEFORE_DAY30 = DAY30 - SECOND
         (OWNERSHIP, CLAIMER, CONFIRMED, BEFORE_DAY30, {USER, CLOSURE, FRAUD}),
         (OWNERSHIP, CLAIMER, CONFIRMED, DAY30, {USER, CLOSURE, FRAUD, DEFAULT}),
         (OWNERSHIP, CLAIMER, WAITING, DAY30, {USER, CLOSURE, FRAUD, DEFAULT}),
-        # OWNERSHIP, donor: FRAUD only, until the completion period ends
+        # OWNERSHIP, donor: FRAUD only (OPEN too), until the completion period ends
         (OWNERSHIP, DONOR, WAITING, CREATED, {FRAUD}),
         (OWNERSHIP, DONOR, WAITING, DAY30, {FRAUD}),
         (OWNERSHIP, DONOR, CONFIRMED, BEFORE_COMPLETION_END, {FRAUD}),
         (OWNERSHIP, DONOR, CONFIRMED, COMPLETION_END, set()),
-        (OWNERSHIP, DONOR, OPEN, CREATED, set()),
+        (OWNERSHIP, DONOR, OPEN, CREATED, {FRAUD}),
     ],
 )
 def test_cancel_reasons(claim_type, role, status, now, reasons) -> None:
