@@ -22,7 +22,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy app statemachines actors
 
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --cov=statemachines --cov=actors --cov-report=
+	$(PY) -m tests.coverage_floor
 
 proto: $(STAMP)
 	$(PY) -m app.bridge.codegen

@@ -85,7 +85,8 @@ def _poll() -> int:
     with db.pool().connection() as conn:
         row = conn.execute(db.q("claims.cursor"), {"name": CURSOR}).fetchone()
         left_open = conn.execute(db.q("claims.open_donor"), {"limit": ACK_SWEEP}).fetchall()
-    since = row["modified_after"] - OVERLAP if row else clock.now() - FIRST_LOOK_BACK
+    started = clock.now()
+    since = row["modified_after"] - OVERLAP if row else started - FIRST_LOOK_BACK
     first, seen = since, 0
     with ThreadPoolExecutor(ACK_CALLS, thread_name_prefix="acknowledge") as calls:
         acks = [calls.submit(acknowledge, str(r["id"])) for r in left_open]
@@ -106,7 +107,7 @@ def _poll() -> int:
             if not page.has_more_elements or newest <= since:
                 break
             since = newest  # inclusive: the last items come again and are deduped
-        acks += _acknowledge(calls, _retry_failures())
+        acks += _acknowledge(calls, _retry_failures(started))
     settle_unsettled()
     _report(acks)
     with outbox.step(actor="poller") as s:
@@ -273,10 +274,12 @@ def settle_unsettled() -> int:
     return sum(1 for m in moved if m)
 
 
-def _retry_failures() -> list[Any]:
+def _retry_failures(before: datetime) -> list[Any]:
     """Read again (GetClaim) each claim an earlier poll could not apply, and apply it."""
     with db.pool().connection() as conn:
-        failed = conn.execute(db.q("claims.poll_failures"), {"limit": SWEEP}).fetchall()
+        failed = conn.execute(
+            db.q("claims.poll_failures"), {"before": before, "limit": SWEEP}
+        ).fetchall()
     fresh: list[pb.Claim] = []
     for r in failed:
         try:

@@ -101,6 +101,11 @@ def parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("simulator", help="run the DICT simulator (gRPC); --help for its options")
+    sub.add_parser(
+        "sim",
+        help="act as another participant in the dev stack's simulated DICT (keys, claims, "
+        "clocks); --help for its commands",
+    )
 
     dev = sub.add_parser("dev", help="everything on this machine, for development")
     dev.add_argument("--port", type=int, default=8000)
@@ -128,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.bridge.simulator.__main__ import main as simulator_main
 
         return simulator_main(argv[1:])
+    if argv[:1] == ["sim"]:  # a client of a running simulator, with its own parser too
+        from app.simctl import main as sim_main
+
+        return sim_main(argv[1:])
     args = parser().parse_args(argv)
     return int(args.fn(args) or 0)
 

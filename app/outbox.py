@@ -311,8 +311,7 @@ def _poll_gauges(poll: dict[str, Any], now: datetime) -> Iterator[Any]:
     polled = poll["polled_at"]
     yield GaugeMetricFamily(
         "dict_claims_poll_age_seconds",
-        "Seconds since the claims poll last went through the DICT's whole list "
-        "(no poll yet: -1)",
+        "Seconds since the claims poll last went through the DICT's whole list (no poll yet: -1)",
         value=(now - polled).total_seconds() if polled else -1.0,
     )
     yield GaugeMetricFamily(

@@ -259,9 +259,7 @@ def deadlines(
 _CALLS: dict[tuple[str, str], frozenset[ClaimStatus]] = {
     (ClaimRole.DONOR, Operation.ACKNOWLEDGE): frozenset({_S.OPEN}),
     (ClaimRole.DONOR, Operation.CONFIRM): frozenset({_S.WAITING_RESOLUTION}),
-    (ClaimRole.DONOR, Operation.CANCEL): frozenset(
-        {_S.OPEN, _S.WAITING_RESOLUTION, _S.CONFIRMED}
-    ),
+    (ClaimRole.DONOR, Operation.CANCEL): frozenset({_S.OPEN, _S.WAITING_RESOLUTION, _S.CONFIRMED}),
     (ClaimRole.CLAIMER, Operation.CANCEL): frozenset(
         {_S.OPEN, _S.WAITING_RESOLUTION, _S.CONFIRMED}
     ),

@@ -81,7 +81,9 @@ SET error = excluded.error, attempts = claim_poll_failures.attempts + 1,
     last_at = excluded.last_at;
 
 -- name: poll_failures
-SELECT dict_id FROM claim_poll_failures ORDER BY last_at LIMIT %(limit)s;
+-- Failures of earlier polls (one that failed in this poll is not tried twice in it).
+SELECT dict_id FROM claim_poll_failures WHERE last_at < %(before)s
+ORDER BY last_at LIMIT %(limit)s;
 
 -- name: poll_recovered
 -- Claims applied at last: forget their failure, and the anomaly it had set.

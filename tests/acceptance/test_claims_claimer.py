@@ -112,7 +112,8 @@ def test_a_too_early_complete_is_refused_and_retried_at_the_right_time(stack: St
     stack.relay()
     refused = wait_for_problem(stack, ours["id"])
     assert refused["problem_type"] == "ClaimCompletionPeriodNotEnded"
-    assert "claim_retry" in [a["actor"] for a in refused["next_actions"]]
+    again = [(a["actor"], a["deadline"]) for a in refused["next_actions"]]
+    assert ("claim_deadline", "CompletionPeriodEnd") in again  # the duty, scheduled again
     # Two hours later for the DICT too: the retry completes.
     stack.admin().advance_clock(2 * 3600)
     pass_time(stack, 180)

@@ -16,6 +16,7 @@ from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
 from app.domain.fixtures import make_cnpj, make_cpf
 from tests.acceptance.conftest import OTHER_ISPB, OUR_ISPB, Stack, wait_until
+from tests.integration.bridge.builders import lookup
 
 OPENING = "2020-03-01T03:00:00Z"
 
@@ -122,7 +123,7 @@ def test_update_and_delete_reach_the_dict(stack: Stack) -> None:
         wait_until(lambda: http.get(f"/v1/entries/{ids[2]}").json()["status"] == "deleted")
     assert after["account"]["branch"] == "42" and after["cid"] != before["cid"]
     with stack.dict_as(OTHER_ISPB) as other, pytest.raises(problems.NotFound):
-        other.get_entry(pb.GetEntryRequest(key=after["key"]))
+        other.get_entry(lookup(after["key"]))
     assert our_vsyncs(stack) == dict_vsyncs(stack)
 
 

@@ -54,7 +54,7 @@ def start_process(
         deadline = time.monotonic() + 30
         while True:
             try:
-                client.get_entry(pb.GetEntryRequest(key="+5511900000000"))
+                client.get_entry(lookup("+5511900000000", 0))
                 return proc
             except problems.NotFound:
                 return proc
@@ -104,6 +104,14 @@ def serve_canned(port: int) -> None:
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     server.wait_for_termination()
+
+
+def lookup(key: str, i: int) -> pb.GetEntryRequest:
+    """A lookup as the DICT demands one (PI-PayerId, PI-EndToEndId), by OTHER's i-th payer:
+    each payer its own anti-scan bucket, as many payers as lookups."""
+    return pb.GetEntryRequest(
+        key=key, payer_id=make_cpf(i), end_to_end_id=f"E{OTHER}202612031200{i:011d}"
+    )
 
 
 def create_request(i: int) -> pb.CreateEntryRequest:
@@ -182,19 +190,22 @@ def summary(name: str, elapsed: float, latencies: list[float]) -> tuple[str, flo
 
 
 def bench_calls(address: str, calls: int, threads: int, channels: int) -> list[str]:
+    """CreateEntry as OURS, then GetEntry of those keys as OTHER (a participant never
+    looks up its own keys: EntryCannotBeQueriedForBookTransfer)."""
     clients = [DictClient(address, OURS, timeout_s=30) for _ in range(channels)]
+    payers_psp = [DictClient(address, OTHER, timeout_s=30) for _ in range(channels)]
     try:
         warm = [create_request(10_000_000 + i) for i in range(500)]
         drive(clients, warm, lambda c, r: c.create_entry(r), threads)
         creates = [create_request(i) for i in range(calls)]
         elapsed, lat, answers = drive(clients, creates, lambda c, r: c.create_entry(r), threads)
         lines = [summary("CreateEntry", elapsed, lat)[0]]
-        gets = [pb.GetEntryRequest(key=a.entry.entry.key) for a in reversed(answers)]
-        elapsed, lat, _ = drive(clients, gets, lambda c, r: c.get_entry(r), threads)
+        gets = [lookup(a.entry.entry.key, i) for i, a in enumerate(reversed(answers))]
+        elapsed, lat, _ = drive(payers_psp, gets, lambda c, r: c.get_entry(r), threads)
         lines.append(summary("GetEntry", elapsed, lat)[0])
         return lines
     finally:
-        for c in clients:
+        for c in clients + payers_psp:
             c.close()
 
 

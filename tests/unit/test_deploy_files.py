@@ -307,6 +307,9 @@ def _known_metrics() -> dict[str, set[str]]:
     outbox = (ROOT / "app" / "outbox.py").read_text()
     known |= {name: set() for name in re.findall(r'"(dict_outbox_[a-z_]+)"', outbox)}
     known |= {"dict_claims_open": {"role", "status"}, "dict_claims_deadline_missed": {"role"}}
+    known |= {name: set() for name in re.findall(r'"(dict_claims_(?:poll|anomal)[a-z_]+)"', outbox)}
+    system = (ROOT / "app" / "api" / "system.py").read_text()
+    known |= {name: set() for name in re.findall(r'"(dict_bridge_up)"', system)}
     assert all(
         f'"{name}"' in outbox for name in ("dict_claims_open", "dict_claims_deadline_missed")
     )
@@ -357,6 +360,10 @@ def test_alerts_and_dashboard_use_exported_metrics_and_labels() -> None:
         "dict_outbox_oldest_due_seconds",
         "dict_outbox_due_rows",
         "dict_claims_deadline_missed",
+        "dict_claims_poll_age_seconds",
+        "dict_claims_poll_failures",
+        "dict_claims_anomalies",
+        "dict_bridge_up",
         "dict_bridge_calls_total",
         "dict_bridge_call_duration_seconds",
         "dict_connect_http_requests_total",

@@ -20,38 +20,24 @@ from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.simulator.clock import to_datetime
 from app.bridge.simulator.common import own
 from app.bridge.simulator.config import Participant
+from app.bridge.simulator.entry_rules import key_type_of
 from app.domain import problems
 from app.domain.buckets import POLICY_NAMES, Policy, Scope, TokenBucket, policy
-from app.domain.buckets import user_antiscan_policy_name as user_policy_name
-from app.domain.keys import EVP_PATTERN
 
 if TYPE_CHECKING:
     from app.bridge.simulator.state import Simulator
 
 PARTICIPANT_ANTISCAN = "ENTRIES_READ_PARTICIPANT_ANTISCAN"
 policy = functools.cache(policy)  # a Policy per (name, category, person type), built once
-UserPolicy = tuple[str, str]  # (policy name, person type of the payer)
 
 
-def _key_type_of(key: str) -> str:
-    """A key's type from its shape (a lookup does not say it)."""
-    if key.startswith("+"):
-        return "PHONE"
-    if "@" in key:
-        return "EMAIL"
-    if EVP_PATTERN.fullmatch(key):
-        return "EVP"
-    return "CNPJ" if len(key) == 14 else "CPF"
-
-
-def user_antiscan(key: str, payer_id: str) -> UserPolicy:
-    """The per-user bucket a lookup with PI-PayerId draws on, sized by the payer."""
-    if not payer_id.isdigit() or len(payer_id) not in (11, 14):
-        raise problems.BadRequest(
-            "PI-PayerId is the payer's CPF or CNPJ digits", violations=[("payer_id", "pattern")]
-        )
-    person = "NATURAL_PERSON" if len(payer_id) == 11 else "LEGAL_PERSON"
-    return user_policy_name(_key_type_of(key)), person
+def user_antiscan(key: str) -> str:
+    """The per-user bucket a lookup of ``key`` draws on (info.description "Regras de
+    contagem"): ENTRIES_READ_USER_ANTISCAN for EMAIL and PHONE keys, _V2 for CPF, CNPJ
+    and EVP keys (and, [inferred], for a key of no known shape: it is a miss anyway)."""
+    if key_type_of(key) in ("PHONE", "EMAIL"):
+        return "ENTRIES_READ_USER_ANTISCAN"
+    return "ENTRIES_READ_USER_ANTISCAN_V2"
 
 
 @dataclass(slots=True)
@@ -93,11 +79,14 @@ class Limiter:
             return None
         return self._admit(caller.ispb, policy(name, caller.category))
 
-    def admit_user(self, payer_id: str, user: UserPolicy) -> Ticket | None:
-        """The same for the payer's own bucket (PI-PayerId)."""
+    def admit_user(self, caller: Participant, payer_id: str, name: str) -> Ticket | None:
+        """The same for the payer's bucket ``name``: one per (requesting participant,
+        PI-PayerId), sized by the payer's kind (11 digits: a person, 14: a company)."""
         if not self.sim.config.rate_limits_enabled:
             return None
-        return self._admit(f"user:{payer_id}", policy(user[0], person_type=user[1]))
+        person = "NATURAL_PERSON" if len(payer_id) == 11 else "LEGAL_PERSON"
+        subject = f"user:{caller.ispb}:{payer_id}"
+        return self._admit(subject, policy(name, person_type=person))
 
     @staticmethod
     def settle(ticket: Ticket | None, cost: int) -> None:

@@ -1,63 +1,49 @@
 """Claims (reivindicações) with the DICT's status rules (DICT.md §2).
 
-The tables of who may call what, which reasons each role may give and when the
-periods end are ``app.domain.claims``; this module applies them to the simulated
-DICT and makes the effects happen: confirm removes the donor's entry (REMOVED),
-complete creates the claimer's entry keyed by the completion RequestId (ADDED).
-The DICT makes no automatic transitions, and neither does the simulator.
+Who may call what, with which reason and when is ``claim_rules``, written from the spec
+text rather than shared with the connector's ``app.domain.claims``: a rule both got wrong
+would otherwise pass every test. This module applies those rules to the simulated DICT
+and makes the effects happen: confirm removes the donor's entry (REMOVED), complete
+creates the claimer's entry keyed by the completion RequestId (ADDED). The DICT makes no
+automatic transitions, and neither does the simulator.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 
 from app.bridge import dict_bridge_pb2 as pb
-from app.bridge.simulator.clock import from_datetime, to_datetime
+from app.bridge.simulator import claim_rules as rules
+from app.bridge.simulator import entry_rules
 from app.bridge.simulator.common import limit, own, visible_until_us
 from app.bridge.simulator.config import Participant
 from app.bridge.simulator.convert import optional_us, record_of, uuid_bytes
-from app.bridge.simulator.entries import check_key_limit, domain_account, domain_owner, invalid
-from app.bridge.simulator.models import (
-    CANCELLED,
-    CLAIM_IN_PROGRESS,
-    COMPLETED,
-    CONFIRMED,
-    WAITING,
-    Claim,
-)
+from app.bridge.simulator.entries import check_key_limit
+from app.bridge.simulator.models import CLAIM_IN_PROGRESS, Claim
 from app.bridge.simulator.state import Simulator
-from app.domain import claims as rules
-from app.domain import keys, problems
-from app.domain.claims import ClaimReason, ClaimRole, ClaimType, Operation
-
-CLAIM_TYPES = frozenset(ClaimType)
+from app.domain import problems
 
 
 def create(sim: Simulator, caller: Participant, req: pb.CreateClaimRequest) -> pb.ClaimResponse:
+    """Checks in the order a request is read: its fields, who sends it, then the key's
+    entry and claims (createClaim; error table: ClaimKeyNotFound, ClaimAlreadyExistsForKey,
+    ClaimTypeInconsistent, ClaimResultingEntryAlreadyExists)."""
+    _validate(req)
     if req.claimer_account.participant != caller.ispb:
         raise problems.Forbidden("the claimer account must be at the requesting participant")
-    _validate(req)
     entry = sim.state.store.get(req.key)
     if entry is None:
         raise problems.ClaimKeyNotFound("no active entry has this key")
     if entry.key_type != req.key_type:
         raise problems.ClaimInvalid(
-            "key_type differs from the entry's", violations=[("key_type", "matches_entry")]
+            "KeyType differs from the entry's", violations=[("key_type", "matches_entry")]
         )
     if req.key in sim.state.open_claims:
         raise problems.ClaimAlreadyExistsForKey("a claim is already in progress on this key")
-    same_owner = entry.tax_id == req.claimer.tax_id_number
-    if req.type == ClaimType.PORTABILITY and (not same_owner or entry.participant == caller.ispb):
-        raise problems.ClaimTypeInconsistent(
-            "portability moves the same owner's key to another participant"
-        )
-    if req.type == ClaimType.OWNERSHIP and same_owner:
-        raise problems.ClaimTypeInconsistent("ownership is claimed by a different owner")
+    _check_owners(req, entry.tax_id, entry.participant == caller.ispb)
     now = sim.now_us()
-    created = to_datetime(now)
-    completion = rules.completion_period_end(req.type, created)
+    periods = rules.Periods.of(req.type, now)
     claim = Claim(
         str(uuid.uuid4()),
         req.type,
@@ -67,8 +53,8 @@ def create(sim: Simulator, caller: Participant, req: pb.CreateClaimRequest) -> p
         req.claimer,
         entry.participant,
         now,
-        from_datetime(rules.resolution_period_end(created)),
-        None if completion is None else from_datetime(completion),
+        periods.resolution_end,
+        periods.completion_end,
         now,
         donor_owned_us=entry.owned_us,
     )
@@ -78,28 +64,33 @@ def create(sim: Simulator, caller: Participant, req: pb.CreateClaimRequest) -> p
 
 
 def _validate(req: pb.CreateClaimRequest) -> None:
-    if req.type not in CLAIM_TYPES:
-        raise problems.ClaimInvalid(
-            "type is PORTABILITY or OWNERSHIP", violations=[("type", "one_of")]
-        )
-    try:
-        keys.validate_entry(
-            req.key_type,
-            req.key,
-            domain_account(req.claimer_account),
-            domain_owner(req.claimer),
-            creating=False,
-        )
-    except keys.ValidationError as exc:
-        raise invalid(exc, problems.ClaimInvalid) from None
-    if req.key_type == "EVP":
-        raise problems.ClaimInvalid(
-            "EVP keys cannot be claimed", violations=[("key_type", "not_claimable")]
-        )
-    if not keys.claimable(req.key_type, req.type):
-        raise problems.ClaimTypeInconsistent(
-            f"a {req.key_type} key cannot be claimed by {req.type}"
-        )
+    """ClaimInvalid naming every broken field (patterns only, as for entries), then the
+    createClaim table of which key types each claim type may take."""
+    found = (
+        entry_rules.key_violations(req.key_type, req.key, creating=False)
+        + entry_rules.account_violations(req.claimer_account, "claimer_account")
+        + entry_rules.owner_violations(req.claimer, "claimer")
+    )
+    if found:
+        raise problems.ClaimInvalid("the claim has invalid fields", violations=found)
+    refusal = rules.claim_type_problem(req.key_type, req.type)
+    if refusal is not None:
+        raise refusal
+
+
+def _check_owners(req: pb.CreateClaimRequest, holder_tax_id: str, held_here: bool) -> None:
+    """The error table: ClaimTypeInconsistent for an OWNERSHIP claim by the same owner or
+    a PORTABILITY claim by another; a portability to the participant already holding the
+    key would result in the entry that exists: ClaimResultingEntryAlreadyExists
+    ("vínculo que resultaria ... já existe, com mesma chave, participante e dono")
+    [inferred: the table does not say at which call; at creation nothing else fits]."""
+    same_owner = holder_tax_id == req.claimer.tax_id_number
+    if req.type == rules.OWNERSHIP and same_owner:
+        raise problems.ClaimTypeInconsistent("ownership is claimed by a different owner")
+    if req.type == rules.PORTABILITY and not same_owner:
+        raise problems.ClaimTypeInconsistent("portability keeps the key's owner")
+    if req.type == rules.PORTABILITY and held_here:
+        raise problems.ClaimResultingEntryAlreadyExists("the owner holds the key here already")
 
 
 def _claim(sim: Simulator, caller: Participant, claim_id: str) -> Claim:
@@ -111,16 +102,22 @@ def _claim(sim: Simulator, caller: Participant, claim_id: str) -> Claim:
     return claim
 
 
-def _acting(
-    sim: Simulator, caller: Participant, claim_id: str, participant: str, role: ClaimRole
-) -> Claim:
-    """The claim, if the caller plays ``role`` in it (Forbidden otherwise)."""
-    own(caller, participant)
-    claim = _claim(sim, caller, claim_id)
-    holder = claim.donor_participant if role is ClaimRole.DONOR else claim.claimer_participant
-    if caller.ispb != holder:
-        raise problems.Forbidden(f"only the {role.lower()} may do this")
-    return claim
+def _roles(claim: Claim, caller: Participant) -> list[str]:
+    """The caller's roles in the claim: both when one PSP is donor and claimer."""
+    return [
+        role
+        for role, participant in (
+            (rules.CLAIMER, claim.claimer_participant),
+            (rules.DONOR, claim.donor_participant),
+        )
+        if participant == caller.ispb
+    ]
+
+
+def _periods(claim: Claim) -> rules.Periods:
+    return rules.Periods(
+        claim.resolution_end_us, claim.completion_end_us, claim.created_us + rules.DAY30_US
+    )
 
 
 def _move(sim: Simulator, claim: Claim, status: str, now: int) -> pb.ClaimResponse:
@@ -131,11 +128,6 @@ def _move(sim: Simulator, claim: Claim, status: str, now: int) -> pb.ClaimRespon
     return pb.ClaimResponse(claim=claim.to_pb())
 
 
-def _require(claim: Claim, role: ClaimRole, operation: Operation) -> None:
-    if not rules.may_call(role, operation, claim.status):
-        raise problems.ClaimOperationInvalid(f"cannot {operation} a {claim.status} claim")
-
-
 def get(sim: Simulator, caller: Participant, req: pb.GetClaimRequest) -> pb.ClaimResponse:
     return pb.ClaimResponse(claim=_claim(sim, caller, req.claim_id).to_pb())
 
@@ -143,117 +135,87 @@ def get(sim: Simulator, caller: Participant, req: pb.GetClaimRequest) -> pb.Clai
 def acknowledge(
     sim: Simulator, caller: Participant, req: pb.AcknowledgeClaimRequest
 ) -> pb.ClaimResponse:
-    claim = _acting(sim, caller, req.claim_id, req.participant, ClaimRole.DONOR)
-    if claim.status == WAITING:
-        return pb.ClaimResponse(claim=claim.to_pb())  # idempotent
-    _require(claim, ClaimRole.DONOR, Operation.ACKNOWLEDGE)
-    return _move(sim, claim, WAITING, sim.now_us())
+    """Donor, OPEN -> WAITING_RESOLUTION; a repeat while WAITING_RESOLUTION gets the
+    same answer (acknowledgeClaim "Idempotência")."""
+    own(caller, req.participant)
+    claim = _claim(sim, caller, req.claim_id)
+    roles = _roles(claim, caller)
+    if rules.DONOR in roles and claim.status == rules.WAITING:
+        return pb.ClaimResponse(claim=claim.to_pb())
+    rules.check_call(rules.ACKNOWLEDGE, roles, claim.status, "acknowledge")
+    return _move(sim, claim, rules.WAITING, sim.now_us())
 
 
 def confirm(sim: Simulator, caller: Participant, req: pb.ConfirmClaimRequest) -> pb.ClaimResponse:
-    claim = _acting(sim, caller, req.claim_id, req.participant, ClaimRole.DONOR)
-    if claim.status == CONFIRMED and claim.confirm_reason == req.reason:
-        return pb.ClaimResponse(claim=claim.to_pb())  # idempotent
-    _require(claim, ClaimRole.DONOR, Operation.CONFIRM)
+    """Donor, WAITING_RESOLUTION -> CONFIRMED, with a reason of confirmClaim's table; the
+    donor's entry leaves the DICT. A repeat with the same reason gets the same answer."""
+    own(caller, req.participant)
+    claim = _claim(sim, caller, req.claim_id)
+    roles = _roles(claim, caller)
+    repeat = claim.status == rules.CONFIRMED and claim.confirm_reason == req.reason
+    if rules.DONOR in roles and repeat:
+        return pb.ClaimResponse(claim=claim.to_pb())
+    rules.check_call(rules.CONFIRM, roles, claim.status, "confirm")
     now = sim.now_us()
-    allowed = rules.allowed_confirm_reasons(
-        claim.type, to_datetime(now), to_datetime(claim.resolution_end_us)
-    )
-    if req.reason not in allowed:
-        if req.reason == ClaimReason.DEFAULT_OPERATION and claim.type == ClaimType.OWNERSHIP:
-            raise problems.ClaimResolutionPeriodNotEnded(
-                "DEFAULT_OPERATION only after ResolutionPeriodEnd"
-            )
-        raise problems.InvalidReason(f"{req.reason!r} cannot confirm a {claim.type} claim")
+    periods = _periods(claim)
+    rules.check_confirm_reason(claim.type, req.reason, now, periods)
     donor_entry = sim.state.store.get(claim.key)
     if donor_entry is not None and donor_entry.participant == claim.donor_participant:
         sim.deactivate(claim.key, now)
-    end = rules.completion_period_end_after_confirm(
-        claim.type, to_datetime(claim.created_us), to_datetime(now), req.reason
+    claim.completion_end_us = rules.completion_end_after_confirm(
+        claim.type, req.reason, now, periods
     )
-    claim.completion_end_us = None if end is None else from_datetime(end)
     claim.confirm_reason = req.reason
-    return _move(sim, claim, CONFIRMED, now)
+    return _move(sim, claim, rules.CONFIRMED, now)
 
 
 def cancel(sim: Simulator, caller: Participant, req: pb.CancelClaimRequest) -> pb.ClaimResponse:
+    """Either party, per cancelClaim's tables; a repeat with the same parameters gets the
+    same answer, any other call on a cancelled claim is ClaimOperationInvalid."""
     own(caller, req.participant)
     claim = _claim(sim, caller, req.claim_id)
-    roles = [
-        r
-        for r, p in (
-            (ClaimRole.CLAIMER, claim.claimer_participant),
-            (ClaimRole.DONOR, claim.donor_participant),
-        )
-        if p == caller.ispb
-    ]
-    if claim.status == CANCELLED:
+    roles = _roles(claim, caller)
+    if claim.status == rules.CANCELLED:
         if claim.cancel_reason == req.reason and claim.cancelled_by in roles:
-            return pb.ClaimResponse(claim=claim.to_pb())  # idempotent
+            return pb.ClaimResponse(claim=claim.to_pb())
         raise problems.ClaimOperationInvalid("the claim was cancelled otherwise")
-    if not any(rules.may_call(r, Operation.CANCEL, claim.status) for r in roles):
-        raise problems.ClaimOperationInvalid(f"cannot cancel a {claim.status} claim")
     now = sim.now_us()
-    role = _cancelling_role(claim, roles, req.reason, to_datetime(now))
-    claim.cancel_reason, claim.cancelled_by = req.reason, str(role)
-    return _move(sim, claim, CANCELLED, now)
-
-
-def _cancelling_role(claim: Claim, roles: list[ClaimRole], reason: str, now: datetime) -> ClaimRole:
-    """The caller's role whose rules accept ``reason`` now (both roles when the same
-    PSP claims its own customer's key for someone else)."""
-    periods = _periods(claim)
-    for role in roles:
-        if reason in rules.allowed_cancel_reasons(claim.type, role, claim.status, now, periods):
-            return role
-    too_early = (
-        claim.type == ClaimType.PORTABILITY
-        and ClaimRole.DONOR in roles
-        and reason == ClaimReason.DEFAULT_OPERATION
-        and now < periods.resolution_end
-    )
-    if too_early:
-        raise problems.ClaimResolutionPeriodNotEnded(
-            "DEFAULT_OPERATION only after ResolutionPeriodEnd"
-        )
-    raise problems.InvalidReason(f"{reason!r} cannot cancel this claim now")
-
-
-def _periods(claim: Claim) -> rules.ClaimPeriods:
-    created = to_datetime(claim.created_us)
-    return rules.ClaimPeriods(
-        to_datetime(claim.resolution_end_us),
-        None if claim.completion_end_us is None else to_datetime(claim.completion_end_us),
-        rules.day30_limit(created),
-    )
+    role = rules.cancelling_role(claim.type, claim.status, roles, req.reason, now, _periods(claim))
+    claim.cancel_reason, claim.cancelled_by = req.reason, role
+    return _move(sim, claim, rules.CANCELLED, now)
 
 
 def complete(sim: Simulator, caller: Participant, req: pb.CompleteClaimRequest) -> pb.ClaimResponse:
-    claim = _acting(sim, caller, req.claim_id, req.participant, ClaimRole.CLAIMER)
-    if claim.status == COMPLETED and claim.complete_request_id == req.request_id.lower():
-        return pb.ClaimResponse(claim=claim.to_pb())  # idempotent
-    _require(claim, ClaimRole.CLAIMER, Operation.COMPLETE)
+    """Claimer, CONFIRMED -> COMPLETED (OWNERSHIP once CompletionPeriodEnd has passed);
+    the claimer's entry is created, its CID keyed by this RequestId. A repeat with the
+    same RequestId gets the same answer (completeClaim "Idempotência")."""
+    own(caller, req.participant)
+    claim = _claim(sim, caller, req.claim_id)
+    roles = _roles(claim, caller)
+    repeat = claim.status == rules.COMPLETED and claim.complete_request_id == req.request_id.lower()
+    if rules.CLAIMER in roles and repeat:
+        return pb.ClaimResponse(claim=claim.to_pb())
+    rules.check_call(rules.COMPLETE, roles, claim.status, "complete")
     rid = uuid_bytes(req.request_id)
     if rid is None:
         raise problems.ClaimInvalid(
             "RequestId must be a UUID", violations=[("request_id", "pattern")]
         )
     now = sim.now_us()
-    if not rules.completion_allowed(claim.type, to_datetime(now), _periods(claim)):
-        raise problems.ClaimCompletionPeriodNotEnded("complete after CompletionPeriodEnd")
+    rules.check_complete(claim.type, now, _periods(claim))
     if sim.state.store.get(claim.key) is not None:
         raise problems.ClaimResultingEntryAlreadyExists("the key is active again")
     entry = pb.Entry(
         key_type=claim.key_type, key=claim.key, account=claim.claimer_account, owner=claim.claimer
     )
     record = record_of(entry, claim.key, rid, now)
-    if claim.type == ClaimType.PORTABILITY:
+    if claim.type == rules.PORTABILITY:
         record.owned_us = claim.donor_owned_us  # the same owner keeps its ownership date
     check_key_limit(sim, record)
     sim.activate(record, now)
     sim.state.counters.entry_created(req.request_id)
     claim.complete_request_id = req.request_id.lower()
-    return _move(sim, claim, COMPLETED, now)
+    return _move(sim, claim, rules.COMPLETED, now)
 
 
 def list_claims(

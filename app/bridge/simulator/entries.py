@@ -1,77 +1,39 @@
 """Entries (vínculos): create, get, update, delete with the DICT's rules (DICT.md §1, §6).
 
-Validation is ``app.domain.keys`` (the same code our service runs before calling),
-so the simulator and the service cannot disagree on what a valid entry is. The
-simulator adds what only the DICT can know: who holds a key, claims that lock it,
-RequestIds already used, the key limit per account.
+The rules are ``entry_rules``, written from the spec text rather than shared with the
+connector's ``app.domain.keys``: a rule both got wrong would otherwise pass every test.
+This module applies them and adds what only the DICT can know: who holds a key, claims
+that lock it, RequestIds already used, the key limit per account.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from datetime import datetime
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.simulator import buckets
-from app.bridge.simulator.clock import to_datetime
+from app.bridge.simulator import entry_rules as rules
 from app.bridge.simulator.config import Participant
-from app.bridge.simulator.convert import new_uuid4, record_of, us_of, uuid_bytes, with_entry
+from app.bridge.simulator.convert import new_uuid4, record_of, uuid_bytes, with_entry
 from app.bridge.simulator.models import CLAIM_IN_PROGRESS, CLAIM_LOCKS_KEY
 from app.bridge.simulator.records import EntryRecord, pack, unpack
 from app.bridge.simulator.state import CreateMemo, Simulator
-from app.domain import keys, problems
-
-CREATE_REASONS = frozenset({"USER_REQUESTED", "RECONCILIATION"})
-UPDATE_REASONS = frozenset(
-    {"USER_REQUESTED", "BRANCH_TRANSFER", "RECONCILIATION", "RFB_VALIDATION"}
-)
-DELETE_REASONS = frozenset(
-    {"USER_REQUESTED", "ACCOUNT_CLOSURE", "RECONCILIATION", "FRAUD", "RFB_VALIDATION"}
-)
-KEY_LIMIT = {"NATURAL_PERSON": 5, "LEGAL_PERSON": 20}  # per account (DICT.md §1 "Limits")
+from app.domain import problems
 
 
-def domain_account(a: pb.Account) -> keys.Account:
-    opening = _opening(us_of(a.opening_date)) if a.HasField("opening_date") else None
-    return keys.Account(a.participant, a.branch or None, a.account_number, a.account_type, opening)
-
-
-@functools.lru_cache(maxsize=4096)
-def _opening(us: int) -> datetime:
-    """Opening dates repeat (midnight of some day): convert each once."""
-    return to_datetime(us)
-
-
-def domain_owner(o: pb.Owner) -> keys.Owner:
-    return keys.Owner(o.type, o.tax_id_number, o.name, o.trade_name or None)
-
-
-def invalid(
-    exc: keys.ValidationError, cls: type[problems.DictProblem] = problems.EntryInvalid
-) -> problems.DictProblem:
-    return cls(str(exc), violations=[(v.field, v.rule) for v in exc.violations])
-
-
-def validated_key(
-    entry: pb.Entry, *, creating: bool, cls: type[problems.DictProblem] = problems.EntryInvalid
-) -> str | None:
-    """The entry's key as sent (None: an EVP to generate), or ``cls`` naming every
-    violation. The DICT matches patterns on the value as sent: a key our service
-    forgot to normalise (an upper-case e-mail) is refused, not silently fixed."""
-    try:
-        key = keys.validate_entry(
-            entry.key_type,
-            entry.key or None,
-            domain_account(entry.account),
-            domain_owner(entry.owner),
-            creating=creating,
+def validated_key(entry: pb.Entry, *, creating: bool) -> str | None:
+    """The entry's key as sent (None: an EVP to generate), or ``EntryInvalid`` naming
+    every violation. The DICT matches patterns on the value as sent: a key our service
+    forgot to normalise (an upper-case e-mail) is refused, not silently fixed. A CPF/CNPJ
+    key that is not its owner's tax id is ``EntryTaxIdNumberByDifferentOwner``."""
+    found = rules.entry_violations(entry, creating=creating)
+    if found:
+        raise problems.EntryInvalid("the entry has invalid fields", violations=found)
+    if rules.key_is_not_owners_tax_id(entry.key_type, entry.key, entry.owner):
+        raise problems.EntryTaxIdNumberByDifferentOwner(
+            f"a {entry.key_type} key is its owner's own tax id"
         )
-    except keys.ValidationError as exc:
-        raise invalid(exc, cls) from None
-    if key is not None and key != entry.key:
-        raise cls("the key is not in the DICT's form", violations=[("key", "pattern")])
-    return key
+    return entry.key or None
 
 
 def new_record(
@@ -101,7 +63,7 @@ def _claim_status(sim: Simulator, key: str) -> str | None:
 def check_key_limit(sim: Simulator, record: EntryRecord) -> None:
     if not sim.config.key_limits_enabled:
         return
-    limit = KEY_LIMIT.get(record.owner_type, 20)
+    limit = rules.KEY_LIMIT.get(record.owner_type, 20)
     if sim.state.store.account_count(record.account) >= limit:
         raise problems.EntryLimitExceeded(f"the account already has {limit} keys")
 
@@ -122,12 +84,14 @@ def _conflict(existing: EntryRecord, caller: str, tax_id: str) -> problems.DictP
 def create(
     sim: Simulator, caller: Participant, req: pb.CreateEntryRequest
 ) -> pb.CreateEntryResponse:
-    if req.reason not in CREATE_REASONS:
+    """Checks in the order a request is read: its reason, its fields (schema), who
+    sends it, then what the DICT holds (RequestIds, claims, the key, the account)."""
+    if req.reason not in rules.CREATE_REASONS:
         raise problems.InvalidReason(f"reason {req.reason!r} cannot create an entry")
-    if req.entry.account.participant != caller.ispb:
-        raise problems.Forbidden("an entry's account must be at the requesting participant")
     now = sim.now_us()
     record = new_record(req.entry, req.request_id, now)
+    if record.participant != caller.ispb:
+        raise problems.Forbidden("an entry's account must be at the requesting participant")
     memo_key = f"{caller.ispb}:{req.request_id.lower()}"
     fingerprint = hashlib.blake2b(
         req.entry.SerializeToString(deterministic=True) + req.reason.encode(), digest_size=16
@@ -150,15 +114,23 @@ def create(
 
 
 def get(sim: Simulator, caller: Participant, req: pb.GetEntryRequest) -> pb.GetEntryResponse:
-    """Lookups charge the anti-scan buckets by outcome: a miss costs more (DICT.md §4)."""
+    """A lookup needs PI-PayerId and PI-EndToEndId (BadRequest without them); a key the
+    requesting participant holds itself is a book transfer, never looked up. Lookups
+    charge the anti-scan buckets by outcome: a miss costs more (DICT.md §4)."""
+    found = rules.lookup_violations(req.payer_id, req.end_to_end_id)
+    if found:
+        raise problems.BadRequest("PI-PayerId and PI-EndToEndId are mandatory", violations=found)
     limiter = sim.buckets
-    user = buckets.user_antiscan(req.key, req.payer_id) if req.payer_id else None
     ticket = limiter.admit(caller, buckets.PARTICIPANT_ANTISCAN)
-    user_ticket = limiter.admit_user(req.payer_id, user) if user is not None else None
+    user_ticket = limiter.admit_user(caller, req.payer_id, buckets.user_antiscan(req.key))
     record = sim.state.store.get(req.key)
-    found = record is not None
-    limiter.settle(ticket, 1 if found else 3)
-    limiter.settle(user_ticket, 1 if found else 20)
+    if record is not None and record.participant == caller.ispb:
+        raise problems.EntryCannotBeQueriedForBookTransfer(
+            "the key is held by the requesting participant: pay it internally"
+        )
+    participant_cost, user_cost = rules.LOOKUP_COST["missing" if record is None else "found"]
+    limiter.settle(ticket, participant_cost)
+    limiter.settle(user_ticket, user_cost)
     if record is None:
         raise problems.NotFound("no active entry has this key")
     return with_entry(pb.GetEntryResponse, record, open_claim_us(sim, req.key))
@@ -168,14 +140,17 @@ def update(
     sim: Simulator, caller: Participant, req: pb.UpdateEntryRequest
 ) -> pb.UpdateEntryResponse:
     """Only account data, Name and TradeName change; the CID is recomputed with the
-    creating RequestId (DICT.md §3) and the change is REMOVED old + ADDED new."""
-    if req.reason not in UPDATE_REASONS:
+    creating RequestId (DICT.md §3) and the change is REMOVED old + ADDED new. The
+    reasons depend on the key type: an EVP key takes RFB_VALIDATION only (v2.6.1)."""
+    if req.reason not in rules.ANY_UPDATE_REASON:
         raise problems.InvalidReason(f"reason {req.reason!r} cannot update an entry")
     old = sim.state.store.get(req.key)
     if old is None:
         raise problems.NotFound("no active entry has this key")
-    if old.participant != caller.ispb or req.account.participant != caller.ispb:
+    if old.participant != caller.ispb:
         raise problems.Forbidden("only the participant holding the key updates it")
+    if req.reason not in rules.UPDATE_REASONS[old.key_type]:
+        raise problems.InvalidReason(f"reason {req.reason!r} cannot update a {old.key_type} key")
     entry = pb.Entry(
         key_type=old.key_type,
         key=old.key,
@@ -185,6 +160,8 @@ def update(
         ),
     )
     validated_key(entry, creating=False)
+    if req.account.participant != caller.ispb:
+        raise problems.Forbidden("the key stays at the participant holding it")
     now = sim.now_us()
     new = record_of(entry, old.key, old.request_id, old.created_us)
     new.owned_us = old.owned_us
@@ -209,7 +186,7 @@ def _same_data(a: EntryRecord, b: EntryRecord) -> bool:
 def delete(
     sim: Simulator, caller: Participant, req: pb.DeleteEntryRequest
 ) -> pb.DeleteEntryResponse:
-    if req.reason not in DELETE_REASONS:
+    if req.reason not in rules.DELETE_REASONS:
         raise problems.InvalidReason(f"reason {req.reason!r} cannot delete an entry")
     if req.participant != caller.ispb:
         raise problems.Forbidden("participant must be the requesting participant")

@@ -196,3 +196,32 @@ def test_registrations_sharing_a_batch_answer_one_by_one(database_url, redis_url
     assert [c["subject"] for c in calls] == [f"entry:{live['id']}", f"entry:{answers[0]['id']}"]
     assert [h["subject_id"] for h in history] == [str(live["id"]), str(answers[0]["id"])]
     queue.broker.cache_clear()
+
+
+def _active_evp(api: TestClient[Any]) -> str:
+    """An EVP entry of ours, registered: the DICT generated its key."""
+    from app import outbox
+    from statemachines import entry
+
+    body = {k: v for k, v in BODY.items() if k != "key"} | {"key_type": "EVP"}
+    entry_id = api.post("/v1/entries", json=body).json()["id"]
+    key = "123e4567-e89b-42d3-a456-426614174000"
+    with outbox.step(actor="test") as s:
+        entry.registered(s, entry_id, key)
+    return key
+
+
+def test_an_evp_key_is_updated_only_for_the_receita_federal(api, database_url) -> None:
+    key = _active_evp(api)
+    change = {"name": "Maria da Silva Souza"}
+
+    r = api.patch(f"/v1/entries/{key}", json=change | {"reason": "BRANCH_TRANSFER"})
+
+    assert r.status_code == 422
+    (error,) = r.json()["errors"]
+    assert (error["field"], error["rule"]) == ("reason", "evp_update_reason")
+    assert "RFB_VALIDATION" in error["message"]
+    assert "update_entry" not in [r["actor"] for r in outbox_rows(database_url)]  # nothing sent
+    r = api.patch(f"/v1/entries/{key}", json=change | {"reason": "RFB_VALIDATION"})
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "updating"

@@ -64,6 +64,20 @@ def entry(
     )
 
 
+def e2e_id(participant: str = OTHER, n: int = 0) -> str:
+    """An EndToEndId as the pacs.008 carries it: E, the payer's PSP ISPB, yyyyMMddHHmm,
+    11 alphanumerics (e.g. E12345678202612031200abcdefghijk)."""
+    return f"E{participant}202612031200{n:011d}"
+
+
+def lookup(key: str, by: str = OTHER, payer: int = 1) -> pb.GetEntryRequest:
+    """A lookup as the DICT demands one: with PI-PayerId (the payer's CPF) and the
+    PI-EndToEndId of the payment that follows. ``by`` is the payer's PSP."""
+    return pb.GetEntryRequest(
+        key=key, payer_id=make_cpf(900 + payer), end_to_end_id=e2e_id(by, payer)
+    )
+
+
 def create(
     e: pb.Entry, request_id: str | None = None, reason: str = "USER_REQUESTED"
 ) -> pb.CreateEntryRequest:

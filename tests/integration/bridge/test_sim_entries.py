@@ -22,6 +22,7 @@ from tests.integration.bridge.builders import (
     account,
     create,
     entry,
+    lookup,
     person,
     rid,
 )
@@ -32,7 +33,7 @@ def test_a_created_key_of_each_type_is_found_with_its_dates(
     ours: DictClient, theirs: DictClient, admin: AdminClient, key_type: str
 ) -> None:
     created = ours.create_entry(create(entry(key_type))).entry
-    found = theirs.get_entry(pb.GetEntryRequest(key=created.entry.key)).entry
+    found = theirs.get_entry(lookup(created.entry.key)).entry
     assert found.entry == created.entry
     assert found.creation_date == found.key_ownership_date == created.creation_date
     assert abs(found.creation_date.seconds - admin.get_clock().now.seconds) <= 1
@@ -47,12 +48,26 @@ def test_the_dict_generates_evp_keys_as_lowercase_uuid4(ours: DictClient) -> Non
 
 def test_an_invalid_entry_names_every_broken_field(ours: DictClient) -> None:
     bad = entry("CPF")
-    bad.key = "52998224724"  # wrong check digits, and not the owner's CPF
+    bad.key = "529.982.247-25"  # the DICT takes a CPF key as 11 digits, unpunctuated
     bad.account.account_number = "12-3"
+    bad.owner.name = "Maria 2"  # a person's name has no digits
     with pytest.raises(problems.EntryInvalid) as caught:
         ours.create_entry(create(bad))
     fields = {f for f, _rule in caught.value.violations}
-    assert {"key", "account.account_number"} <= fields
+    assert {"key", "account.account_number", "owner.name"} <= fields
+
+
+def test_the_dict_checks_patterns_not_check_digits(ours: DictClient) -> None:
+    spec_example = entry("CPF", owner=person(1))
+    spec_example.owner.tax_id_number = spec_example.key = "11122233300"  # a wrong check digit
+    assert ours.create_entry(create(spec_example)).entry.entry.key == "11122233300"
+
+
+def test_a_cpf_key_is_its_owners_own_cpf(ours: DictClient) -> None:
+    bad = entry("CPF")
+    bad.key = "52998224725"  # well formed, but another person's CPF
+    with pytest.raises(problems.EntryTaxIdNumberByDifferentOwner):
+        ours.create_entry(create(bad))
 
 
 def test_an_evp_key_given_on_create_is_invalid(ours: DictClient) -> None:
@@ -136,20 +151,20 @@ def test_an_unknown_participant_is_invalid(sim: SimulatorHandle) -> None:
         DictClient(sim.address, "99999999") as stranger,
         pytest.raises(problems.ParticipantInvalid),
     ):
-        stranger.get_entry(pb.GetEntryRequest(key="+5511900000001"))
+        stranger.get_entry(lookup("+5511900000001", "99999999"))
 
 
 def test_a_call_without_the_participant_metadata_is_forbidden(sim: SimulatorHandle) -> None:
     with grpc.insecure_channel(sim.address) as channel:
         stub = pb_grpc.DictBridgeStub(channel)
         with pytest.raises(grpc.RpcError) as caught:
-            stub.GetEntry(pb.GetEntryRequest(key="+5511900000001"), timeout=5)
+            stub.GetEntry(lookup("+5511900000001"), timeout=5)
     assert isinstance(from_rpc_error(caught.value), problems.Forbidden)
 
 
 def test_an_unknown_key_is_not_found(ours: DictClient) -> None:
     with pytest.raises(problems.NotFound):
-        ours.get_entry(pb.GetEntryRequest(key="+5511999999999"))
+        ours.get_entry(lookup("+5511999999999", OURS))
 
 
 def test_an_update_changes_account_and_name_and_recomputes_the_cid(
@@ -205,7 +220,7 @@ def test_a_deleted_key_is_gone_and_free(ours: DictClient, theirs: DictClient) ->
     key = ours.create_entry(create(entry("PHONE"))).entry.entry.key
     ours.delete_entry(pb.DeleteEntryRequest(key=key, participant=OURS, reason="USER_REQUESTED"))
     with pytest.raises(problems.NotFound):
-        theirs.get_entry(pb.GetEntryRequest(key=key))
+        theirs.get_entry(lookup(key))
     theirs.create_entry(create(entry("PHONE", participant=OTHER, owner=person(9))))
 
 

@@ -10,9 +10,10 @@ from app.bridge.simulator.admin_client import AdminClient
 from app.bridge.simulator.server import SimulatorHandle
 from app.domain import problems
 from app.domain.cid import EMPTY_VSYNC
-from tests.integration.bridge.builders import OURS
+from tests.integration.bridge.builders import OTHER, OURS, e2e_id, lookup
 
 SMALL = "11223344"  # category H: ENTRIES_READ_PARTICIPANT_ANTISCAN holds 50, refills 2/min
+MISSING = "+5511999999999"  # a key nobody holds
 
 
 def verification(client: DictClient) -> pb.CreateSyncVerificationRequest:
@@ -45,26 +46,43 @@ def test_a_lookup_miss_costs_three_participant_tokens(
 ) -> None:
     admin.add_participant(SMALL, "H")
     with DictClient(sim.address, SMALL) as small:
-        for _ in range(16):  # 16 misses x 3 = 48 of 50
+        for n in range(16):  # 16 misses x 3 = 48 of 50 (each payer's own bucket: 20 of 100)
             with pytest.raises(problems.NotFound):
-                small.get_entry(pb.GetEntryRequest(key="+5511999999999"))
+                small.get_entry(lookup(MISSING, SMALL, payer=n))
         state = bucket(small, "ENTRIES_READ_PARTICIPANT_ANTISCAN")
         assert state.available_tokens == pytest.approx(2, abs=0.1) and state.capacity == 50
         with pytest.raises(problems.NotFound):
-            small.get_entry(pb.GetEntryRequest(key="+5511999999999"))  # admitted: goes to -1
+            small.get_entry(lookup(MISSING, SMALL, payer=16))  # admitted: goes to -1
         with pytest.raises(problems.RateLimited):
-            small.get_entry(pb.GetEntryRequest(key="+5511999999999"))
+            small.get_entry(lookup(MISSING, SMALL, payer=17))
 
 
 def test_a_payers_misses_drain_its_own_bucket(ours: DictClient) -> None:
     payer = "52998224725"
     for _ in range(5):  # 5 x 20 = the 100 tokens of a person
         with pytest.raises(problems.NotFound):
-            ours.get_entry(pb.GetEntryRequest(key="+5511999999999", payer_id=payer))
+            ours.get_entry(by_payer(payer))
     with pytest.raises(problems.RateLimited):
-        ours.get_entry(pb.GetEntryRequest(key="+5511999999999", payer_id=payer))
+        ours.get_entry(by_payer(payer))
     with pytest.raises(problems.NotFound):  # another payer is not limited
-        ours.get_entry(pb.GetEntryRequest(key="+5511999999999", payer_id="11144477735"))
+        ours.get_entry(by_payer("11144477735"))
+
+
+def test_a_payers_bucket_is_kept_per_requesting_participant(
+    ours: DictClient, theirs: DictClient
+) -> None:
+    payer = "52998224725"
+    for _ in range(5):
+        with pytest.raises(problems.NotFound):
+            ours.get_entry(by_payer(payer))
+    with pytest.raises(problems.RateLimited):
+        ours.get_entry(by_payer(payer))
+    with pytest.raises(problems.NotFound):  # the same payer at another PSP: its own bucket
+        theirs.get_entry(by_payer(payer, OTHER))
+
+
+def by_payer(payer_id: str, psp: str = OURS) -> pb.GetEntryRequest:
+    return pb.GetEntryRequest(key=MISSING, payer_id=payer_id, end_to_end_id=e2e_id(psp))
 
 
 def test_bucket_states_are_listed_with_the_category(ours: DictClient) -> None:

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
 from app.bridge.simulator.admin_client import AdminClient
 from app.bridge.simulator.server import start_in_thread
 from app.domain import problems
-from tests.integration.bridge.builders import OURS, create, entry
+from tests.integration.bridge.builders import OTHER, OURS, create, entry, lookup
 
 
 def _free_port() -> int:
@@ -71,8 +70,8 @@ def test_a_state_dir_keeps_the_dict_across_restarts(tmp_path: Path) -> None:
     handle.stop(0)
     again = start_in_thread(state_dir=str(tmp_path))
     try:
-        with DictClient(again.address, OURS) as client:
-            assert client.get_entry(pb.GetEntryRequest(key=key)).entry.entry.key == key
+        with DictClient(again.address, OTHER) as client:
+            assert client.get_entry(lookup(key)).entry.entry.key == key
     finally:
         again.stop(0)
 

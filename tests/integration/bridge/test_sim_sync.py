@@ -11,7 +11,7 @@ from app.bridge.client import DictClient
 from app.bridge.simulator.admin_client import AdminClient
 from app.domain import problems
 from app.domain.cid import EMPTY_VSYNC, compute_cid, compute_vsync, xor_hex
-from tests.integration.bridge.builders import OURS, account, create, entry, person, rid
+from tests.integration.bridge.builders import OURS, account, create, entry, lookup, person, rid
 from tests.integration.bridge.claim_steps import ack, complete, confirm, open_claim
 
 
@@ -135,7 +135,7 @@ def test_a_claim_removes_the_donors_cid_and_adds_the_claimers(
     assert admin.get_vsync(OURS, "EMAIL").vsync == EMPTY_VSYNC
     request_id = rid()
     complete(theirs, claim, request_id)
-    moved = theirs.get_entry(pb.GetEntryRequest(key=claim.key)).entry.entry
+    moved = ours.get_entry(lookup(claim.key, OURS)).entry.entry
     cid = cid_of(moved, request_id)  # keyed by the completion's RequestId
     assert [e.type for e in events(ours, "EMAIL").events] == ["ADDED", "REMOVED"]
     assert [(e.type, e.cid) for e in events(theirs, "EMAIL").events] == [("ADDED", cid)]
@@ -174,7 +174,7 @@ def test_a_cid_file_belongs_to_its_requester(ours: DictClient, theirs: DictClien
 
 
 def test_put_and_remove_make_divergences_the_dict_accounts_for(
-    ours: DictClient, admin: AdminClient
+    ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
     made, cid = make(ours, "PHONE", 1)
     ours_vsync = admin.get_vsync(OURS, "PHONE").vsync
@@ -191,4 +191,4 @@ def test_put_and_remove_make_divergences_the_dict_accounts_for(
     assert admin.get_vsync(OURS, "PHONE").vsync == xor_hex(new_cid, new_cid)
     assert cid != new_cid
     planted = admin.put_entry(entry("EVP", 5, owner=person(5)))
-    assert planted.entry.key and ours.get_entry(pb.GetEntryRequest(key=planted.entry.key))
+    assert planted.entry.key and theirs.get_entry(lookup(planted.entry.key))

@@ -1,0 +1,145 @@
+"""The claims poll: one bad claim never stops it, and it reports its own health."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app import clock, db, outbox
+from app.domain.fixtures import make_cpf
+from statemachines import claim_steps
+from tests.integration.claims.conftest import World
+
+
+def _failures() -> list[dict[str, Any]]:
+    with db.pool().connection() as conn:
+        return conn.execute("SELECT dict_id, error, attempts FROM claim_poll_failures").fetchall()
+
+
+def _health() -> dict[str, Any]:
+    with db.pool().connection() as conn:
+        row = conn.execute(db.q("claims.poll_health")).fetchone()
+    assert row is not None
+    return row
+
+
+def test_a_claim_that_raises_is_isolated_and_the_poll_goes_on(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, key_a, _ = world.our_key(1)
+    _, key_b, tax_b = world.our_key(2)
+    bad = world.they_claim(key_a, "OWNERSHIP", make_cpf(801))
+    world.poll()
+    world.they("cancel_claim", bad.id, reason="USER_REQUESTED")
+    good = world.they_claim(key_b, "PORTABILITY", tax_b)
+    real = claim_steps.observe
+
+    def broken(step: Any, row: Any, *args: Any, **kwargs: Any) -> Any:
+        if row["dict_id"] == bad.id:
+            raise RuntimeError("a bug in applying this claim")
+        return real(step, row, *args, **kwargs)
+
+    monkeypatch.setattr(claim_steps, "observe", broken)
+    clock.advance(timedelta(seconds=5))
+    world.poll()
+
+    assert world.ours_for(good.id)["status"] == "waiting_resolution"  # learned and acknowledged
+    assert [(f["dict_id"], f["error"]) for f in _failures()] == [
+        (bad.id, "RuntimeError: a bug in applying this claim")
+    ]
+    held = world.ours_for(bad.id)
+    assert held["status"] == "waiting_resolution"
+    assert held["anomaly"].startswith("poll could not apply")
+    assert world.events("claims.anomaly")[-1]["dict_id"] == bad.id
+    with db.pool().connection() as conn:
+        cursor = conn.execute(db.q("claims.cursor"), {"name": "claims"}).fetchone()
+    assert cursor is not None
+    assert cursor["modified_after"] >= world.dict_claim(bad.id).last_modified.ToDatetime(
+        tzinfo=cursor["modified_after"].tzinfo
+    )
+    health = _health()
+    assert (health["failures"], health["anomalies"]) == (1, 1)
+
+    monkeypatch.setattr(claim_steps, "observe", real)  # the bug is fixed and deployed
+    clock.advance(timedelta(minutes=10))  # long past the listing window: read again by id
+    world.poll()
+
+    assert world.ours_for(bad.id)["status"] == "cancelled"
+    assert world.ours_for(bad.id)["anomaly"] is None
+    assert _failures() == []
+
+
+def test_a_new_claim_that_cannot_be_recorded_does_not_lose_the_others(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, key_a, _ = world.our_key(3)
+    _, key_b, _ = world.our_key(4)
+    bad = world.they_claim(key_a, "OWNERSHIP", make_cpf(803))
+    good = world.they_claim(key_b, "OWNERSHIP", make_cpf(804))
+    real = claim_steps.learn
+
+    def broken(step: Any, items: Any) -> Any:
+        if any(fields["dict_id"] == bad.id for fields, _ in items):
+            raise ValueError("cannot record")
+        return real(step, items)
+
+    monkeypatch.setattr(claim_steps, "learn", broken)
+    world.poll()
+
+    assert world.ours_for(good.id)["status"] == "waiting_resolution"
+    assert [f["dict_id"] for f in _failures()] == [bad.id]
+    monkeypatch.setattr(claim_steps, "learn", real)
+    world.poll()
+    assert world.ours_for(bad.id)["status"] == "waiting_resolution"
+    assert _failures() == []
+
+
+def test_the_poll_records_when_it_last_went_through(world: World) -> None:
+    assert _health()["polled_at"] is None
+    world.poll()  # nothing to list: it still went through
+    assert _health()["polled_at"] == clock.now()
+
+
+def test_a_repeated_item_changes_nothing(world: World) -> None:
+    _, key, _ = world.our_key(5)
+    theirs = world.they_claim(key, "OWNERSHIP", make_cpf(805))
+    world.poll()
+    ours = world.ours_for(theirs.id)
+    world.poll()  # the overlap window lists it again
+    again = world.ours_for(theirs.id)
+    assert (again["status"], again["version"], again["updated_at"]) == (
+        ours["status"],
+        ours["version"],
+        ours["updated_at"],
+    )
+
+
+def test_an_older_list_item_never_turns_the_dict_status_back(world: World) -> None:
+    _, key, _ = world.our_key(6)
+    theirs = world.they_claim(key, "OWNERSHIP", make_cpf(806))
+    world.poll()
+    ours = world.ours_for(theirs.id)
+    older = ours["dict_last_modified"] - timedelta(seconds=1)
+    with outbox.step(actor="test") as s:
+        claim_steps.observe(s, ours, "OPEN", {"dict_last_modified": older, "dict_status": "OPEN"})
+    row = world.ours_for(theirs.id)
+    assert (row["status"], row["dict_status"]) == ("waiting_resolution", "WAITING_RESOLUTION")
+
+
+def test_a_status_our_record_cannot_reach_is_an_anomaly(world: World) -> None:
+    _, key, _ = world.our_key(7)
+    theirs = world.they_claim(key, "OWNERSHIP", make_cpf(807))
+    world.poll()
+    ours = world.ours_for(theirs.id)
+    with db.pool().connection() as conn:  # someone moved it by hand
+        conn.execute("UPDATE claims SET status = 'cancelled' WHERE id = %s", (ours["id"],))
+    with outbox.step(actor="test") as s:
+        row = s.conn.execute(db.q("claims.get"), {"id": ours["id"]}).fetchone()
+        later = ours["dict_last_modified"] + timedelta(seconds=1)
+        fields = {"dict_last_modified": later, "dict_status": "COMPLETED"}
+        assert claim_steps.observe(s, row, "COMPLETED", fields) == ()
+    row = world.ours_for(theirs.id)
+    assert row["anomaly"] == "we hold cancelled but the DICT says COMPLETED"
+    assert row["dict_status"] == "COMPLETED"

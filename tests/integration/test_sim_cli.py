@@ -1,0 +1,338 @@
+"""``dict-connect sim``: driving the simulated DICT as the other participant.
+
+The commands run in process (``app.cli.main``) against a simulator in a thread, as a
+user runs them against the one ``dict-connect dev`` starts. No database or Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.bridge import dict_bridge_pb2 as pb
+from app.bridge.client import DictClient
+from app.bridge.simulator.admin_client import AdminClient
+from app.bridge.simulator.server import SimulatorHandle, start_in_thread
+from app.cli import main
+from app.dev import child_env, prepare_clock_file
+from app.domain.fixtures import make_cpf
+from app.simctl import duration
+
+OURS, OTHER = "12345678", "87654321"
+DAY = 86_400
+OUR_KEY = "+5561988880000"
+THEIR_KEY = "+5561977770000"
+MARIA = make_cpf(1)
+
+
+@pytest.fixture(scope="module")
+def _server() -> Iterator[SimulatorHandle]:
+    handle = start_in_thread(0, participants=[(OURS, "A"), (OTHER, "A")])
+    yield handle
+    handle.stop(0)
+
+
+@pytest.fixture
+def sim(_server: SimulatorHandle) -> SimulatorHandle:
+    """The running simulator, reset: two participants, no entries, real time."""
+    _server.simulator.reset()
+    return _server
+
+
+@pytest.fixture
+def admin(sim: SimulatorHandle) -> Iterator[AdminClient]:
+    with AdminClient(sim.address) as client:
+        yield client
+
+
+@pytest.fixture
+def ours(sim: SimulatorHandle) -> Iterator[DictClient]:
+    with DictClient(sim.address, OURS, timeout_s=10) as client:
+        yield client
+
+
+@pytest.fixture
+def clock_file(tmp_path: Path) -> Path:
+    path = tmp_path / "clock-offset"
+    path.write_text("0\n")
+    return path
+
+
+class Sim:
+    """``dict-connect sim ...`` in process: exit status, stdout, stderr."""
+
+    def __init__(self, address: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.address, self.capsys = address, capsys
+
+    def __call__(self, *argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(["sim", *argv, "--simulator", self.address])
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out = self.capsys.readouterr()
+        return code, out.out, out.err
+
+    def ok(self, *argv: str) -> str:
+        code, out, err = self(*argv)
+        assert code == 0, err
+        assert not err
+        return out
+
+    def json(self, *argv: str) -> Any:
+        return json.loads(self.ok(*argv, "--json"))
+
+
+@pytest.fixture
+def run(sim: SimulatorHandle, capsys: pytest.CaptureFixture[str]) -> Sim:
+    return Sim(sim.address, capsys)
+
+
+def our_key(ours: DictClient, key: str = OUR_KEY) -> None:
+    """A phone key of ours, registered the way our worker registers it."""
+    account = pb.Account(participant=OURS, branch="1", account_number="123456")
+    account.account_type = "CACC"
+    account.opening_date.FromJsonString("2020-03-01T03:00:00Z")
+    owner = pb.Owner(type="NATURAL_PERSON", tax_id_number=MARIA, name="Maria da Silva")
+    entry = pb.Entry(key_type="PHONE", key=key, account=account, owner=owner)
+    ours.create_entry(
+        pb.CreateEntryRequest(entry=entry, reason="USER_REQUESTED", request_id=str(uuid.uuid4()))
+    )
+
+
+def open_on_our_key(run: Sim, claim_type: str = "OWNERSHIP") -> str:
+    tax_id = make_cpf(2) if claim_type == "OWNERSHIP" else MARIA
+    claim = run.json(
+        *("claim", "open", "--key", OUR_KEY, "--type", claim_type),
+        *("--tax-id", tax_id, "--name", "Joana Pereira"),
+    )
+    assert claim["status"] == "OPEN" and claim["claimer_account"]["participant"] == OTHER
+    return str(claim["id"])
+
+
+def status(run: Sim, claim_id: str) -> str:
+    return str(run.json("claim", "show", claim_id)["status"])
+
+
+# --- entries -------------------------------------------------------------------------
+
+
+def test_entry_put_registers_a_key_at_the_other_psp_with_short_defaults(
+    run: Sim, admin: AdminClient
+) -> None:
+    out = run.ok("entry", "put", "--key", THEIR_KEY, "--tax-id", MARIA, "--name", "Maria da Silva")
+    assert f"{OTHER} registered PHONE {THEIR_KEY}" in out
+    assert f"NATURAL_PERSON {MARIA} Maria da Silva" in out
+    assert f"{OTHER} branch 1 account 4242 CACC" in out
+    assert admin.get_vsync(OTHER, "PHONE").count == 1
+    assert admin.get_vsync(OURS, "PHONE").count == 0
+    request_id = out.split("RequestId ")[1].split(")")[0]
+    assert admin.get_call_counts(request_id).entries_created == 1
+    calls = run.ok("calls", "--request-id", request_id)
+    assert "CreateEntry" in calls and "entries created with it: 1" in calls
+
+
+def test_the_other_psps_key_can_then_be_claimed_by_our_customer(run: Sim, ours: DictClient) -> None:
+    run.ok("entry", "put", "--key", THEIR_KEY, "--tax-id", MARIA, "--name", "Maria da Silva")
+    account = pb.Account(participant=OURS, branch="1", account_number="123456")
+    account.account_type = "CACC"
+    account.opening_date.FromJsonString("2020-03-01T03:00:00Z")
+    owner = pb.Owner(type="NATURAL_PERSON", tax_id_number=MARIA, name="Maria da Silva")
+    claim = ours.create_claim(
+        pb.CreateClaimRequest(
+            type="PORTABILITY",
+            key=THEIR_KEY,
+            key_type="PHONE",
+            claimer_account=account,
+            claimer=owner,
+        )
+    ).claim
+    listed = run.ok("claim", "list")
+    assert claim.id in listed and "OPEN" in listed and "PORTABILITY" in listed
+    assert run.json("claim", "list", "--role", "claimer") == []
+    # the other PSP, as donor, acknowledges and confirms; our side completes
+    assert "now WAITING_RESOLUTION" in run.ok("claim", "acknowledge", claim.id)
+    out = run.ok("claim", "confirm", claim.id)
+    assert "now CONFIRMED" in out and "confirmed with USER_REQUESTED" in out
+    ours.complete_claim(
+        pb.CompleteClaimRequest(claim_id=claim.id, participant=OURS, request_id=str(uuid.uuid4()))
+    )
+    assert status(run, claim.id) == "COMPLETED"
+
+
+def test_entry_delete_removes_the_other_psps_key(run: Sim, admin: AdminClient) -> None:
+    run.ok("entry", "put", "--key", THEIR_KEY, "--tax-id", MARIA, "--name", "Maria da Silva")
+    assert f"{OTHER} deleted {THEIR_KEY}" in run.ok("entry", "delete", "--key", THEIR_KEY)
+    assert admin.get_vsync(OTHER, "PHONE").count == 0
+
+
+# --- claims on our keys --------------------------------------------------------------
+
+
+def test_the_other_psp_claims_our_key_and_sees_its_status_change(
+    run: Sim, ours: DictClient
+) -> None:
+    our_key(ours)
+    claim_id = open_on_our_key(run)
+    shown = run.ok("claim", "show", claim_id)
+    assert f"claim {claim_id}  OWNERSHIP  OPEN" in shown
+    assert f"donor      {OURS}" in shown
+    assert "resolution period ends" in shown and "completion period ends" in shown
+    # as our stack does (here by hand, --as us): acknowledge, then confirm when allowed
+    out = run.ok("claim", "acknowledge", claim_id, "--as", OURS)
+    assert f"{OURS} acknowledged claim {claim_id}: now WAITING_RESOLUTION" in out
+    assert status(run, claim_id) == "WAITING_RESOLUTION"
+    listed = run.ok("claim", "list", "--status", "WAITING_RESOLUTION")
+    assert claim_id in listed and f"donor {OURS}  claimer {OTHER}" in listed
+
+
+def test_an_illegal_call_prints_the_dict_problem_and_exits_1(run: Sim, ours: DictClient) -> None:
+    our_key(ours)
+    claim_id = open_on_our_key(run)
+    run.ok("claim", "acknowledge", claim_id, "--as", OURS)
+    code, out, err = run(
+        "claim", "confirm", claim_id, "--as", OURS, "--reason", "DEFAULT_OPERATION"
+    )
+    assert code == 1 and not out
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("dict-connect sim: ClaimResolutionPeriodNotEnded: ")
+    assert "DEFAULT_OPERATION only after ResolutionPeriodEnd" in err
+    code, _, err = run("claim", "acknowledge", claim_id)  # the claimer is not the donor
+    assert code == 1 and err.startswith("dict-connect sim: Forbidden: ")
+    code, _, err = run("claim", "show", str(uuid.uuid4()))
+    assert code == 1 and err.startswith("dict-connect sim: NotFound: ")
+
+
+def test_an_ownership_claim_through_its_periods(
+    run: Sim, ours: DictClient, clock_file: Path
+) -> None:
+    our_key(ours)
+    claim_id = open_on_our_key(run)
+    run.ok("claim", "acknowledge", claim_id, "--as", OURS)
+    run.ok("advance", "7d", "--clock-file", str(clock_file))
+    out = run.ok("claim", "confirm", claim_id, "--as", OURS, "--reason", "DEFAULT_OPERATION")
+    assert "now CONFIRMED" in out and "confirmed with DEFAULT_OPERATION" in out
+    code, _, err = run("claim", "complete", claim_id)
+    assert code == 1 and "ClaimCompletionPeriodNotEnded" in err
+    run.ok("advance", "7d", "--clock-file", str(clock_file))
+    claim = run.json("claim", "complete", claim_id)
+    assert claim["status"] == "COMPLETED" and uuid.UUID(claim["request_id"])
+
+
+def test_the_claimer_cancels(run: Sim, ours: DictClient) -> None:
+    our_key(ours)
+    claim_id = open_on_our_key(run, "PORTABILITY")
+    out = run.ok("claim", "cancel", claim_id, "--reason", "USER_REQUESTED")
+    assert "now CANCELLED" in out and "cancelled by CLAIMER with USER_REQUESTED" in out
+    assert status(run, claim_id) == "CANCELLED"
+
+
+# --- clocks ----------------------------------------------------------------------------
+
+
+def test_advance_moves_the_simulators_clock_and_adds_to_our_clock_file(
+    run: Sim, admin: AdminClient, clock_file: Path
+) -> None:
+    clock_file.write_text("100\n")
+    out = run.ok("advance", "7d", "--clock-file", str(clock_file))
+    assert out.startswith("moved both clocks by +7d")
+    assert float(clock_file.read_text()) == 100 + 7 * DAY
+    assert admin.get_clock().offset_seconds == pytest.approx(7 * DAY)
+    run.ok("advance", "12h", "--clock-file", str(clock_file))
+    assert float(clock_file.read_text()) == 100 + 7 * DAY + 12 * 3600
+    assert admin.get_clock().offset_seconds == pytest.approx(7 * DAY + 12 * 3600)
+    shown = run.json("clock", "--clock-file", str(clock_file))
+    assert shown["ours"]["offset_seconds"] == 100 + 7 * DAY + 12 * 3600
+    assert shown["dict"]["offset_seconds"] == pytest.approx(7 * DAY + 12 * 3600)
+
+
+def test_advance_finds_the_clock_file_from_the_environment(
+    run: Sim, clock_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import settings
+
+    monkeypatch.setenv("CLOCK_OFFSET_FILE", str(clock_file))
+    settings.reset()
+    try:
+        run.ok("advance", "90s")
+    finally:
+        monkeypatch.delenv("CLOCK_OFFSET_FILE")
+        settings.reset()
+    assert float(clock_file.read_text()) == 90
+
+
+def test_advance_without_a_place_for_our_clock_moves_nothing(
+    run: Sim, admin: AdminClient, tmp_path: Path
+) -> None:
+    code, _, err = run("advance", "1d", "--clock-file", str(tmp_path / "nowhere" / "clock"))
+    assert code == 1 and "--clock-file" in err and "Traceback" not in err
+    assert admin.get_clock().offset_seconds == pytest.approx(0, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("7d", 7 * DAY), ("12h", 43_200), ("30m", 1_800), ("90s", 90), ("1d12h", 1.5 * DAY), ("5", 5)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("advance", "7x"),
+        ("advance", "0s"),
+        ("claim", "open", "--key", OUR_KEY, "--type", "THEFT", "--tax-id", MARIA, "--name", "M"),
+        ("claim", "confirm", "some-id", "--reason", "BECAUSE"),
+        ("claim", "show", "some-id", "--as", "123"),
+        ("entry", "put", "--key", THEIR_KEY),
+        ("claim",),
+    ],
+)
+def test_bad_arguments_exit_2_with_argparses_message(run: Sim, argv: tuple[str, ...]) -> None:
+    code, _, err = run(*argv)
+    assert code == 2 and "error:" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [(), ("entry", "put"), ("claim", "open"), ("claim", "complete"), ("advance",), ("calls",)],
+)
+def test_every_command_has_help(run: Sim, argv: tuple[str, ...]) -> None:
+    code, out, _ = run(*argv, "--help")
+    assert code == 0 and out.startswith("usage: dict-connect sim")
+
+
+def test_an_absent_simulator_is_one_line_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "clock", "--simulator", "127.0.0.1:1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dict-connect sim: BridgeUnavailable: ")
+    assert "is the simulator running at 127.0.0.1:1?" in err and err.count("\n") == 1
+
+
+# --- dict-connect dev ------------------------------------------------------------------
+
+
+def test_dev_children_share_a_clock_file_in_the_state_dir(tmp_path: Path) -> None:
+    env = child_env(
+        {"PATH": "/bin"}, state=tmp_path, db_url="postgresql://x", redis_url="redis://x", sim_port=1
+    )
+    assert env["CLOCK_OFFSET_FILE"] == str(tmp_path / "clock-offset")
+    assert env["BRIDGE_ADDRESS"] == "127.0.0.1:1" and env["PATH"] == "/bin"
+    assert prepare_clock_file(Path(env["CLOCK_OFFSET_FILE"])) == 0
+    assert float((tmp_path / "clock-offset").read_text()) == 0
+
+
+def test_dev_keeps_a_clock_file_the_environment_names_and_its_offset(tmp_path: Path) -> None:
+    mine = tmp_path / "elsewhere" / "offset"
+    env = child_env(
+        {"CLOCK_OFFSET_FILE": str(mine)}, state=tmp_path, db_url="", redis_url="", sim_port=1
+    )
+    assert env["CLOCK_OFFSET_FILE"] == str(mine)
+    assert prepare_clock_file(mine) == 0
+    mine.write_text("604800\n")
+    assert prepare_clock_file(mine) == 604_800
