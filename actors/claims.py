@@ -283,16 +283,26 @@ def acknowledge_claim(claim_id: str) -> None:
     acknowledge(claim_id)
 
 
-def _decision(claim_id: str, status: str, build: Callable[[Mapping[str, Any]], Any]) -> None:
-    """Make the call waiting in ``status``; apply the DICT's answer or its refusal."""
+def _request(operation: str, row: Mapping[str, Any]) -> Any:
+    """The DICT request for our call in flight: ConfirmClaim and CancelClaim with the
+    reason waiting in ``pending``, CompleteClaim with the RequestId stored on the claim."""
+    ours = {"claim_id": row["dict_id"], "participant": settings.bridge().participant}
+    if operation == "complete":
+        return pb.CompleteClaimRequest(**ours, request_id=str(row["completion_request_id"]))
+    request = pb.ConfirmClaimRequest if operation == "confirm" else pb.CancelClaimRequest
+    return request(**ours, reason=steps.pending_reason(row))
+
+
+def _decision(claim_id: str, operation: str) -> None:
+    """Make the call waiting in ``confirming``/``cancelling``/``completing``; apply the
+    DICT's answer or its refusal."""
     row = _load(claim_id)
-    if row is None or row["status"] != status:
+    in_flight = {"confirm": "confirming", "cancel": "cancelling", "complete": "completing"}
+    if row is None or row["status"] != in_flight[operation]:
         return
-    operation = {"confirming": "confirm", "cancelling": "cancel", "completing": "complete"}[status]
-    request = build(row)
-    answer = _call(
-        row, f"{operation}_refused", lambda: getattr(client(), f"{operation}_claim")(request)
-    )
+    request = _request(operation, row)
+    call = getattr(client(), f"{operation}_claim")
+    answer = _call(row, f"{operation}_refused", lambda: call(request))
     if answer is not None:
         fields = dict_fields(answer)
         _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
@@ -301,40 +311,16 @@ def _decision(claim_id: str, status: str, build: Callable[[Mapping[str, Any]], A
 @dramatiq.actor(queue_name="dict", **CALL_RETRIES)
 def confirm_claim(claim_id: str) -> None:
     """Donor: ConfirmClaim with the reason waiting in ``pending``."""
-    _decision(
-        claim_id,
-        "confirming",
-        lambda row: pb.ConfirmClaimRequest(
-            claim_id=row["dict_id"],
-            reason=steps.pending_reason(row),
-            participant=settings.bridge().participant,
-        ),
-    )
+    _decision(claim_id, "confirm")
 
 
 @dramatiq.actor(queue_name="dict", **CALL_RETRIES)
 def cancel_claim(claim_id: str) -> None:
     """Either role: CancelClaim with the reason waiting in ``pending``."""
-    _decision(
-        claim_id,
-        "cancelling",
-        lambda row: pb.CancelClaimRequest(
-            claim_id=row["dict_id"],
-            reason=steps.pending_reason(row),
-            participant=settings.bridge().participant,
-        ),
-    )
+    _decision(claim_id, "cancel")
 
 
 @dramatiq.actor(queue_name="dict", **CALL_RETRIES)
 def complete_claim(claim_id: str) -> None:
     """Claimer: CompleteClaim with the RequestId stored on the claim."""
-    _decision(
-        claim_id,
-        "completing",
-        lambda row: pb.CompleteClaimRequest(
-            claim_id=row["dict_id"],
-            request_id=str(row["completion_request_id"]),
-            participant=settings.bridge().participant,
-        ),
-    )
+    _decision(claim_id, "complete")

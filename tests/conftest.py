@@ -18,6 +18,8 @@ import redis as redis_lib
 
 from app import clock, db, settings
 
+pytest_plugins = ["tests.simulator_fixtures"]
+
 ADMIN_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 

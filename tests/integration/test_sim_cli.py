@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
 from app.bridge.simulator.admin_client import AdminClient
-from app.bridge.simulator.server import SimulatorHandle, start_in_thread
+from app.bridge.simulator.server import SimulatorHandle
 from app.cli import main
 from app.dev import child_env, prepare_clock_file
 from app.domain.fixtures import make_cpf
@@ -28,32 +27,6 @@ DAY = 86_400
 OUR_KEY = "+5561988880000"
 THEIR_KEY = "+5561977770000"
 MARIA = make_cpf(1)
-
-
-@pytest.fixture(scope="module")
-def _server() -> Iterator[SimulatorHandle]:
-    handle = start_in_thread(0, participants=[(OURS, "A"), (OTHER, "A")])
-    yield handle
-    handle.stop(0)
-
-
-@pytest.fixture
-def sim(_server: SimulatorHandle) -> SimulatorHandle:
-    """The running simulator, reset: two participants, no entries, real time."""
-    _server.simulator.reset()
-    return _server
-
-
-@pytest.fixture
-def admin(sim: SimulatorHandle) -> Iterator[AdminClient]:
-    with AdminClient(sim.address) as client:
-        yield client
-
-
-@pytest.fixture
-def ours(sim: SimulatorHandle) -> Iterator[DictClient]:
-    with DictClient(sim.address, OURS, timeout_s=10) as client:
-        yield client
 
 
 @pytest.fixture

@@ -20,19 +20,12 @@ from app import clock, db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
 from app.bridge.simulator.admin_client import AdminClient
-from app.bridge.simulator.server import SimulatorHandle, start_in_thread
+from app.bridge.simulator.server import SimulatorHandle
 from app.domain import problems
 from app.domain.fixtures import make_cpf
 from tests.integration.bridge.builders import OTHER, OURS, account
 
 DAY = 86_400.0
-
-
-@pytest.fixture(scope="session")
-def _sim_server() -> Iterator[SimulatorHandle]:
-    handle = start_in_thread(0, participants=[(OURS, "A"), (OTHER, "A")])
-    yield handle
-    handle.stop(0)
 
 
 @dataclass
@@ -145,6 +138,20 @@ class World:
             )
         return str(row["id"])
 
+    def our_claim_acknowledged(self, claim_type: str, n: int) -> tuple[str, str]:
+        """Our customer claims a key the other PSP holds (the same owner for a
+        PORTABILITY, someone else for an OWNERSHIP); the donor acknowledges.
+        Returns (our claim id, the DICT's claim id)."""
+        holder = make_cpf(5000 + n)
+        key = f"+55219200{n:05d}"
+        self.they_hold(key, holder)
+        claimer = holder if claim_type == "PORTABILITY" else make_cpf(6000 + n)
+        claim_id = self.submit(claim_type, key, claimer)
+        self.run_due()
+        dict_id = self.claim(claim_id)["dict_id"]
+        self.they("acknowledge_claim", dict_id)
+        return claim_id, dict_id
+
     def request(self, claim_id: str, operation: str, reason: str | None = None) -> None:
         """Our user decides (as the API's confirm/cancel routes do)."""
         from statemachines import claim_steps
@@ -245,7 +252,7 @@ class World:
 
 @pytest.fixture
 def world(
-    _sim_server: SimulatorHandle,
+    sim_server: SimulatorHandle,
     database_url: str,
     redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -253,20 +260,20 @@ def world(
     from actors.entries import client
     from app import queue
 
-    _sim_server.simulator.reset()
-    monkeypatch.setenv("BRIDGE_ADDRESS", _sim_server.address)
+    sim_server.simulator.reset()
+    monkeypatch.setenv("BRIDGE_ADDRESS", sim_server.address)
     monkeypatch.setenv("PARTICIPANT_ISPB", OURS)
     monkeypatch.setenv("BRIDGE_BREAKER_RESET_S", "0.1")
     settings.reset()
     client.cache_clear()
     queue.broker.cache_clear()
     with (
-        AdminClient(_sim_server.address) as admin,
-        DictClient(_sim_server.address, OTHER) as theirs,
+        AdminClient(sim_server.address) as admin,
+        DictClient(sim_server.address, OTHER) as theirs,
     ):
         start = datetime.now(UTC).replace(microsecond=0)
         admin.set_clock(start)
         with clock.freeze(start):
-            yield World(_sim_server, admin, theirs)
+            yield World(sim_server, admin, theirs)
     client.cache_clear()
     queue.broker.cache_clear()

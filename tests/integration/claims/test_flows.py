@@ -83,11 +83,7 @@ def test_our_portability_completes_as_soon_as_the_donor_confirms(world: World) -
 
 
 def test_our_ownership_claim_is_cancelled_at_day_30_without_possession(world: World) -> None:
-    world.they_hold("+5521900000055", make_cpf(55))
-    claim_id = world.submit("OWNERSHIP", "+5521900000055", make_cpf(56))
-    world.run_due()
-    dict_id = world.claim(claim_id)["dict_id"]
-    world.they("acknowledge_claim", dict_id)
+    claim_id, dict_id = world.our_claim_acknowledged("OWNERSHIP", 55)
     world.pass_time(7 * DAY + 60)
     world.they("confirm_claim", dict_id, reason="DEFAULT_OPERATION")
     world.poll_and_run()
@@ -107,11 +103,7 @@ def test_our_ownership_claim_completes_after_day_14_once_possession_is_proved(
     from app import db, outbox
     from statemachines import claim_steps
 
-    world.they_hold("+5521900000066", make_cpf(66))
-    claim_id = world.submit("OWNERSHIP", "+5521900000066", make_cpf(67))
-    world.run_due()
-    dict_id = world.claim(claim_id)["dict_id"]
-    world.they("acknowledge_claim", dict_id)
+    claim_id, dict_id = world.our_claim_acknowledged("OWNERSHIP", 66)
     with outbox.step(actor="test") as s:
         s.conn.execute(db.q("claims.validate_possession"), {"id": claim_id, "now": s.now})
         claim_steps.complete_if_due(s, world.claim(claim_id))  # too early: nothing

@@ -10,13 +10,7 @@ from tests.integration.claims.conftest import DAY, World
 
 
 def _our_portability_waiting(world: World, n: int) -> tuple[str, str]:
-    tax_id = make_cpf(700 + n)
-    key = f"+55219100{n:05d}"
-    world.they_hold(key, tax_id)
-    claim_id = world.submit("PORTABILITY", key, tax_id)
-    world.run_due()
-    dict_id = world.claim(claim_id)["dict_id"]
-    world.they("acknowledge_claim", dict_id)
+    claim_id, dict_id = world.our_claim_acknowledged("PORTABILITY", 700 + n)
     world.poll()
     assert world.claim(claim_id)["status"] == "waiting_resolution"
     return claim_id, dict_id

@@ -143,11 +143,7 @@ def test_an_operator_can_ask_for_every_claim_action(world: World) -> None:
 
 
 def test_an_operator_completes_our_ownership_claim(world: World) -> None:
-    world.they_hold("+5521900000093", make_cpf(93))
-    claim_id = world.submit("OWNERSHIP", "+5521900000093", make_cpf(94))
-    world.run_due()
-    dict_id = world.claim(claim_id)["dict_id"]
-    world.they("acknowledge_claim", dict_id)
+    claim_id, dict_id = world.our_claim_acknowledged("OWNERSHIP", 93)
     world.pass_time(7 * DAY + 60)
     world.they("confirm_claim", dict_id, reason="DEFAULT_OPERATION")
     world.poll_and_run()
