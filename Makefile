@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench proto
+.PHONY: dev test lint bench proto schema docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,7 +19,9 @@ dev: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app statemachines actors
+	$(VENV)/bin/mypy app statemachines actors simulator
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m tests.dead_code
 
 test: lint
 	$(VENV)/bin/pytest --cov=statemachines --cov=actors --cov-report=
@@ -27,3 +29,11 @@ test: lint
 
 proto: $(STAMP)
 	$(PY) -m app.bridge.codegen
+
+# Generated documents, each kept current by a test: run after changing what they show.
+schema: $(STAMP)  # sql/schema.sql, after a new migration (needs the test PostgreSQL)
+	$(PY) -m tests.schema_dump --write
+
+docs: $(STAMP)  # docs/machines.md (state diagrams) and docs/events.md (event topics)
+	$(PY) -m statemachines.diagrams --write
+	$(PY) -m app.events --write

@@ -11,10 +11,11 @@ import os
 from dramatiq.middleware import CurrentMessage
 from periodiq import PeriodiqMiddleware
 
-from actors.middleware import OutboxMiddleware
+from actors.middleware import LoggingMiddleware, OutboxMiddleware
 from app import queue
 
 broker = queue.broker()
+broker.add_middleware(LoggingMiddleware("worker"))  # before Prometheus: its boot logs too
 if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - Dramatiq's own name; chart worker.metrics
     from dramatiq.middleware.prometheus import Prometheus
 

@@ -9,13 +9,17 @@ flight, it waits for that call; refused, it is scheduled again (``actors.claims.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import dramatiq
 
-from app import db, outbox
+from app import outbox
 from app.domain import claims as rules
+from app.events import DeadlineMissed
+from app.repo import claims
+from app.repo.claims import ClaimRow
 from statemachines import claim_steps as steps
 from statemachines.claim import DICT_STATUS, IN_FLIGHT, STABLE, duties, subject
 from statemachines.core import IllegalTrigger
@@ -27,10 +31,10 @@ LATE_AFTER = timedelta(minutes=5)
 IN_FLIGHT_WAIT = timedelta(minutes=1)
 """A deadline that finds a call of ours in flight looks again this much later."""
 
-_CONDITIONS = {
+_CONDITIONS: dict[str, Callable[[ClaimRow], bool]] = {
     "": lambda row: True,
-    "possession_validated": lambda row: row["possession_validated_at"] is not None,
-    "possession_not_validated": lambda row: row["possession_validated_at"] is None,
+    "possession_validated": lambda row: row.possession_validated_at is not None,
+    "possession_not_validated": lambda row: row.possession_validated_at is None,
 }
 
 
@@ -55,12 +59,12 @@ def _missed(s: outbox.Step, claim_id: str, d: rules.Deadline) -> None:
         [
             outbox.event(
                 "claims.deadline_missed",
-                {
-                    "claim_id": claim_id,
-                    "deadline": d.name,
-                    "due_at": d.at.isoformat(),
-                    "acted_at": s.now.isoformat(),
-                },
+                DeadlineMissed(
+                    claim_id=claim_id,
+                    deadline=d.name,
+                    due_at=d.at.isoformat(),
+                    acted_at=s.now.isoformat(),
+                ),
                 subject=subject(claim_id),
             )
         ]
@@ -72,17 +76,17 @@ def claim_deadline(claim_id: str, deadline: str, attempt: int = 0) -> None:
     """Do what our role owes at ``deadline`` if the claim still waits for it."""
     try:
         with outbox.step(actor="deadline") as s:
-            row = s.conn.execute(db.q("claims.lock"), {"id": claim_id}).fetchone()
+            row = claims.lock(s.conn, claim_id, s.now, s.tags())
             if row is None:
                 return
-            if row["status"] in IN_FLIGHT:  # a call of ours may settle it, or be refused
+            if row.status in IN_FLIGHT:  # a call of ours may settle it, or be refused
                 _later(s, claim_id, deadline, s.now + IN_FLIGHT_WAIT, attempt)
                 return
             due = [d for d in duties(row) if d.name == deadline]
-            if row["status"] not in STABLE or not due:
+            if row.status not in STABLE or not due:
                 return
             d = due[0]
-            if DICT_STATUS[row["status"]] not in d.statuses or not _CONDITIONS[d.condition](row):
+            if DICT_STATUS[row.status] not in d.statuses or not _CONDITIONS[d.condition](row):
                 return
             if s.now < d.at:
                 log.warning("claim %s deadline %s fired early; rescheduling", claim_id, deadline)
@@ -106,8 +110,8 @@ def claim_retry(claim_id: str, operation: str, reason: str | None = None, attemp
     """Make again a call the DICT refused as too early, or a completion it refused."""
     try:
         with outbox.step(actor="deadline") as s:
-            row = s.conn.execute(db.q("claims.lock"), {"id": claim_id}).fetchone()
-            if row is None or row["status"] not in STABLE:
+            row = claims.lock(s.conn, claim_id, s.now, s.tags())
+            if row is None or row.status not in STABLE:
                 return
             if operation == "complete":
                 steps.complete_if_due(s, row, attempt=attempt)

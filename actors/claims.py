@@ -24,6 +24,8 @@ from app import db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import claims as rules
 from app.domain import problems
+from app.repo import claims
+from app.repo.claims import ClaimRow
 from statemachines import claim_steps as steps
 from statemachines.claim import STABLE, duties, subject
 from statemachines.core import IllegalTrigger
@@ -81,13 +83,13 @@ def dict_fields(c: pb.Claim) -> dict[str, Any]:
     }
 
 
-def _load(claim_id: str) -> dict[str, Any] | None:
+def _load(claim_id: str) -> ClaimRow | None:
     with db.pool().connection() as conn:
-        return conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
+        return claims.get(conn, claim_id)
 
 
-def get(s: outbox.Step, claim_id: Any) -> dict[str, Any]:
-    row = s.conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
+def get(s: outbox.Step, claim_id: Any) -> ClaimRow:
+    row = claims.get(s.conn, claim_id)
     assert row is not None
     return row
 
@@ -101,15 +103,22 @@ def _apply(claim_id: str, change: Callable[[outbox.Step], Any]) -> None:
         log.info("claim %s already moved on (%s)", claim_id, exc.current)
 
 
-def _account(row: Mapping[str, Any]) -> pb.Account:
+def _account(row: ClaimRow) -> pb.Account:
     account = pb.Account(
-        participant=row["claimer_participant"],
-        branch=row["claimer_branch"] or "",
-        account_number=row["claimer_account_number"],
-        account_type=row["claimer_account_type"],
+        participant=row.claimer_participant,
+        branch=row.claimer_branch or "",
+        account_number=row.claimer_account_number,
+        account_type=row.claimer_account_type,
     )
-    account.opening_date.FromDatetime(row["claimer_opening_date"])
+    account.opening_date.FromDatetime(row.claimer_opening_date)
     return account
+
+
+def _dict_id(row: ClaimRow) -> str:
+    """The DICT's id of a claim past ``submitting`` (a CHECK constraint guarantees it)."""
+    if row.dict_id is None:
+        raise LookupError(f"claim {row.id} has no DICT id yet")
+    return row.dict_id
 
 
 def read_claim(dict_id: str) -> pb.Claim:
@@ -117,17 +126,17 @@ def read_claim(dict_id: str) -> pb.Claim:
     return client().get_claim(pb.GetClaimRequest(claim_id=dict_id)).claim
 
 
-def _refused(row: Mapping[str, Any], trigger: str, exc: problems.DictProblem) -> None:
+def _refused(row: ClaimRow, trigger: str, exc: problems.DictProblem) -> None:
     """Go back with the DICT's refusal, move to what the DICT holds, schedule the duty
     again. GetClaim comes first: if it fails the actor is retried and nothing changed."""
-    fresh = read_claim(row["dict_id"])
+    fresh = read_claim(_dict_id(row))
     fields = dict_fields(fresh)
-    claim_id = row["id"]
+    claim_id = row.id
 
     def change(s: outbox.Step) -> None:
         steps.fire(s, claim_id, trigger, reason=exc.type, problem=(exc.type, exc.detail))
         steps.observe(s, get(s, claim_id), fresh.status, fields)
-        again(s, claim_id, row["pending"] or {}, trigger.removesuffix("_refused"), exc)
+        again(s, claim_id, row.pending or {}, trigger.removesuffix("_refused"), exc)
 
     _apply(str(claim_id), change)
 
@@ -144,7 +153,7 @@ def again(
     A decision a user asked for and the DICT refused is not repeated: the claim shows
     the DICT's problem and the user decides."""
     row = get(s, claim_id)
-    if row["status"] not in STABLE:
+    if row.status not in STABLE:
         return  # the DICT's state made it moot (or settled it)
     attempt = int(pending.get("attempt") or 0) + 1
     not_before = s.now + min(RETRY_NOT_BEFORE * 2 ** (attempt - 1), RETRY_AT_MOST)
@@ -180,7 +189,7 @@ def _timer(actor: str, at: datetime, claim_id: Any, attempt: int, **args: Any) -
     )
 
 
-def _call(row: Mapping[str, Any], refuse: str, call: Callable[[], Any]) -> pb.Claim | None:
+def _call(row: ClaimRow, refuse: str, call: Callable[[], Any]) -> pb.Claim | None:
     """The DICT's answer, or None after handling its refusal. Transport failures, 5xx and
     rate limits raise: Dramatiq retries the same call (the calls are idempotent)."""
     try:
@@ -197,18 +206,18 @@ def _call(row: Mapping[str, Any], refuse: str, call: Callable[[], Any]) -> pb.Cl
 def create_claim(claim_id: str) -> None:
     """CreateClaim for our claim in ``submitting``."""
     row = _load(claim_id)
-    if row is None or row["status"] != "submitting":
+    if row is None or row.status != "submitting":
         return
     request = pb.CreateClaimRequest(
-        type=row["type"],
-        key=row["key"],
-        key_type=row["key_type"],
+        type=row.type,
+        key=row.key,
+        key_type=row.key_type,
         claimer_account=_account(row),
         claimer=pb.Owner(
-            type=row["claimer_type"],
-            tax_id_number=row["claimer_tax_id"],
-            name=row["claimer_name"],
-            trade_name=row["claimer_trade_name"] or "",
+            type=row.claimer_type,
+            tax_id_number=row.claimer_tax_id,
+            name=row.claimer_name,
+            trade_name=row.claimer_trade_name or "",
         ),
     )
     refusal: problems.DictProblem | None = None
@@ -229,7 +238,7 @@ def create_claim(claim_id: str) -> None:
     _apply(claim_id, lambda s: steps.apply(s, claim_id, "submitted", **dict_fields(answer)))
 
 
-def _ours_already(row: Mapping[str, Any]) -> pb.Claim | None:
+def _ours_already(row: ClaimRow) -> pb.Claim | None:
     """The open claim on this key that we are the claimer of, if the DICT holds one."""
     after = pb.ListClaimsRequest(
         participant=settings.bridge().participant,
@@ -237,10 +246,10 @@ def _ours_already(row: Mapping[str, Any]) -> pb.Claim | None:
         status=["OPEN", "WAITING_RESOLUTION"],
         limit=200,
     )
-    after.modified_after.FromDatetime(row["inserted_at"] - timedelta(minutes=5))
+    after.modified_after.FromDatetime(row.inserted_at - timedelta(minutes=5))
     for c in client().list_claims(after).claims:
         account = c.claimer_account.account_number
-        if c.key == row["key"] and account == row["claimer_account_number"] and not _known(c.id):
+        if c.key == row.key and account == row.claimer_account_number and not _known(c.id):
             return c
     return None
 
@@ -248,12 +257,7 @@ def _ours_already(row: Mapping[str, Any]) -> pb.Claim | None:
 def _known(dict_id: str) -> bool:
     """Whether a claim of ours already carries this DICT id (then it is not a lost answer)."""
     with db.pool().connection() as conn:
-        return (
-            conn.execute(
-                db.q("claims.get_by_dict_id"), {"dict_id": dict_id, "role": "CLAIMER"}
-            ).fetchone()
-            is not None
-        )
+        return bool(claims.by_dict_id(conn, dict_id, "CLAIMER"))
 
 
 def acknowledge(claim_id: str) -> None:
@@ -262,17 +266,17 @@ def acknowledge(claim_id: str) -> None:
     AcknowledgeClaim is idempotent, and a claim already acknowledged is left alone. A
     refusal means the claim moved on (the claimer cancelled): read it and follow."""
     row = _load(claim_id)
-    if row is None or row["status"] != "open" or row["role"] != "DONOR":
+    if row is None or row.status != "open" or row.role != "DONOR":
         return
     request = pb.AcknowledgeClaimRequest(
-        claim_id=row["dict_id"], participant=settings.bridge().participant
+        claim_id=_dict_id(row), participant=settings.bridge().participant
     )
     try:
         answer = client().acknowledge_claim(request).claim
     except problems.DictProblem as exc:
         if exc.retryable:
             raise
-        answer = read_claim(row["dict_id"])
+        answer = read_claim(_dict_id(row))
     fields = dict_fields(answer)
     _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
 
@@ -283,12 +287,12 @@ def acknowledge_claim(claim_id: str) -> None:
     acknowledge(claim_id)
 
 
-def _request(operation: str, row: Mapping[str, Any]) -> Any:
+def _request(operation: str, row: ClaimRow) -> Any:
     """The DICT request for our call in flight: ConfirmClaim and CancelClaim with the
     reason waiting in ``pending``, CompleteClaim with the RequestId stored on the claim."""
-    ours = {"claim_id": row["dict_id"], "participant": settings.bridge().participant}
+    ours = {"claim_id": _dict_id(row), "participant": settings.bridge().participant}
     if operation == "complete":
-        return pb.CompleteClaimRequest(**ours, request_id=str(row["completion_request_id"]))
+        return pb.CompleteClaimRequest(**ours, request_id=str(row.completion_request_id))
     request = pb.ConfirmClaimRequest if operation == "confirm" else pb.CancelClaimRequest
     return request(**ours, reason=steps.pending_reason(row))
 
@@ -298,7 +302,7 @@ def _decision(claim_id: str, operation: str) -> None:
     DICT's answer or its refusal."""
     row = _load(claim_id)
     in_flight = {"confirm": "confirming", "cancel": "cancelling", "complete": "completing"}
-    if row is None or row["status"] != in_flight[operation]:
+    if row is None or row.status != in_flight[operation]:
         return
     request = _request(operation, row)
     call = getattr(client(), f"{operation}_claim")

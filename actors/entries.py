@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -21,6 +20,8 @@ from app import db, outbox
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
 from app.domain import problems
+from app.repo import entries
+from app.repo.entries import EntryRow
 from statemachines import entry
 from statemachines.core import IllegalTrigger
 
@@ -32,32 +33,32 @@ def client() -> DictClient:
     return DictClient.from_settings()
 
 
-def _load(entry_id: str) -> dict[str, Any] | None:
+def _load(entry_id: str) -> EntryRow | None:
     with db.pool().connection() as conn:
-        return conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
+        return entries.get(conn, entry_id)
 
 
-def _account(row: Mapping[str, Any]) -> pb.Account:
+def _account(row: EntryRow) -> pb.Account:
     account = pb.Account(
-        participant=row["participant"],
-        branch=row["branch"] or "",
-        account_number=row["account_number"],
-        account_type=row["account_type"],
+        participant=row.participant,
+        branch=row.branch or "",
+        account_number=row.account_number,
+        account_type=row.account_type,
     )
-    account.opening_date.FromDatetime(row["opening_date"])
+    account.opening_date.FromDatetime(row.opening_date)
     return account
 
 
-def to_pb(row: Mapping[str, Any]) -> pb.Entry:
+def to_pb(row: EntryRow) -> pb.Entry:
     return pb.Entry(
-        key_type=row["key_type"],
-        key=row["key"] or "",
+        key_type=row.key_type,
+        key=row.key or "",
         account=_account(row),
         owner=pb.Owner(
-            type=row["owner_type"],
-            tax_id_number=row["owner_tax_id"],
-            name=row["owner_name"],
-            trade_name=row["owner_trade_name"] or "",
+            type=row.owner_type,
+            tax_id_number=row.owner_tax_id,
+            name=row.owner_name,
+            trade_name=row.owner_trade_name or "",
         ),
     )
 
@@ -89,10 +90,10 @@ def _call_dict(entry_id: str, refuse_trigger: str, call: Callable[[], Any]) -> A
 def register_entry(entry_id: str) -> None:
     """CreateEntry for an entry in ``registering``."""
     row = _load(entry_id)
-    if row is None or row["status"] != "registering":
+    if row is None or row.status != "registering":
         return
     request = pb.CreateEntryRequest(
-        entry=to_pb(row), reason="USER_REQUESTED", request_id=str(row["request_id"])
+        entry=to_pb(row), reason="USER_REQUESTED", request_id=str(row.request_id)
     )
     answer = _call_dict(entry_id, "register_refused", lambda: client().create_entry(request))
     if answer is not None:
@@ -104,17 +105,15 @@ def register_entry(entry_id: str) -> None:
 def update_entry(entry_id: str) -> None:
     """UpdateEntry for an entry in ``updating``, with the data waiting in ``pending``."""
     row = _load(entry_id)
-    if row is None or row["status"] != "updating":
+    if row is None or row.status != "updating":
         return
-    new = {**row, **row["pending"]}
-    if isinstance(new["opening_date"], str):
-        new["opening_date"] = datetime.fromisoformat(new["opening_date"])
+    new = entry.with_pending(row)
     request = pb.UpdateEntryRequest(
-        key=row["key"],
+        key=row.key or "",
         account=_account(new),
-        name=new["owner_name"],
-        trade_name=new["owner_trade_name"] or "",
-        reason=row["pending"]["reason"],
+        name=new.owner_name,
+        trade_name=new.owner_trade_name or "",
+        reason=(row.pending or {})["reason"],
     )
     if _call_dict(entry_id, "update_refused", lambda: client().update_entry(request)):
         _apply(entry_id, lambda s: entry.updated(s, entry_id))
@@ -124,10 +123,10 @@ def update_entry(entry_id: str) -> None:
 def delete_entry(entry_id: str) -> None:
     """DeleteEntry for an entry in ``deleting``; NotFound means an earlier try succeeded."""
     row = _load(entry_id)
-    if row is None or row["status"] != "deleting":
+    if row is None or row.status != "deleting":
         return
     request = pb.DeleteEntryRequest(
-        key=row["key"], participant=row["participant"], reason=row["pending"]["reason"]
+        key=row.key or "", participant=row.participant, reason=(row.pending or {})["reason"]
     )
 
     def call() -> Any:

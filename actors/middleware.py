@@ -1,4 +1,5 @@
-"""Worker middleware: the outbox row is the ledger of every message born from it."""
+"""Worker middleware: JSON logs in every worker process; the outbox row is the ledger
+of every message born from it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,31 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from app import outbox
+from app.logging import configure_logging
 
 log = logging.getLogger(__name__)
+
+
+class LoggingMiddleware(Middleware):
+    """Redacted JSON logs (``app.logging``) in every process of ``dramatiq actors``.
+
+    Dramatiq starts its worker processes (fork, or spawn/forkserver where that is
+    the default), points their ``sys.stdout`` at a pipe its main process reads
+    whole lines from, calls ``logging.basicConfig`` (a text handler, unless a
+    handler is already there), imports this package and then emits
+    ``process_boot``. Configuring here, after all that, replaces whatever handler
+    the process inherited or got from Dramatiq, writes into Dramatiq's pipe, and
+    covers Dramatiq's, periodiq's and the actors' loggers alike. Nothing else emits
+    ``process_boot``: the API, the scheduler and tests that import ``actors`` keep
+    their own logging. ``dict-connect worker`` configures Dramatiq's main process
+    before Dramatiq starts (``app.cli``).
+    """
+
+    def __init__(self, process_name: str = "worker") -> None:
+        self.process_name = process_name
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        configure_logging(self.process_name, exclusive=True)
 
 
 class OutboxMiddleware(Middleware):

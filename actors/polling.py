@@ -26,11 +26,15 @@ import dramatiq
 import psycopg
 from periodiq import cron
 
-from actors.claims import acknowledge, client, dict_fields, get, read_claim
+from actors.claims import acknowledge, dict_fields, get, read_claim
+from actors.entries import client
 from actors.spine import claim_slot, cron_slot
 from app import clock, db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
+from app.repo import claims as repo_claims
+from app.repo import entries, polls
+from app.repo.claims import ClaimRow
 from statemachines import claim_steps as steps
 from statemachines.claim import catch_up
 
@@ -72,24 +76,23 @@ def poll_claims() -> int:
     when the next one starts would only repeat its work.
     """
     with db.pool().connection() as lock:
-        got = lock.execute(db.q("claims.try_poll_lock")).fetchone()
-        if not (got and got["locked"]):
+        if not polls.try_lock(lock):
             return 0
         try:
             return _poll()
         finally:
-            lock.execute(db.q("claims.poll_unlock"))
+            polls.unlock(lock)
 
 
 def _poll() -> int:
     with db.pool().connection() as conn:
-        row = conn.execute(db.q("claims.cursor"), {"name": CURSOR}).fetchone()
-        left_open = conn.execute(db.q("claims.open_donor"), {"limit": ACK_SWEEP}).fetchall()
+        cursor = polls.cursor(conn, CURSOR)
+        left_open = repo_claims.open_donor(conn, ACK_SWEEP)
     started = clock.now()
-    since = row["modified_after"] - OVERLAP if row else started - FIRST_LOOK_BACK
+    since = cursor - OVERLAP if cursor else started - FIRST_LOOK_BACK
     first, seen = since, 0
     with ThreadPoolExecutor(ACK_CALLS, thread_name_prefix="acknowledge") as calls:
-        acks = [calls.submit(acknowledge, str(r["id"])) for r in left_open]
+        acks = [calls.submit(acknowledge, str(r.id)) for r in left_open]
         for _ in range(MAX_PAGES):
             request = pb.ListClaimsRequest(
                 participant=settings.bridge().participant,
@@ -111,15 +114,15 @@ def _poll() -> int:
     settle_unsettled()
     _report(acks)
     with outbox.step(actor="poller") as s:
-        s.conn.execute(db.q("claims.polled"), {"name": CURSOR, "since": first, "now": s.now})
+        polls.polled(s.conn, CURSOR, first, s.now)
     return seen
 
 
-def _acknowledge(calls: ThreadPoolExecutor, rows: Iterable[dict[str, Any]]) -> list[Future[None]]:
+def _acknowledge(calls: ThreadPoolExecutor, rows: Iterable[ClaimRow]) -> list[Future[None]]:
     return [
-        calls.submit(acknowledge, str(r["id"]))
+        calls.submit(acknowledge, str(r.id))
         for r in rows
-        if r["role"] == "DONOR" and r["status"] == "open"
+        if r.role == "DONOR" and r.status == "open"
     ]
 
 
@@ -148,15 +151,9 @@ def apply_page(claims: list[pb.Claim], *, cursor: bool = True) -> tuple[datetime
     failed: set[str] = set()
     with outbox.step(actor="poller") as s:
         held = {
-            (r["dict_id"], r["role"]): r
-            for r in s.conn.execute(db.q("claims.lock_many"), {"dict_ids": [c.id for c in claims]})
+            (r.dict_id, r.role): r for r in repo_claims.lock_many(s.conn, (c.id for c in claims))
         }
-        live = {
-            r["key"]: r["id"]
-            for r in s.conn.execute(
-                db.q("entries.live_ids_by_keys"), {"keys": [c.key for c in claims]}
-            )
-        }
+        live = entries.live_ids_by_keys(s.conn, (c.key for c in claims))
         new: list[tuple[pb.Claim, dict[str, Any], str]] = []
         for c in claims:
             fields = dict_fields(c)
@@ -169,12 +166,9 @@ def apply_page(claims: list[pb.Claim], *, cursor: bool = True) -> tuple[datetime
                     _isolated(s, c.id, failed, observe)
         learned = _learn(s, new, failed)
         recovered = [c.id for c in claims if c.id not in failed]
-        s.conn.execute(db.q("claims.poll_recovered"), {"dict_ids": recovered})
+        polls.recovered(s.conn, recovered)
         if cursor:
-            s.conn.execute(
-                db.q("claims.save_cursor"),
-                {"name": CURSOR, "modified_after": newest, "now": s.now},
-            )
+            polls.save_cursor(s.conn, CURSOR, newest, s.now)
     return newest, learned
 
 
@@ -190,10 +184,8 @@ def _isolated(s: outbox.Step, dict_id: str, failed: set[str], work: Callable[[],
         error = _describe(exc)
         log.error("claim %s could not be applied by the poll: %s", dict_id, error)
         failed.add(dict_id)
-        s.conn.execute(
-            db.q("claims.poll_failed"), {"dict_id": dict_id, "error": error, "now": s.now}
-        )
-        for row in s.conn.execute(db.q("claims.by_dict_id"), {"dict_id": dict_id}).fetchall():
+        polls.failed(s.conn, dict_id, error, s.now)
+        for row in repo_claims.by_dict_id(s.conn, dict_id):
             steps.mark_anomaly(s, row, f"poll could not apply the DICT's claim: {error}")
         return None
 
@@ -236,11 +228,11 @@ def _learn(
 
 def _adopted(s: outbox.Step, c: pb.Claim, fields: dict[str, Any]) -> bool:
     """Our own claim whose CreateClaim answer was lost: attach the DICT's id to it."""
-    row = s.conn.execute(db.q("claims.submitting_for_key"), {"key": c.key}).fetchone()
+    row = repo_claims.submitting_for_key(s.conn, c.key)
     if row is None:
         return False
-    steps.apply(s, row["id"], "submitted", **fields)
-    steps.observe(s, get(s, row["id"]), c.status, fields)
+    steps.apply(s, row.id, "submitted", **fields)
+    steps.observe(s, get(s, row.id), c.status, fields)
     return True
 
 
@@ -255,11 +247,11 @@ def _roles(c: pb.Claim, ours: str) -> list[str]:
     ]
 
 
-def _changed(row: dict[str, Any], status: str, fields: dict[str, Any]) -> bool:
+def _changed(row: ClaimRow, status: str, fields: dict[str, Any]) -> bool:
     """False when the overlap window repeats what we saw already and our record is level."""
-    last, now_seen = row["dict_last_modified"], fields["dict_last_modified"]
-    repeat = row["dict_status"] == status and last and now_seen and last >= now_seen
-    return not repeat or bool(catch_up(row["status"], status))
+    last, now_seen = row.dict_last_modified, fields["dict_last_modified"]
+    repeat = row.dict_status == status and last and now_seen and last >= now_seen
+    return not repeat or bool(catch_up(row.status, status))
 
 
 def settle_unsettled() -> int:
@@ -268,24 +260,22 @@ def settle_unsettled() -> int:
     moved: list[Any] = []
     failed: set[str] = set()
     with outbox.step(actor="poller") as s:
-        for row in s.conn.execute(db.q("claims.unsettled"), {"limit": SWEEP}).fetchall():
-            if catch_up(row["status"], row["dict_status"]):
-                moved.append(_isolated(s, row["dict_id"], failed, partial(steps.observe, s, row)))
+        for row in repo_claims.unsettled(s.conn, SWEEP):
+            if row.dict_id and row.dict_status and catch_up(row.status, row.dict_status):
+                moved.append(_isolated(s, row.dict_id, failed, partial(steps.observe, s, row)))
     return sum(1 for m in moved if m)
 
 
 def _retry_failures(before: datetime) -> list[Any]:
     """Read again (GetClaim) each claim an earlier poll could not apply, and apply it."""
     with db.pool().connection() as conn:
-        failed = conn.execute(
-            db.q("claims.poll_failures"), {"before": before, "limit": SWEEP}
-        ).fetchall()
+        failed = polls.failures(conn, before, SWEEP)
     fresh: list[pb.Claim] = []
-    for r in failed:
+    for dict_id in failed:
         try:
-            fresh.append(read_claim(r["dict_id"]))
+            fresh.append(read_claim(dict_id))
         except problems.DictProblem as exc:
-            log.warning("claim %s could not be read again: %s", r["dict_id"], exc.type)
+            log.warning("claim %s could not be read again: %s", dict_id, exc.type)
     return apply_page(fresh, cursor=False)[1] if fresh else []
 
 

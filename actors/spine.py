@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 import dramatiq
 import redis
@@ -12,6 +13,7 @@ from dramatiq.middleware import CurrentMessage
 from periodiq import cron
 
 from app import clock, db, outbox, settings
+from app.repo import idempotency, spine
 from statemachines import registry
 
 log = logging.getLogger(__name__)
@@ -22,10 +24,7 @@ EVENT_STREAM_MAXLEN = 100_000
 def claim_slot(job: str, slot: datetime) -> bool:
     """Take ``(job, slot)`` in cron_runs; False when a duplicate tick already took it."""
     with db.pool().connection() as conn:
-        row = conn.execute(
-            db.q("spine.claim_cron_slot"), {"job": job, "slot": slot, "now": clock.now()}
-        ).fetchone()
-    return row is not None
+        return spine.claim_cron_slot(conn, job, slot, clock.now())
 
 
 def cron_slot() -> datetime:
@@ -53,13 +52,13 @@ def maintenance() -> None:
     if not claim_slot("maintenance", cron_slot()):
         return
     now = clock.now()
+    outbox.prune(now - DONE_RETENTION)
     with db.pool().connection() as conn:
-        conn.execute(db.q("outbox.prune_done"), {"before": now - DONE_RETENTION})
-        conn.execute(db.q("idempotency.prune"), {"now": now})
+        idempotency.prune(conn, now)
 
 
 @dramatiq.actor(queue_name="events", priority=100)  # after DICT work (e.g. acks)
-def publish_event(topic: str, payload: dict) -> None:
+def publish_event(topic: str, payload: dict[str, Any]) -> None:
     """Append an event for the core banking system to its Redis stream."""
     message = CurrentMessage.get_current_message()
     event_id = str(message.options.get("outbox_id", "")) if message else ""

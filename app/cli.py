@@ -19,7 +19,11 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.logging import configure_logging
+    from app.security import pepper_problem
 
+    if problem := pepper_problem():
+        print(f"dict-connect api: {problem}", file=sys.stderr)
+        return 2
     configure_logging("api")
     uvicorn.run(
         "app.api.app:create_app",
@@ -33,27 +37,39 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
+WORKER_QUEUES = ("dict", "default", "events", "poll", "cron")
+"""Every queue an actor declares (``actors/``): tests/unit/test_queues.py keeps them equal."""
+
+
+def worker_options(args: argparse.Namespace) -> list[str]:
+    """Dramatiq's options for ``dict-connect worker``."""
+    options = ["--processes", str(args.processes), "--threads", str(args.threads)]
+    if args.queues:  # only these queues' work (app.outbox.QUEUES says which actor is where)
+        options += ["--queues", *args.queues]
+    return options
+
+
 def _worker(args: argparse.Namespace) -> int:
-    argv = [
-        sys.executable,
-        "-m",
-        "dramatiq",
-        "actors",
-        "--processes",
-        str(args.processes),
-        "--threads",
-        str(args.threads),
-    ]
-    os.execv(sys.executable, argv)
-    return 0  # pragma: no cover
+    # Dramatiq's main process, in this process: with JSON logging configured first,
+    # Dramatiq's own logging.basicConfig does nothing; each worker process it starts
+    # configures itself again on boot (actors.middleware.LoggingMiddleware).
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    from app.logging import configure_logging
+
+    configure_logging("worker")
+    options = worker_options(args)
+    sys.argv = [sys.executable, "-m", "app.cli", "worker", *options]  # re-executed on SIGHUP
+    return int(dramatiq_main(make_argument_parser().parse_args(["actors", *options])) or 0)
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    import logging
-
     import periodiq
 
-    logging.basicConfig(level=logging.INFO, format=periodiq.LOGFORMAT)
+    from app.logging import configure_logging
+
+    configure_logging("scheduler")
     return int(periodiq.main(periodiq.make_argument_parser().parse_args(["actors"])) or 0)
 
 
@@ -72,6 +88,41 @@ def _apikey(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dict-connect apikey create: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _apikey_list(args: argparse.Namespace) -> int:
+    from app.security import cli_list
+
+    listing = cli_list(as_json=args.json)
+    if listing:
+        print(listing)
+    return 0
+
+
+def _apikey_revoke(args: argparse.Namespace) -> int:
+    from app.api.auth import CACHE_SECONDS
+    from app.security import cli_revoke, utc_text
+
+    try:
+        revoked = cli_revoke(args.key)
+    except ValueError as exc:
+        print(f"dict-connect apikey revoke: {exc}", file=sys.stderr)
+        return 2
+    if revoked is None:
+        print(
+            f"dict-connect apikey revoke: no API key named or prefixed {args.key!r}",
+            file=sys.stderr,
+        )
+        return 1
+    when = utc_text(revoked.revoked_at)
+    if revoked.already:
+        print(f"{revoked.name} ({revoked.prefix}) was already revoked at {when}")
+    else:
+        print(
+            f"revoked {revoked.name} ({revoked.prefix}) at {when}; "
+            f"API processes refuse it within {CACHE_SECONDS:g} s"
+        )
     return 0
 
 
@@ -94,6 +145,15 @@ def parser() -> argparse.ArgumentParser:
         "--processes", type=int, default=int(os.environ.get("WORKER_PROCESSES", "2"))
     )
     worker.add_argument("--threads", type=int, default=int(os.environ.get("WORKER_THREADS", "8")))
+    worker.add_argument(
+        "--queues",
+        nargs="+",
+        choices=WORKER_QUEUES,
+        default=os.environ.get("WORKER_QUEUES", "").split() or None,
+        help="work only these queues (default: all): dict = calls to the DICT, "
+        "default = timers and operators' requests, events = events for the core system, "
+        "poll = the claims poll, cron = the crons' ticks",
+    )
     worker.set_defaults(fn=_worker)
 
     sub.add_parser("scheduler", help="run the periodiq crons (exactly one replica)").set_defaults(
@@ -124,17 +184,23 @@ def parser() -> argparse.ArgumentParser:
         help="e.g. entries:read entries:write (or comma-separated)",
     )
     create.set_defaults(fn=_apikey)
+    listing = apisub.add_parser("list", help="every key: name, prefix, scopes, use, revocation")
+    listing.add_argument("--json", action="store_true", help="one JSON object per key")
+    listing.set_defaults(fn=_apikey_list)
+    revoke = apisub.add_parser("revoke", help="revoke a key (the API answers it 401 within 5 s)")
+    revoke.add_argument("key", metavar="NAME_OR_PREFIX", help="its name, or prefix (dc_xxxxxxxx)")
+    revoke.set_defaults(fn=_apikey_revoke)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["simulator"]:  # its own parser owns every option after the word
-        from app.bridge.simulator.__main__ import main as simulator_main
+        from simulator.__main__ import main as simulator_main
 
         return simulator_main(argv[1:])
     if argv[:1] == ["sim"]:  # a client of a running simulator, with its own parser too
-        from app.simctl import main as sim_main
+        from simulator.ctl import main as sim_main
 
         return sim_main(argv[1:])
     args = parser().parse_args(argv)

@@ -2,8 +2,10 @@
 
 Queries live in ``sql/queries/<table>.sql`` as blocks headed ``-- name: <name>``;
 they are loaded once and run by name (``q("entries.get")``) so no SQL is built
-from strings in Python. psycopg errors become domain errors at the repository
-boundary, keyed on constraint names.
+from strings in Python. ``sql/`` is a package of the distribution: its files are
+read with ``importlib.resources``, the same in an installed wheel and in an editable
+checkout. psycopg errors become domain errors at the repository boundary, keyed on
+constraint names.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import psycopg
@@ -23,8 +26,9 @@ from psycopg_pool import ConnectionPool
 
 from app import clock, settings
 
-ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = ROOT / "sql"
+SQL: Traversable = files("sql")
+"""The ``sql`` package: ``migrations/`` and ``queries/`` (in the wheel, or the checkout's
+``sql/`` in an editable install)."""
 _NAME = re.compile(r"^--\s*name:\s*([\w.]+)\s*$", re.MULTILINE)
 
 Conn = psycopg.Connection[DictRow]
@@ -34,14 +38,21 @@ _pool: ConnectionPool[Conn] | None = None
 _pool_lock = threading.Lock()
 
 
+def sql_files(folder: str) -> list[Traversable]:
+    """The ``.sql`` files of ``sql/<folder>`` (``migrations``, ``queries``), by name."""
+    found = [f for f in SQL.joinpath(folder).iterdir() if f.name.endswith(".sql")]
+    return sorted(found, key=lambda f: f.name)
+
+
 @functools.cache
 def queries() -> dict[str, str]:
     """Every named query, keyed ``<file stem>.<name>``."""
     found: dict[str, str] = {}
-    for path in sorted((SQL_DIR / "queries").glob("*.sql")):
-        parts = _NAME.split(path.read_text())
+    for path in sql_files("queries"):
+        parts = _NAME.split(path.read_text(encoding="utf-8"))
+        stem = path.name.removesuffix(".sql")
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            key = f"{path.stem}.{name}"
+            key = f"{stem}.{name}"
             if key in found:
                 raise RuntimeError(f"duplicate query name {key}")
             found[key] = body.strip().rstrip(";")

@@ -13,6 +13,12 @@ What is masked, and why this way:
   cannot tell it from an entry id, so every UUID keeps only its last 4 characters.
   Put ids you need whole in ``extra`` (``extra={"entry_id": ...}``): fields are
   judged by name, not by shape.
+- a Dramatiq message passed as a log argument (Dramatiq logs ``"Failed to process
+  message %s"`` with the message, whose ``str()`` holds every argument, and an
+  actor logs ``"Received args=%r kwargs=%r."`` at DEBUG) is rendered as
+  ``actor_name(<n args>)``, its id moved to the ``message_id`` field: an actor's
+  arguments may hold a key, a tax id or a name, and a name cannot be told from
+  other words in free text.
 - ``extra`` fields named like personal data (``name``, ``tax_id``, ``owner``,
   ``email``, …) are replaced whole; ``key`` keeps its last 4 characters so support
   can still tell two keys apart. Other string fields are scrubbed as free text,
@@ -31,6 +37,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
+from app import settings
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -89,6 +97,9 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
     "taskName",
 }
 
+DRAMATIQ_ACTOR_ARGS = "Received args=%r kwargs=%r."
+"""The DEBUG line ``dramatiq.Actor.__call__`` logs with an actor's arguments."""
+
 
 def mask_key(value: str) -> str:
     """A key with all but its last 4 characters hidden (``…1a2b``)."""
@@ -129,10 +140,67 @@ def redact_value(field: str, value: Any) -> Any:
     return scrub(str(value))
 
 
+class _Withheld:
+    """Stands in for a log argument whose content must not be written."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+def _is_message(value: Any) -> bool:
+    """A Dramatiq ``Message`` or ``MessageProxy`` (duck-typed: no import of Dramatiq)."""
+    return all(
+        isinstance(getattr(value, attr, None), kind)
+        for attr, kind in (("actor_name", str), ("message_id", str), ("args", tuple | list))
+    ) and isinstance(getattr(value, "kwargs", None), Mapping)
+
+
+def _arg_count(args: Any, kwargs: Any) -> str:
+    n = len(args) if isinstance(args, tuple | list) else 0
+    n += len(kwargs) if isinstance(kwargs, Mapping) else 0
+    return f"<{n} arg{'s' if n != 1 else ''}>"
+
+
+def _withhold_arguments(record: logging.LogRecord) -> None:
+    """Actor arguments out of ``record.args``: see the module docstring."""
+    message: Any = record.msg
+    if _is_message(message):  # logged as the message itself
+        record.message_id = message.message_id
+        record.msg = f"{message.actor_name}({_arg_count(message.args, message.kwargs)})"
+    args = record.args
+    if not args:
+        return
+    if record.msg == DRAMATIQ_ACTOR_ARGS and isinstance(args, tuple) and len(args) == 2:
+        record.args = (_Withheld(_arg_count(args[0], ())), _Withheld(_arg_count((), args[1])))
+        return
+    values = args.values() if isinstance(args, Mapping) else args
+    if not any(_is_message(a) for a in values):
+        return
+
+    def safe(value: Any) -> Any:
+        if not _is_message(value):
+            return value
+        record.message_id = value.message_id
+        return _Withheld(f"{value.actor_name}({_arg_count(value.args, value.kwargs)})")
+
+    if isinstance(args, Mapping):
+        record.args = {k: safe(v) for k, v in args.items()}
+    else:
+        record.args = tuple(safe(a) for a in args)
+
+
 class RedactingFilter(logging.Filter):
     """Masks personal data in place, before any formatter sees the record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        _withhold_arguments(record)
         record.msg = scrub(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:
@@ -179,22 +247,37 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(doc).decode()
 
 
-def configure_logging(process_name: str, level: str | int = "INFO") -> logging.Handler:
+def configure_logging(
+    process_name: str, level: str | int | None = None, *, exclusive: bool = False
+) -> logging.Handler:
     """Send every log record to stdout as redacted JSON; safe to call more than once.
 
-    Only the handler installed by an earlier call is replaced, so handlers others
-    attached to the root logger (pytest's capture, for one) keep working.
+    ``level`` defaults to ``LOG_LEVEL``; it is set on the handler as well as on the
+    root logger, so a library that lowers the root level (periodiq sets INFO) does
+    not let more through. Only the handler installed by an earlier call is replaced,
+    so handlers others attached to the root logger (pytest's capture, for one) keep
+    working; ``exclusive`` removes those too, for a process whose output is ours
+    alone (a Dramatiq worker process, where Dramatiq may have installed its text
+    handler first). Python warnings are logged through the same handler.
+
+    "stdout" is ``sys.stdout`` at the time of the call: in a Dramatiq worker process
+    that is Dramatiq's pipe to its main process, which writes whole lines for every
+    process of the worker (``actors.middleware.LoggingMiddleware``).
     """
+    if level is None:
+        level = settings.api().log_level.upper()
     root = logging.getLogger()
     for existing in list(root.handlers):
-        if getattr(existing, "_dict_connect", False):
+        if exclusive or getattr(existing, "_dict_connect", False):
             root.removeHandler(existing)
     handler = logging.StreamHandler(sys.stdout)
     handler._dict_connect = True  # type: ignore[attr-defined]
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter(process_name))
+    handler.setLevel(level)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)
     for noisy in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from psycopg.types.json import Jsonb
 
-from app import clock, db
+from app import clock, db, events
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,37 @@ the relay's one-minute period, so a timer is enqueued before it is due."""
 LEASE = timedelta(minutes=10)
 """A dispatched row not done or failed this long after it was due is re-dispatched.
 Longer than an actor's whole retry schedule (actors/broker.py)."""
+
+
+QUEUES: dict[str, str] = {
+    # entries and claims: the calls to the DICT (actors/entries.py, actors/claims.py)
+    "register_entry": "dict",
+    "update_entry": "dict",
+    "delete_entry": "dict",
+    "create_claim": "dict",
+    "acknowledge_claim": "dict",
+    "confirm_claim": "dict",
+    "cancel_claim": "dict",
+    "complete_claim": "dict",
+    # timers and operators' requests (actors/claim_deadlines.py, actors/spine.py)
+    "claim_deadline": "default",
+    "claim_retry": "default",
+    "fire_trigger": "default",
+    "probe": "default",
+    # events for the core banking system, after the DICT work (actors/spine.py)
+    "publish_event": "events",
+}
+"""The queue each actor an effect may name declares (``queue_name=``): an outbox row
+goes where its actor listens, so a worker started for some queues gets their work.
+``tests/unit/test_queues.py`` keeps this equal to the declarations."""
+
+
+def queue_of(actor: str) -> str:
+    """The queue ``actor`` listens on; an actor no effect may name is a bug (KeyError)."""
+    try:
+        return QUEUES[actor]
+    except KeyError:
+        raise KeyError(f"{actor!r} is not an actor effects may name (app.outbox.QUEUES)") from None
 
 
 @dataclass(frozen=True)
@@ -47,18 +79,32 @@ class Effect:
 def task(
     actor: str, *, subject: str | None = None, dedupe_key: str | None = None, **args: Any
 ) -> Effect:
-    return Effect(actor, args, subject=subject, dedupe_key=dedupe_key)
+    return Effect(actor, args, subject=subject, dedupe_key=dedupe_key, queue=queue_of(actor))
 
 
 def timer(
     actor: str, at: datetime, *, dedupe_key: str, subject: str | None = None, **args: Any
 ) -> Effect:
-    return Effect(actor, args, kind="timer", deliver_at=at, dedupe_key=dedupe_key, subject=subject)
-
-
-def event(topic: str, payload: dict[str, Any], *, subject: str | None = None) -> Effect:
     return Effect(
-        "publish_event", {"topic": topic, "payload": payload}, kind="event", subject=subject
+        actor,
+        args,
+        kind="timer",
+        deliver_at=at,
+        dedupe_key=dedupe_key,
+        subject=subject,
+        queue=queue_of(actor),
+    )
+
+
+def event(topic: str, payload: msgspec.Struct, *, subject: str | None = None) -> Effect:
+    """An event for the core banking system: ``payload`` is the topic's struct
+    (``app.events.TOPICS``), checked here."""
+    return Effect(
+        "publish_event",
+        {"topic": topic, "payload": events.payload(topic, payload)},
+        kind="event",
+        subject=subject,
+        queue=queue_of("publish_event"),
     )
 
 
@@ -238,6 +284,12 @@ def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
     return len(dispatches)
 
 
+def prune(before: datetime) -> None:
+    """Forget rows done or cancelled before ``before`` (the maintenance cron)."""
+    with db.pool().connection() as conn:
+        conn.execute(db.q("outbox.prune_done"), {"before": before})
+
+
 def finish(
     outbox_id: int, *, error: str | None = None, failed: bool = False, retrying: bool = False
 ) -> None:
@@ -262,15 +314,15 @@ class BacklogCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
+        from app.repo import claims, polls
+
         now = clock.now()
         with db.pool().connection() as conn:
-            open_claims = conn.execute(db.q("claims.by_status")).fetchall()
-            at_risk = conn.execute(
-                db.q("claims.at_risk"), {"now": now, "grace": timedelta(minutes=5)}
-            ).fetchall()
+            open_claims = claims.by_status(conn)
+            at_risk = claims.at_risk(conn, now, timedelta(minutes=5))
             row = conn.execute(db.q("outbox.backlog"), {"now": now}).fetchone()
-            poll = conn.execute(db.q("claims.poll_health")).fetchone()
-        assert row is not None and poll is not None  # aggregates always answer one row
+            poll = polls.health(conn)
+        assert row is not None  # an aggregate always answers one row
         oldest = row["oldest_due"]
         yield GaugeMetricFamily(
             "dict_outbox_due_rows", "Outbox rows due and not yet dispatched", value=row["due"]
@@ -290,7 +342,7 @@ class BacklogCollector:
             "dict_claims_open", "Open claims by role and status", labels=["role", "status"]
         )
         for r in open_claims:
-            by_status.add_metric([r["role"], r["status"]], r["n"])
+            by_status.add_metric([r.role, r.status], r.n)
         yield by_status
         risk = GaugeMetricFamily(
             "dict_claims_deadline_missed",
@@ -298,17 +350,17 @@ class BacklogCollector:
             labels=["role"],
         )
         for role in ("CLAIMER", "DONOR"):
-            risk.add_metric([role], sum(r["n"] for r in at_risk if r["role"] == role))
+            risk.add_metric([role], sum(r.n for r in at_risk if r.role == role))
         yield risk
         yield from _poll_gauges(poll, now)
 
 
-def _poll_gauges(poll: dict[str, Any], now: datetime) -> Iterator[Any]:
+def _poll_gauges(poll: Any, now: datetime) -> Iterator[Any]:
     """The claims poll's health: how long since it last went through, what it could not
     apply, and claims whose DICT status our record cannot reach."""
     from prometheus_client.core import GaugeMetricFamily
 
-    polled = poll["polled_at"]
+    polled = poll.polled_at
     yield GaugeMetricFamily(
         "dict_claims_poll_age_seconds",
         "Seconds since the claims poll last went through the DICT's whole list (no poll yet: -1)",
@@ -317,10 +369,10 @@ def _poll_gauges(poll: dict[str, Any], now: datetime) -> Iterator[Any]:
     yield GaugeMetricFamily(
         "dict_claims_poll_failures",
         "Claims the poll could not apply (isolated, retried every poll)",
-        value=poll["failures"],
+        value=poll.failures,
     )
     yield GaugeMetricFamily(
         "dict_claims_anomalies",
         "Claims whose DICT status our record cannot reach, until an operator clears them",
-        value=poll["anomalies"],
+        value=poll.anomalies,
     )

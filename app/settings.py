@@ -56,11 +56,25 @@ class ClockSettings(msgspec.Struct, frozen=True):
     shared by every process so acceptance tests move time without sleeping."""
 
 
+DEV_API_KEY_PEPPER = "dict-connect-dev-pepper"
+"""API_KEY_PEPPER's default: known to everyone, so accepted only in development."""
+
+
 class ApiSettings(msgspec.Struct, frozen=True):
     api_key_pepper: str
-    """API_KEY_PEPPER: server secret mixed into stored API key hashes (set it in production)."""
+    """API_KEY_PEPPER: server secret mixed into stored API key hashes. Required outside
+    development: ``dict-connect api`` refuses to start with the default (or an empty one)
+    unless DICT_CONNECT_ENV is ``dev``."""
+    environment: str
+    """DICT_CONNECT_ENV: ``dev`` in development (``dict-connect dev`` sets it for its
+    processes; the acceptance tests set it for theirs); unset, or anything else, means
+    production, where the API needs its own API_KEY_PEPPER."""
     log_level: str
-    """LOG_LEVEL: DEBUG, INFO, WARNING (structured JSON logs either way)."""
+    """LOG_LEVEL: DEBUG, INFO, WARNING (structured JSON logs either way; every process)."""
+
+    @property
+    def is_dev(self) -> bool:
+        return self.environment == "dev"
 
 
 def _opt(name: str) -> str | None:
@@ -104,7 +118,8 @@ def clock() -> ClockSettings:
 @functools.cache
 def api() -> ApiSettings:
     return ApiSettings(
-        api_key_pepper=_env("API_KEY_PEPPER", "dict-connect-dev-pepper"),
+        api_key_pepper=_env("API_KEY_PEPPER", DEV_API_KEY_PEPPER),
+        environment=_env("DICT_CONNECT_ENV", "production").strip().lower(),
         log_level=_env("LOG_LEVEL", "INFO"),
     )
 

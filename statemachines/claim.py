@@ -22,9 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
+
 from app import outbox
 from app.domain import claims as rules
+from app.events import ClaimEvent
 from app.outbox import Effect
+from app.repo.claims import DICT_FIELDS, ClaimRow
 from statemachines.core import Spec, Subject, T
 
 MACHINE = "claim"
@@ -50,31 +54,33 @@ def subject(claim_id: Any) -> str:
     return f"claim:{claim_id}"
 
 
-def periods(row: Mapping[str, Any]) -> rules.ClaimPeriods | None:
+def periods(row: ClaimRow) -> rules.ClaimPeriods | None:
     """The claim's instants from what the DICT sent (None before it said anything).
 
     The DICT sends no creation date: every instant follows from its ResolutionPeriodEnd
     and, for OWNERSHIP, its CompletionPeriodEnd (``ClaimPeriods.from_dict``).
     """
-    if row["resolution_period_end"] is None:
+    if row.resolution_period_end is None:
         return None
     return rules.ClaimPeriods.from_dict(
-        row["type"], row["resolution_period_end"], row["completion_period_end"]
+        row.type, row.resolution_period_end, row.completion_period_end
     )
 
 
-def duties(row: Mapping[str, Any]) -> list[rules.Deadline]:
+def duties(row: ClaimRow) -> list[rules.Deadline]:
     """What our role owes on this claim, and when, in time order."""
     found = periods(row)
     if found is None:
         return []
     created = rules.created_from_resolution_end(found.resolution_end)
-    return rules.deadlines(row["type"], row["role"], created, periods=found)
+    return rules.deadlines(row.type, row.role, created, periods=found)
 
 
 def deadline_timers(s: Subject, ctx: Mapping[str, Any]) -> list[Effect]:
-    """A timer for each deadline our role owes an action at, in the status it watches."""
-    row = {**s.row, **{k: v for k, v in ctx.items() if v is not None}}
+    """A timer for each deadline our role owes an action at, in the status it watches
+    (with the periods the DICT just sent, if it sent any)."""
+    said = {k: v for k, v in ctx.items() if k in DICT_FIELDS and v is not None}
+    row = msgspec.structs.replace(s.row, **said) if said else s.row
     status = DICT_STATUS[s.state]
     return [
         outbox.timer(
@@ -99,15 +105,15 @@ def event(topic: str) -> Callable[[Subject, Mapping[str, Any]], Effect]:
         row = s.row
         return outbox.event(
             topic,
-            {
-                "claim_id": s.id,
-                "dict_id": ctx.get("dict_id") or row["dict_id"],
-                "role": row["role"],
-                "type": row["type"],
-                "key": row["key"],
-                "key_type": row["key_type"],
-                "status": s.state,
-            },
+            ClaimEvent(
+                claim_id=s.id,
+                dict_id=ctx.get("dict_id") or row.dict_id,
+                role=row.role,
+                type=row.type,
+                key=row.key,
+                key_type=row.key_type,
+                status=s.state,
+            ),
             subject=subject(s.id),
         )
 
@@ -133,12 +139,14 @@ def _call(actor: str) -> Callable[[Subject, Mapping[str, Any]], Effect]:
 
 def _pending_from(status: str) -> Callable[[Subject, Mapping[str, Any]], bool]:
     """Guard: the refused call was made from ``status`` (a refusal goes back there)."""
-    return lambda s, ctx: (s.row["pending"] or {}).get("from") == status
+    return lambda s, ctx: (s.row.pending or {}).get("from") == status
 
 
 _ended = _effects(_cancel_timers)
 
 SPEC = Spec(
+    table="claims",
+    row=ClaimRow,
     name=MACHINE,
     states=(
         "submitting",

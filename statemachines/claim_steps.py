@@ -14,13 +14,15 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from app import db, outbox
+from app import outbox
 from app.domain import claims as rules
+from app.events import ClaimAnomaly
 from app.outbox import Effect, Step
-from statemachines import entry
+from app.repo import claims
+from app.repo.claims import DICT_FIELDS, ClaimRow
+from statemachines import core, entry
 from statemachines.claim import (
     DICT_STATUS,
-    MACHINE,
     SPEC,
     STABLE,
     catch_up,
@@ -29,22 +31,7 @@ from statemachines.claim import (
     periods,
     subject,
 )
-from statemachines.core import Conflict, Subject
-
-_FIELDS = (
-    "dict_id",
-    "dict_status",
-    "dict_last_modified",
-    "donor_participant",
-    "created_at",
-    "resolution_period_end",
-    "completion_period_end",
-    "day30_limit",
-    "confirm_reason",
-    "cancel_reason",
-    "cancelled_by",
-    "entry_id",
-)
+from statemachines.core import Subject, Transition
 
 
 def fire(
@@ -56,108 +43,65 @@ def fire(
     pending: Mapping[str, Any] | None = None,
     problem: tuple[str, str] | None = None,
     **dict_fields: Any,
-) -> tuple[dict[str, Any], str]:
-    """Lock the claim, fire ``trigger``, persist with a guarded UPDATE, write effects.
+) -> Transition:
+    """``core.fire`` on the claim machine, with what the DICT said (``DICT_FIELDS``),
+    the call now in flight (``pending``) and the DICT's last refusal (``problem``)."""
+    params = {
+        **{f: dict_fields.get(f) for f in DICT_FIELDS},
+        "pending": Jsonb(pending) if pending else None,
+        "problem_type": problem[0] if problem else None,
+        "problem_detail": problem[1][:500] if problem else None,
+    }
+    return core.fire(step, SPEC, claim_id, trigger, reason=reason, params=params)
 
-    ``dict_fields`` are what the DICT said (see ``_FIELDS``); returns the row before
-    the change and the new status.
-    """
-    row = step.conn.execute(db.q("claims.lock"), {"id": claim_id}).fetchone()
-    if row is None:
-        raise LookupError(f"claim {claim_id} not found")
-    fired = SPEC.fire(str(claim_id), row["status"], row, trigger, step.now, **dict_fields)
-    step.tag(trigger, reason)
-    params = {f: dict_fields.get(f) for f in _FIELDS}
-    cur = step.conn.execute(
-        db.q("claims.set_status"),
-        {
-            **params,
-            "id": claim_id,
-            "from_status": fired.from_status,
-            "to_status": fired.to_status,
-            "now": step.now,
-            "pending": Jsonb(pending) if pending else None,
-            "problem_type": problem[0] if problem else None,
-            "problem_detail": problem[1][:500] if problem else None,
-        },
+
+def new_row(now: datetime, fields: Mapping[str, Any], status: str) -> ClaimRow:
+    """A claim to insert in ``status``: its id and completion RequestId are drawn here."""
+    return ClaimRow(
+        **fields,
+        id=uuid.uuid4(),
+        status=status,
+        completion_request_id=uuid.uuid4(),
+        inserted_at=now,
+        updated_at=now,
     )
-    if cur.rowcount != 1:
-        raise Conflict(MACHINE, str(claim_id), row["status"], trigger, SPEC.allowed(row["status"]))
-    step.add(fired.effects)
-    return row, fired.to_status
 
 
-def submit(step: Step, fields: Mapping[str, Any]) -> dict[str, Any]:
+def submit(step: Step, fields: Mapping[str, Any]) -> ClaimRow:
     """Insert our claim as submitting and schedule its CreateClaim call."""
-    claim_id = uuid.uuid4()
     step.tag("submit", "USER_REQUESTED")
-    row = step.conn.execute(
-        db.q("claims.insert"),
-        {
-            **_blank(),
-            **fields,
-            "id": claim_id,
-            "role": "CLAIMER",
-            "status": "submitting",
-            "completion_request_id": uuid.uuid4(),
-            "now": step.now,
-        },
-    ).fetchone()
-    step.add([outbox.task("create_claim", subject=subject(claim_id), claim_id=str(claim_id))])
-    assert row is not None
+    (row,) = claims.insert(
+        step.conn, [new_row(step.now, {**fields, "role": "CLAIMER"}, "submitting")]
+    )
+    step.add([outbox.task("create_claim", subject=subject(row.id), claim_id=str(row.id))])
     return row
 
 
-def learn(step: Step, items: Sequence[tuple[Mapping[str, Any], str]]) -> list[dict[str, Any]]:
+def learn(step: Step, items: Sequence[tuple[Mapping[str, Any], str]]) -> list[ClaimRow]:
     """Record claims first seen in the DICT's list, each in the status it has there.
 
-    ``items`` are (fields, status) pairs, inserted in one round trip (a poll may bring
+    ``items`` are (fields, status) pairs, inserted in one statement (a poll may bring
     thousands at once). Returns the rows inserted (one already recorded by another
     poller is skipped); the poller acknowledges the donor claims still OPEN among them.
     """
     if not items:
         return []
     step.tag("learned", None)
-    rows: list[dict[str, Any]] = []
-    with step.conn.cursor() as cur:
-        cur.executemany(
-            db.q("claims.insert"),
-            [
-                {
-                    **_blank(),
-                    **fields,
-                    "id": uuid.uuid4(),
-                    "status": status,
-                    "completion_request_id": uuid.uuid4(),
-                    "now": step.now,
-                }
-                for fields, status in items
-            ],
-            returning=True,
-        )
-        for _ in items:
-            row = cur.fetchone()
-            if row is not None:
-                rows.append(row)
-            cur.nextset()
+    rows = claims.insert(step.conn, [new_row(step.now, f, status) for f, status in items])
     effects: list[Effect] = []
     for row in rows:
-        s = Subject(str(row["id"]), row["status"], row, step.now)
-        if row["role"] == "DONOR":  # the poller acknowledges it (actors/polling.py)
+        s = Subject(str(row.id), row.status, row, step.now)
+        if row.role == "DONOR":  # the poller acknowledges it (actors/polling.py)
             effects.append(event("claims.received")(s, {}))
-        if row["status"] in STABLE:
+        if row.status in STABLE:
             effects.extend(deadline_timers(s, {}))
     step.add(effects)
     return rows
 
 
-def _blank() -> dict[str, Any]:
-    return {f: None for f in (*_FIELDS, "claimer_branch", "claimer_trade_name")}
-
-
 def observe(
     step: Step,
-    row: Mapping[str, Any],
+    row: ClaimRow,
     dict_status: str | None = None,
     dict_fields: Mapping[str, Any] | None = None,
 ) -> tuple[str, ...]:
@@ -171,12 +115,12 @@ def observe(
     """
     fields = dict(dict_fields or {})
     if dict_status is None or _older(row, fields):
-        dict_status, fields = row["dict_status"], {}
+        dict_status, fields = row.dict_status, {}
     if dict_status is None:
         return ()
-    triggers = catch_up(row["status"], dict_status)
+    triggers = catch_up(row.status, dict_status)
     if triggers is None:
-        anomaly = f"we hold {row['status']} but the DICT says {dict_status}"
+        anomaly = f"we hold {row.status} but the DICT says {dict_status}"
         mark_anomaly(step, row, anomaly, dict_status=dict_status, fields=fields)
         return ()
     if not triggers:
@@ -185,66 +129,49 @@ def observe(
         return ()
     reason = fields.get("cancel_reason") or fields.get("confirm_reason")
     for trigger in triggers:
-        apply(step, row["id"], trigger, reason=reason, **fields)
+        apply(step, row.id, trigger, reason=reason, **fields)
     return triggers
 
 
-def _older(row: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
-    seen, said = row["dict_last_modified"], fields.get("dict_last_modified")
+def _older(row: ClaimRow, fields: Mapping[str, Any]) -> bool:
+    seen, said = row.dict_last_modified, fields.get("dict_last_modified")
     return bool(seen and said and said < seen)
 
 
-def _seen(step: Step, row: Mapping[str, Any], dict_status: str, fields: Mapping[str, Any]) -> None:
-    step.conn.execute(
-        db.q("claims.seen"),
-        {
-            "id": row["id"],
-            "dict_status": dict_status,
-            "now": step.now,
-            "anomaly": None,
-            "dict_last_modified": fields.get("dict_last_modified"),
-        },
-    )
+def _seen(step: Step, row: ClaimRow, dict_status: str, fields: Mapping[str, Any]) -> None:
+    claims.seen(step.conn, row.id, step.now, {**fields, "dict_status": dict_status})
 
 
 def mark_anomaly(
     step: Step,
-    row: Mapping[str, Any],
+    row: ClaimRow,
     anomaly: str,
     *,
     dict_status: str | None = None,
     fields: Mapping[str, Any] | None = None,
 ) -> None:
     """Record that the DICT and our record disagree in a way no trigger mends; alert."""
-    step.conn.execute(
-        db.q("claims.seen"),
-        {
-            "id": row["id"],
-            "dict_status": dict_status or row["dict_status"],
-            "now": step.now,
-            "anomaly": anomaly[:500],
-            "dict_last_modified": (fields or {}).get("dict_last_modified"),
-        },
-    )
+    said = {**(fields or {}), "dict_status": dict_status or row.dict_status}
+    claims.seen(step.conn, row.id, step.now, said, anomaly=anomaly[:500])
     step.add(
         [
             outbox.event(
                 "claims.anomaly",
-                {
-                    "claim_id": str(row["id"]),
-                    "dict_id": row["dict_id"],
-                    "status": row["status"],
-                    "dict_status": dict_status or row["dict_status"],
-                    "anomaly": anomaly[:500],
-                },
-                subject=subject(row["id"]),
+                ClaimAnomaly(
+                    claim_id=str(row.id),
+                    dict_id=row.dict_id,
+                    status=row.status,
+                    dict_status=dict_status or row.dict_status,
+                    anomaly=anomaly[:500],
+                ),
+                subject=subject(row.id),
             )
         ]
     )
 
 
-def pending_reason(row: Mapping[str, Any]) -> str:
-    return str((row["pending"] or {}).get("reason", ""))
+def pending_reason(row: ClaimRow) -> str:
+    return str((row.pending or {}).get("reason", ""))
 
 
 def request(
@@ -261,8 +188,8 @@ def request(
     ``deadline`` names the duty the call fulfils (``claim_deadline`` timers), so a
     refusal schedules the duty again instead of forgetting it.
     """
-    row = step.conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
-    pending: dict[str, Any] = {"reason": reason, "from": row["status"] if row else None}
+    row = claims.get(step.conn, claim_id)
+    pending: dict[str, Any] = {"reason": reason, "from": row.status if row else None}
     if deadline:
         pending["deadline"] = deadline
     if attempt:
@@ -270,16 +197,16 @@ def request(
     fire(step, claim_id, operation, reason=reason, pending=pending)
 
 
-def now_allowed(row: Mapping[str, Any], operation: str, at: datetime) -> frozenset[str]:
+def now_allowed(row: ClaimRow, operation: str, at: datetime) -> frozenset[str]:
     """The reasons our role may use for ``operation`` now (empty: not allowed now)."""
-    status = DICT_STATUS.get(row["status"]) or ""
+    status = DICT_STATUS.get(row.status) or ""
     found = periods(row)
     if found is None:
         return frozenset()
     if operation == "cancel":
-        return frozenset(rules.allowed_cancel_reasons(row["type"], row["role"], status, at, found))
-    if operation == "confirm" and row["role"] == "DONOR" and status == "WAITING_RESOLUTION":
-        return frozenset(rules.allowed_confirm_reasons(row["type"], at, found.resolution_end))
+        return frozenset(rules.allowed_cancel_reasons(row.type, row.role, status, at, found))
+    if operation == "confirm" and row.role == "DONOR" and status == "WAITING_RESOLUTION":
+        return frozenset(rules.allowed_confirm_reasons(row.type, at, found.resolution_end))
     return frozenset()
 
 
@@ -287,46 +214,46 @@ def apply(step: Step, claim_id: Any, trigger: str, **kwargs: Any) -> str:
     """Fire ``trigger`` and do what the new status means beyond the claim itself:
     the donor's entry leaves our base once confirmed, the claimer completes as soon as
     the rules allow, and the claimer's new entry joins our base at COMPLETED."""
-    _, status = fire(step, claim_id, trigger, **kwargs)
-    row = step.conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
+    status = fire(step, claim_id, trigger, **kwargs).to_status
+    row = claims.get(step.conn, claim_id)
     assert row is not None
-    if row["role"] == "DONOR" and status in ("confirmed", "completed") and row["entry_id"]:
-        entry.claimed_away(step, row["entry_id"])
-    elif status == "confirmed" and row["role"] == "CLAIMER":
+    if row.role == "DONOR" and status in ("confirmed", "completed") and row.entry_id:
+        entry.claimed_away(step, row.entry_id)
+    elif status == "confirmed" and row.role == "CLAIMER":
         complete_if_due(step, row)
-    elif status == "completed" and row["role"] == "CLAIMER" and row["entry_id"] is None:
-        new = entry.adopt(step, _claimer_entry(row), row["completion_request_id"])
-        step.conn.execute(db.q("claims.set_entry"), {"id": claim_id, "entry_id": new["id"]})
+    elif status == "completed" and row.role == "CLAIMER" and row.entry_id is None:
+        new = entry.adopt(step, _claimer_entry(row), row.completion_request_id)
+        claims.set_entry(step.conn, claim_id, new)
     return status
 
 
 def complete_if_due(
-    step: Step, row: Mapping[str, Any], *, deadline: str | None = None, attempt: int = 0
+    step: Step, row: ClaimRow, *, deadline: str | None = None, attempt: int = 0
 ) -> bool:
     """Claimer: complete now if the rules allow it (portability at once; ownership after
     CompletionPeriodEnd, once our user proved possession)."""
-    if row["status"] != "confirmed" or row["role"] != "CLAIMER":
+    if row.status != "confirmed" or row.role != "CLAIMER":
         return False
-    if row["type"] == "OWNERSHIP" and row["possession_validated_at"] is None:
+    if row.type == "OWNERSHIP" and row.possession_validated_at is None:
         return False
     found = periods(row)
-    if found is None or not rules.completion_allowed(row["type"], step.now, found):
+    if found is None or not rules.completion_allowed(row.type, step.now, found):
         return False
-    request(step, row["id"], "complete", deadline=deadline, attempt=attempt)
+    request(step, row.id, "complete", deadline=deadline, attempt=attempt)
     return True
 
 
-def _claimer_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+def _claimer_entry(row: ClaimRow) -> dict[str, Any]:
     return {
-        "key": row["key"],
-        "key_type": row["key_type"],
-        "participant": row["claimer_participant"],
-        "branch": row["claimer_branch"],
-        "account_number": row["claimer_account_number"],
-        "account_type": row["claimer_account_type"],
-        "opening_date": row["claimer_opening_date"],
-        "owner_type": row["claimer_type"],
-        "owner_tax_id": row["claimer_tax_id"],
-        "owner_name": row["claimer_name"],
-        "owner_trade_name": row["claimer_trade_name"],
+        "key": row.key,
+        "key_type": row.key_type,
+        "participant": row.claimer_participant,
+        "branch": row.claimer_branch,
+        "account_number": row.claimer_account_number,
+        "account_type": row.claimer_account_type,
+        "opening_date": row.claimer_opening_date,
+        "owner_type": row.claimer_type,
+        "owner_tax_id": row.claimer_tax_id,
+        "owner_name": row.claimer_name,
+        "owner_trade_name": row.claimer_trade_name,
     }

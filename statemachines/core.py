@@ -1,11 +1,12 @@
 """State machines as data, executed by pytransitions, persisted by guarded UPDATEs.
 
 A machine module declares a ``Spec``: its states, which of them a row may start in,
-and its transitions (trigger, sources, dest, guards, effects). One pytransitions
-``Machine`` per spec is built once with ``model=None``; firing attaches nothing to
-it, it runs the event on a throw-away ``Subject`` holding the row's saved status.
-Guards and effect builders do no I/O: effects are values the caller writes to the
-outbox in the same transaction as the status change.
+its transitions (trigger, sources, dest, guards, effects), and the table its subjects
+live in with their row type. One pytransitions ``Machine`` per spec is built once with
+``model=None``; firing attaches nothing to it, it runs the event on a throw-away
+``Subject`` holding the row's saved status. Guards and effect builders do no I/O:
+effects are values the caller writes to the outbox in the same transaction as the
+status change. ``fire`` is the one write path of every machine.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
-from app.outbox import Effect
+from app import repo
+from app.outbox import Effect, Step
 
 # pytransitions logs every callback at INFO: thousands of lines a second in a worker.
 logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -85,7 +87,7 @@ class Subject:
 
     id: str
     state: str
-    row: Mapping[str, Any]
+    row: Any  # the subject's typed row (e.g. app.repo.claims.ClaimRow), before the change
     now: datetime
     effects: list[Effect] = field(default_factory=list)
 
@@ -110,9 +112,15 @@ class Spec:
         initial: tuple[str, ...],
         transitions: tuple[T, ...],
         terminal: tuple[str, ...] = (),
+        *,
+        table: str,
+        row: type[Any],
     ) -> None:
         self.name, self.states, self.initial = name, states, initial
         self.terminal, self.transitions = terminal, transitions
+        self.table, self.row = table, row
+        """``table``: the file of its named queries (``<table>.lock``, ``<table>.set_status``);
+        ``row``: the row type those queries return."""
         self._machine = Machine(
             model=None,
             states=list(states),
@@ -179,3 +187,61 @@ class Spec:
                 detail=f"{self.name} {subject_id} is {status}: a guard of {trigger!r} refused",
             )
         return Fired(trigger, status, subject.state, subject.effects)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What ``fire`` did: the row before the change, the status after, the values the
+    UPDATE was given."""
+
+    before: Any
+    to_status: str
+    values: Mapping[str, Any]
+
+
+Params = Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None
+
+
+def fire(
+    step: Step,
+    spec: Spec,
+    subject_id: Any,
+    trigger: str,
+    *,
+    reason: str | None = None,
+    query: str | None = None,
+    params: Params = None,
+) -> Transition:
+    """The one write path of every machine: lock the subject (its lock query also tags
+    the transaction for ``state_history``), fire ``trigger``, persist with a guarded
+    ``UPDATE … WHERE id = … AND status = <old>``, write the effects to the outbox.
+
+    ``query`` (default ``<table>.set_status``) gets ``params`` (or a function of the
+    locked row giving them) plus id, from/to status and now. Raises IllegalTrigger
+    when the status does not allow the trigger, Conflict when the UPDATE matched no row.
+    """
+    row = repo.one(
+        step.conn,
+        f"{spec.table}.lock",
+        {"id": subject_id, "now": step.now, **step.tags(trigger, reason)},
+        spec.row,
+    )
+    if row is None:
+        raise LookupError(f"{spec.name} {subject_id} not found")
+    values = (params(row) if callable(params) else params) or {}
+    fired = spec.fire(str(subject_id), row.status, row, trigger, step.now, **values)
+    changed = repo.run(
+        step.conn,
+        query or f"{spec.table}.set_status",
+        {
+            **values,
+            "id": subject_id,
+            "from_status": fired.from_status,
+            "to_status": fired.to_status,
+            "now": step.now,
+        },
+    )
+    if changed != 1:
+        raise Conflict(spec.name, str(subject_id), row.status, trigger, spec.allowed(row.status))
+    step.add(fired.effects)
+    return Transition(row, fired.to_status, values)

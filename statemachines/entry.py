@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -24,8 +25,12 @@ from psycopg.types.json import Jsonb
 from app import db, outbox
 from app.domain import problems
 from app.domain.cid import compute_cid
+from app.events import EntryEvent
 from app.outbox import Effect, Step
-from statemachines.core import Conflict, Spec, Subject, T
+from app.repo import claims, entries
+from app.repo.entries import EntryRow
+from statemachines import core
+from statemachines.core import Params, Spec, Subject, T, Transition
 
 MACHINE = "entry"
 
@@ -34,29 +39,30 @@ def _subject(s: Subject) -> str:
     return f"entry:{s.id}"
 
 
-def _call(actor: str):
+def _call(actor: str) -> Callable[[Subject, Mapping[str, Any]], list[Effect]]:
     def build(s: Subject, ctx: Mapping[str, Any]) -> list[Effect]:
         return [outbox.task(actor, subject=_subject(s), entry_id=s.id)]
 
     return build
 
 
-def _event(topic: str):
+def _event(topic: str) -> Callable[[Subject, Mapping[str, Any]], list[Effect]]:
     def build(s: Subject, ctx: Mapping[str, Any]) -> list[Effect]:
-        payload = {
-            "entry_id": s.id,
-            "key_type": s.row["key_type"],
-            "key": ctx.get("key") or s.row["key"],
-            "status": s.state,
-        }
-        if ctx.get("problem_type"):
-            payload["problem_type"] = ctx["problem_type"]
-        return [outbox.event(topic, payload, subject=_subject(s))]
+        event = EntryEvent(
+            entry_id=s.id,
+            key_type=s.row.key_type,
+            key=ctx.get("key") or s.row.key,
+            status=s.state,
+            problem_type=ctx.get("problem_type"),
+        )
+        return [outbox.event(topic, event, subject=_subject(s))]
 
     return build
 
 
 SPEC = Spec(
+    table="entries",
+    row=EntryRow,
     name=MACHINE,
     states=("registering", "active", "updating", "deleting", "deleted", "rejected"),
     initial=("registering",),
@@ -75,20 +81,20 @@ SPEC = Spec(
 )
 
 
-def cid_of(row: Mapping[str, Any], **changes: Any) -> str:
+def cid_of(row: EntryRow, **changes: Any) -> str:
     """The entry's CID, keyed by its creation RequestId (DICT.md §3), with ``changes``."""
-    r = {**row, **changes}
+    r = msgspec.structs.replace(row, **changes) if changes else row
     return compute_cid(
-        str(r["request_id"]),
-        r["key_type"],
-        r["key"],
-        r["owner_tax_id"],
-        r["owner_name"],
-        r["owner_trade_name"],
-        r["participant"],
-        r["branch"],
-        r["account_number"],
-        r["account_type"],
+        str(r.request_id),
+        r.key_type,
+        r.key or "",
+        r.owner_tax_id,
+        r.owner_name,
+        r.owner_trade_name,
+        r.participant,
+        r.branch,
+        r.account_number,
+        r.account_type,
     )
 
 
@@ -98,7 +104,7 @@ class KeyTaken(Exception):
     violations = [("key", "key_already_registered", "this key already has a live entry here")]
 
 
-def create(step: Step, batch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | KeyTaken]:
+def create(step: Step, batch: Sequence[Mapping[str, Any]]) -> list[EntryRow | KeyTaken]:
     """Insert validated entries as registering, each with its CreateEntry call, in one
     statement (``entries.create``; run it in an ``outbox.statement()`` step). One
     answer per entry, in order: its row, or ``KeyTaken``."""
@@ -131,18 +137,18 @@ def create(step: Step, batch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
             },
         )
     }
-    answers: list[dict[str, Any] | KeyTaken] = []
+    answers: list[EntryRow | KeyTaken] = []
     for r, call in zip(rows, calls, strict=True):
         row = inserted.get(r["id"])
         if row is None:
             answers.append(KeyTaken())
         else:
             step.written(call, row.pop("outbox_id"))
-            answers.append(row)
+            answers.append(EntryRow(**row))
     return answers
 
 
-def register(batch: list[Mapping[str, Any]]) -> list[dict[str, Any] | BaseException]:
+def register(batch: list[Mapping[str, Any]]) -> list[EntryRow | BaseException]:
     """``create`` for the API's batcher: one statement for the whole batch; if it
     fails, each entry alone, so that one bad entry fails only its own request."""
     try:
@@ -151,16 +157,13 @@ def register(batch: list[Mapping[str, Any]]) -> list[dict[str, Any] | BaseExcept
     except psycopg.Error:
         if len(batch) == 1:
             raise
-    answers: list[dict[str, Any] | BaseException] = []
+    answers: list[EntryRow | BaseException] = []
     for fields in batch:
         try:
             answers.extend(register([fields]))
         except psycopg.Error as exc:
             answers.append(exc)
     return answers
-
-
-Params = Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 def fire(
@@ -170,34 +173,10 @@ def fire(
     *,
     query: str = "entries.set_status",
     reason: str | None = None,
-    params: Params | None = None,
-) -> tuple[dict[str, Any], Mapping[str, Any]]:
-    """Lock the entry, fire ``trigger``, persist with a guarded UPDATE, write effects.
-
-    ``params`` (or a function of the locked row giving them) fill ``query``. Returns
-    the row as it was before the change, and the params used.
-    """
-    row = step.conn.execute(
-        db.q("entries.lock"), {"id": entry_id, "now": step.now, **step.tags(trigger, reason)}
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"entry {entry_id} not found")
-    values = (params(row) if callable(params) else params) or {}
-    fired = SPEC.fire(str(entry_id), row["status"], row, trigger, step.now, **values)
-    cur = step.conn.execute(
-        db.q(query),
-        {
-            **values,
-            "id": entry_id,
-            "from_status": fired.from_status,
-            "to_status": fired.to_status,
-            "now": step.now,
-        },
-    )
-    if cur.rowcount != 1:
-        raise Conflict(MACHINE, str(entry_id), row["status"], trigger, SPEC.allowed(row["status"]))
-    step.add(fired.effects)
-    return row, values
+    params: Params = None,
+) -> Transition:
+    """``core.fire`` on the entry machine."""
+    return core.fire(step, SPEC, entry_id, trigger, query=query, reason=reason, params=params)
 
 
 def _vsync(step: Step, key_type: str, cid: str, delta: int) -> None:
@@ -255,27 +234,32 @@ _UPDATABLE = (
 )
 
 
+def with_pending(row: EntryRow) -> EntryRow:
+    """The entry as its pending update would leave it (what UpdateEntry sends)."""
+    pending = row.pending or {}
+    changes = {k: pending[k] for k in _UPDATABLE if k in pending}
+    if isinstance(changes.get("opening_date"), str):
+        changes["opening_date"] = datetime.fromisoformat(changes["opening_date"])
+    return msgspec.structs.replace(row, **changes)
+
+
 def updated(step: Step, entry_id: uuid.UUID | str) -> None:
     """The DICT accepted the pending update: apply it, swap the CID in the VSync."""
 
-    def apply(row: Mapping[str, Any]) -> dict[str, Any]:
-        new = {k: (row["pending"] or {}).get(k, row[k]) for k in _UPDATABLE}
-        return {**new, "cid": cid_of(row, **new)}
+    def apply(row: EntryRow) -> dict[str, Any]:
+        new = with_pending(row)
+        return {**{k: getattr(new, k) for k in _UPDATABLE}, "cid": cid_of(new)}
 
-    before, done = fire(step, entry_id, "updated", query="entries.set_updated", params=apply)
-    _vsync(step, before["key_type"], before["cid"], -1)
-    _vsync(step, before["key_type"], done["cid"], +1)
+    done = fire(step, entry_id, "updated", query="entries.set_updated", params=apply)
+    _vsync(step, done.before.key_type, done.before.cid, -1)
+    _vsync(step, done.before.key_type, done.values["cid"], +1)
 
 
 def request_delete(step: Step, entry_id: uuid.UUID | str, reason: str) -> None:
     """Ask the DICT to remove the key; refused while a claim on it is open (the DICT's
     own rule, EntryLockedByClaim, applied here before the call)."""
-    row = step.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
-    if (
-        row
-        and row["key"]
-        and step.conn.execute(db.q("claims.open_donor_for_key"), {"key": row["key"]}).fetchone()
-    ):
+    row = entries.get(step.conn, entry_id)
+    if row and row.key and claims.key_locked_by_claim(step.conn, row.key):
         raise problems.EntryLockedByClaim("a claim on this key is open; it cannot be deleted")
     fire(
         step,
@@ -289,28 +273,28 @@ def request_delete(step: Step, entry_id: uuid.UUID | str, reason: str) -> None:
 
 def deleted(step: Step, entry_id: uuid.UUID | str) -> None:
     """The DICT removed the entry: its CID leaves the VSync."""
-    before, _ = fire(step, entry_id, "deleted", query="entries.set_deleted")
-    _vsync(step, before["key_type"], before["cid"], -1)
+    done = fire(step, entry_id, "deleted", query="entries.set_deleted")
+    _vsync(step, done.before.key_type, done.before.cid, -1)
 
 
 def claimed_away(step: Step, entry_id: uuid.UUID | str) -> None:
     """A claim on our key was confirmed: the entry leaves our base and its CID our VSync.
     Idempotent: an entry already out of our base is left alone."""
-    row = step.conn.execute(db.q("entries.get"), {"id": entry_id}).fetchone()
-    if row is None or "claimed_away" not in SPEC.allowed(row["status"]):
+    row = entries.get(step.conn, entry_id)
+    if row is None or "claimed_away" not in SPEC.allowed(row.status):
         return
-    before, _ = fire(
+    done = fire(
         step, entry_id, "claimed_away", query="entries.set_deleted", reason="CLAIM_CONFIRMED"
     )
-    _vsync(step, before["key_type"], before["cid"], -1)
+    _vsync(step, done.before.key_type, done.before.cid, -1)
 
 
-def adopt(step: Step, fields: Mapping[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
+def adopt(step: Step, fields: Mapping[str, Any], request_id: uuid.UUID) -> uuid.UUID:
     """Our claim completed: the DICT created the entry with the completion RequestId;
-    record it here, active, its CID keyed by that RequestId."""
+    record it here, active, its CID keyed by that RequestId. Returns its id."""
     entry_id = uuid.uuid4()
     step.tag("claim_completed", None)
-    row = step.conn.execute(
+    step.conn.execute(
         db.q("entries.insert"),
         {
             **fields,
@@ -319,7 +303,6 @@ def adopt(step: Step, fields: Mapping[str, Any], request_id: uuid.UUID) -> dict[
             "request_id": request_id,
             "now": step.now,
         },
-    ).fetchone()
-    assert row is not None
+    )
     registered(step, entry_id, fields["key"])
-    return row
+    return entry_id

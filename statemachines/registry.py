@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from app import db, outbox
 from app.outbox import Step
+from app.repo import claims
 from statemachines import claim, claim_steps, entry
 from statemachines.core import IllegalTrigger, Spec
 
@@ -59,7 +60,7 @@ def _claim_decision(operation: str) -> Callable[[Step, str, str | None], None]:
     checks it; the DICT's answer arrives as for any other decision."""
 
     def act(step: Step, claim_id: str, reason: str | None) -> None:
-        row = step.conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
+        row = claims.get(step.conn, claim_id)
         if row is None:
             raise LookupError(f"claim {claim_id} not found")
         allowed = sorted(claim_steps.now_allowed(row, operation, step.now))
@@ -67,11 +68,11 @@ def _claim_decision(operation: str) -> Callable[[Step, str, str | None], None]:
             raise IllegalTrigger(
                 claim.MACHINE,
                 claim_id,
-                row["status"],
+                row.status,
                 operation,
-                claim.SPEC.allowed(row["status"]),
-                detail=f"{operation} of claim {claim_id} ({row['type']}, {row['role']}, "
-                f"{row['status']}) takes one of: {', '.join(allowed) or 'no reason now'}",
+                claim.SPEC.allowed(row.status),
+                detail=f"{operation} of claim {claim_id} ({row.type}, {row.role}, "
+                f"{row.status}) takes one of: {', '.join(allowed) or 'no reason now'}",
             )
         claim_steps.request(step, claim_id, operation, reason)
 

@@ -37,10 +37,7 @@ def _url(name: str) -> str:
 
 def _migrations_hash() -> str:
     h = hashlib.sha256()
-    for path in [
-        *sorted((db.SQL_DIR / "migrations").glob("*.sql")),
-        db.SQL_DIR / "queries" / "migrate.sql",
-    ]:
+    for path in [*db.sql_files("migrations"), db.SQL / "queries" / "migrate.sql"]:
         h.update(path.read_bytes())
     from statemachines import registry
 

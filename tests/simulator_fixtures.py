@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
-from app.bridge.simulator.server import SimulatorHandle, start_in_thread
+from simulator.admin_client import AdminClient
+from simulator.server import SimulatorHandle, start_in_thread
 
 OURS = "12345678"
 OTHER = "87654321"

@@ -84,7 +84,7 @@ def create_app(
         security=[{auth.BEARER_SCHEME: []}],
     )
     return Litestar(
-        route_handlers=[system.SystemController, secured],
+        route_handlers=[system.SystemController, openapi.assets(), secured],
         middleware=[
             DefineMiddleware(observability.RequestIdMiddleware),
             observability.prometheus_config().middleware,
@@ -95,5 +95,6 @@ def create_app(
         on_startup=[_on_startup],
         on_shutdown=[_on_shutdown],
         logging_config=None,
+        request_max_body_size=errors.MAX_BODY_BYTES,
         debug=debug,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -44,15 +45,17 @@ BEARER_SCHEME = "BearerAuth"
 
 
 class _KeyCache:
-    """token digest → (expiry on the monotonic clock, key or None)."""
+    """token digest → (expiry on ``clock``, key or None). ``clock`` is the monotonic
+    clock; tests replace it to pass ``CACHE_SECONDS`` without waiting."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._items: dict[bytes, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
+        self.clock = clock
 
     def get(self, digest: bytes) -> tuple[bool, ApiKey | None]:
         hit = self._items.get(digest)
-        if hit is None or hit[0] < time.monotonic():
+        if hit is None or hit[0] < self.clock():
             return False, None
         return True, hit[1]
 
@@ -60,7 +63,7 @@ class _KeyCache:
         with self._lock:
             if len(self._items) >= CACHE_MAX:
                 self._items.clear()
-            self._items[digest] = (time.monotonic() + CACHE_SECONDS, key)
+            self._items[digest] = (self.clock() + CACHE_SECONDS, key)
 
     def clear(self) -> None:
         with self._lock:
@@ -120,8 +123,10 @@ def requires(scope: str) -> Guard:
 
     Use at controller or route level: ``guards=[requires("entries:write")]``.
     Guards are coroutines on purpose: Litestar runs a plain function guard in a
-    worker thread, a hop that costs more than the check.
+    worker thread, a hop that costs more than the check. The scope is declared to
+    ``app.security`` (``declare_scope``): keys may then be created holding it.
     """
+    security.declare_scope(scope)
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         key = current_key(connection)

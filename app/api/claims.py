@@ -10,8 +10,9 @@ one claim exactly one wins and the other gets 409.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
@@ -25,6 +26,8 @@ from app.api.entries import AccountIn, OwnerIn, _check_participant, _domain_acco
 from app.api.errors import ConflictError, NotFoundError, ValidationFailed
 from app.domain import keys
 from app.domain.claims import ClaimType
+from app.repo import claims, spine
+from app.repo.claims import ClaimRow
 from statemachines import claim
 from statemachines import claim_steps as steps
 
@@ -96,65 +99,66 @@ class ClaimPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def _claim(row: dict[str, Any], conn: Any = None) -> Claim:
+def _claim(row: ClaimRow, conn: db.Conn | None = None) -> Claim:
     view = Claim(
-        id=row["id"],
-        dict_id=row["dict_id"],
-        role=row["role"],
-        type=row["type"],
-        key=row["key"],
-        key_type=row["key_type"],
-        status=row["status"],
-        dict_status=row["dict_status"],
-        donor_participant=row["donor_participant"],
-        claimer_participant=row["claimer_participant"],
-        deadlines=Deadlines(
-            row["resolution_period_end"], row["completion_period_end"], row["day30_limit"]
-        ),
-        possession_validated_at=row["possession_validated_at"],
-        confirm_reason=row["confirm_reason"],
-        cancel_reason=row["cancel_reason"],
-        cancelled_by=row["cancelled_by"],
-        problem_type=row["problem_type"],
-        problem_detail=row["problem_detail"],
-        anomaly=row["anomaly"],
-        entry_id=row["entry_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        id=row.id,
+        dict_id=row.dict_id,
+        role=row.role,
+        type=row.type,
+        key=row.key,
+        key_type=row.key_type,
+        status=row.status,
+        dict_status=row.dict_status,
+        donor_participant=row.donor_participant,
+        claimer_participant=row.claimer_participant,
+        deadlines=Deadlines(row.resolution_period_end, row.completion_period_end, row.day30_limit),
+        possession_validated_at=row.possession_validated_at,
+        confirm_reason=row.confirm_reason,
+        cancel_reason=row.cancel_reason,
+        cancelled_by=row.cancelled_by,
+        problem_type=row.problem_type,
+        problem_detail=row.problem_detail,
+        anomaly=row.anomaly,
+        entry_id=row.entry_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
     if conn is not None:
-        subject = claim.subject(row["id"])
         view.next_actions = [
-            Action(a["actor"], a["deliver_at"], (a["args"] or {}).get("deadline"), a["status"])
-            for a in conn.execute(db.q("claims.next_actions"), {"subject": subject})
+            Action(a.actor, a.deliver_at, a.args.get("deadline"), a.status)
+            for a in claims.next_actions(conn, claim.subject(row.id))
         ]
         view.history = [
-            Change(**h)
-            for h in conn.execute(
-                db.q("spine.history"), {"machine": "claim", "subject_id": str(row["id"])}
-            )
+            Change(h.from_status, h.to_status, h.trigger, h.reason, h.actor, h.at)
+            for h in spine.history(conn, "claim", str(row.id))
         ]
     return view
 
 
-def _find(conn: Any, claim_id: uuid.UUID) -> dict[str, Any]:
-    row = conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
+def _find(conn: db.Conn, claim_id: uuid.UUID) -> ClaimRow:
+    row = claims.get(conn, claim_id)
     if row is None:
         raise NotFoundError("claim", str(claim_id))
     return row
 
 
-def _check_reason(row: dict[str, Any], operation: str, reason: str) -> None:
+def _check_reason(row: ClaimRow, operation: str, reason: str) -> None:
     allowed = sorted(steps.now_allowed(row, operation, clock.now()))
     if reason not in allowed:
         why = (
-            f"one of {', '.join(allowed)} for a {row['type']} claim as {row['role']} "
-            f"while {row['status']}"
+            f"one of {', '.join(allowed)} for a {row.type} claim as {row.role} while {row.status}"
             if allowed
-            else f"no {operation} is allowed now for a {row['type']} claim as {row['role']} "
-            f"while {row['status']}"
+            else f"no {operation} is allowed now for a {row.type} claim as {row.role} "
+            f"while {row.status}"
         )
         raise ValidationFailed([("reason", "claim_reason", why)])
+
+
+def _one_of(field: str, value: str | None, allowed: Iterable[str]) -> None:
+    """A filter value outside its set is a 422 naming the field, not an empty page."""
+    options = sorted(allowed)
+    if value is not None and value not in options:
+        raise ValidationFailed([(field, "one_of", f"one of {', '.join(options)}")])
 
 
 class ClaimController(Controller):
@@ -209,9 +213,7 @@ class ClaimController(Controller):
                     "claimer_trade_name": o.trade_name,
                 },
             )
-        return Response(
-            _claim(row), status_code=202, headers={"Location": f"/v1/claims/{row['id']}"}
-        )
+        return Response(_claim(row), status_code=202, headers={"Location": f"/v1/claims/{row.id}"})
 
     @get(
         "/{claim_id:uuid}",
@@ -236,23 +238,21 @@ class ClaimController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> ClaimPage:
         """Claims in arrival order; pass ``next_cursor`` back as ``cursor``."""
-        after, after_id = pagination.decode(cursor)
+        _one_of("role", role, ("CLAIMER", "DONOR"))
+        _one_of("status", status, claim.SPEC.states)
+        _one_of("type", type, CLAIM_TYPES)
+        after = pagination.decode(cursor)
+        filters = {
+            "role": role,
+            "status": status,
+            "type": type,
+            "key": key,
+            "deadline_before": deadline_before,
+        }
         with db.pool().connection() as conn:
-            rows = conn.execute(
-                db.q("claims.list"),
-                {
-                    "role": role,
-                    "status": status,
-                    "type": type,
-                    "key": key,
-                    "deadline_before": deadline_before,
-                    "after_inserted": after,
-                    "after_id": after_id,
-                    "limit": limit,
-                },
-            ).fetchall()
-        nxt = pagination.next_cursor(rows, limit, "inserted_at")
-        return ClaimPage([_claim(r) for r in rows], nxt)
+            rows = claims.page(conn, filters, after, limit + 1)
+        items, nxt = pagination.cut(rows, limit, lambda r: (r.inserted_at, r.id))
+        return ClaimPage([_claim(r) for r in items], nxt)
 
     @post(
         "/{claim_id:uuid}/confirm",
@@ -287,15 +287,14 @@ class ClaimController(Controller):
         """Ownership claimer: our customer proved possession; complete when allowed."""
         with outbox.step(actor="api") as s:
             row = _find(s.conn, claim_id)
-            ours = row["role"] == "CLAIMER" and row["type"] == "OWNERSHIP"
-            if not ours or row["status"] in claim.TERMINAL:
+            ours = row.role == "CLAIMER" and row.type == "OWNERSHIP"
+            if not ours or row.status in claim.TERMINAL:
                 raise ConflictError(
                     "possession is validated for an open OWNERSHIP claim of ours (as claimer)",
-                    current=row["status"],
+                    current=row.status,
                     allowed=[],
                 )
-            s.conn.execute(db.q("claims.validate_possession"), {"id": claim_id, "now": s.now})
-            row = _find(s.conn, claim_id)
+            row = claims.validate_possession(s.conn, claim_id, s.now) or row
             steps.complete_if_due(s, row)
             row = _find(s.conn, claim_id)
         return _claim(row)
@@ -303,7 +302,7 @@ class ClaimController(Controller):
     def _decide(self, claim_id: uuid.UUID, operation: str, reason: str) -> Claim:
         with outbox.step(actor="api") as s:
             row = _find(s.conn, claim_id)
-            if operation in claim.SPEC.allowed(row["status"]):  # else 409 from the machine
+            if operation in claim.SPEC.allowed(row.status):  # else 409 from the machine
                 _check_reason(row, operation, reason)
             steps.request(s, claim_id, operation, reason)  # 409 unless the status allows it
             row = _find(s.conn, claim_id)

@@ -7,7 +7,6 @@ later through the worker and moves the entry to active or rejected.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,12 +20,12 @@ from litestar.response import Response
 from app import db, outbox, settings
 from app.api import pagination
 from app.api.auth import requires
-from app.api.errors import NotFoundError, ValidationFailed
+from app.api.errors import FieldError, KeyAlreadyRegistered, NotFoundError, ValidationFailed
 from app.batcher import Batcher
 from app.domain import keys
+from app.repo import entries
+from app.repo.entries import EntryRow
 from statemachines import entry
-
-DELETE_REASONS = ("USER_REQUESTED", "ACCOUNT_CLOSURE", "RECONCILIATION", "FRAUD", "RFB_VALIDATION")
 
 
 class AccountIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,28 +94,22 @@ class EntryPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def _entry(row: dict[str, Any]) -> Entry:
+def _entry(row: EntryRow) -> Entry:
     return Entry(
-        id=row["id"],
-        key=row["key"],
-        key_type=row["key_type"],
-        status=row["status"],
+        id=row.id,
+        key=row.key,
+        key_type=row.key_type,
+        status=row.status,
         account=Account(
-            row["participant"],
-            row["branch"],
-            row["account_number"],
-            row["account_type"],
-            row["opening_date"],
+            row.participant, row.branch, row.account_number, row.account_type, row.opening_date
         ),
-        owner=Owner(
-            row["owner_type"], row["owner_tax_id"], row["owner_name"], row["owner_trade_name"]
-        ),
-        request_id=row["request_id"],
-        cid=row["cid"],
-        problem_type=row["problem_type"],
-        problem_detail=row["problem_detail"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        owner=Owner(row.owner_type, row.owner_tax_id, row.owner_name, row.owner_trade_name),
+        request_id=row.request_id,
+        cid=row.cid,
+        problem_type=row.problem_type,
+        problem_detail=row.problem_detail,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -142,21 +135,15 @@ def _check_participant(account: AccountIn, field: str = "account.participant") -
         )
 
 
-def _find(conn: Any, ref: str) -> dict[str, Any]:
+def _find(conn: db.Conn, ref: str) -> EntryRow:
     """An entry by id, or by key (the live one, else the latest attempt)."""
-    row = None
-    with contextlib.suppress(ValueError):  # not a UUID: a key
-        row = conn.execute(db.q("entries.get"), {"id": uuid.UUID(ref)}).fetchone()
-    row = row or conn.execute(db.q("entries.live_by_key"), {"key": ref}).fetchone()
-    row = row or conn.execute(db.q("entries.latest_by_key"), {"key": ref}).fetchone()
+    row = entries.find(conn, ref)
     if row is None:
         raise NotFoundError("entry", ref)
     return row
 
 
-_registrations: Batcher[Mapping[str, Any], dict[str, Any]] = Batcher(
-    entry.register, name="registrations"
-)
+_registrations: Batcher[Mapping[str, Any], EntryRow] = Batcher(entry.register, name="registrations")
 """Concurrent registrations share one statement and commit (``app.batcher``)."""
 
 
@@ -192,10 +179,9 @@ class EntryController(Controller):
         try:
             row = await _registrations.submit(fields)
         except entry.KeyTaken as exc:
-            raise ValidationFailed(exc.violations, status=409) from None
-        return Response(
-            _entry(row), status_code=202, headers={"Location": f"/v1/entries/{row['id']}"}
-        )
+            errors = [FieldError(*v) for v in exc.violations]
+            raise KeyAlreadyRegistered(str(exc.violations[0][2]), errors=errors) from None
+        return Response(_entry(row), status_code=202, headers={"Location": f"/v1/entries/{row.id}"})
 
     @get(
         "/{ref:str}",
@@ -221,24 +207,23 @@ class EntryController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> EntryPage:
         """Entries in creation order; pass ``next_cursor`` back as ``cursor``."""
-        after_created, after_id = pagination.decode(cursor)
+        if key_type is not None and key_type not in keys.KeyType.__members__:
+            raise ValidationFailed([("key_type", "one_of", f"one of {', '.join(keys.KeyType)}")])
+        if status is not None and status not in entry.SPEC.states:
+            allowed = ", ".join(entry.SPEC.states)
+            raise ValidationFailed([("status", "one_of", f"one of {allowed}")])
+        filters = {
+            "participant": participant,
+            "account_number": account_number,
+            "branch": branch,
+            "owner_tax_id": owner_tax_id,
+            "key_type": key_type,
+            "status": status,
+        }
         with db.pool().connection() as conn:
-            rows = conn.execute(
-                db.q("entries.list"),
-                {
-                    "participant": participant,
-                    "account_number": account_number,
-                    "branch": branch,
-                    "owner_tax_id": owner_tax_id,
-                    "key_type": key_type,
-                    "status": status,
-                    "after_created": after_created,
-                    "after_id": after_id,
-                    "limit": limit,
-                },
-            ).fetchall()
-        nxt = pagination.next_cursor(rows, limit, "created_at")
-        return EntryPage([_entry(r) for r in rows], nxt)
+            rows = entries.page(conn, filters, pagination.decode(cursor), limit + 1)
+        items, nxt = pagination.cut(rows, limit, lambda r: (r.created_at, r.id))
+        return EntryPage([_entry(r) for r in items], nxt)
 
     @patch(
         "/{ref:str}",
@@ -258,12 +243,12 @@ class EntryController(Controller):
             )
         with outbox.step(actor="api") as s:
             row = _find(s.conn, ref)
-            if data.reason not in keys.update_reasons(row["key_type"]):
-                rule = f"a {row['key_type']} key is updated only with RFB_VALIDATION (DICT v2.6.1)"
+            if data.reason not in keys.update_reasons(row.key_type):
+                rule = f"a {row.key_type} key is updated only with RFB_VALIDATION (DICT v2.6.1)"
                 raise ValidationFailed([("reason", "evp_update_reason", rule)])
             changes = _update_changes(row, data)
-            entry.request_update(s, row["id"], changes, data.reason)
-            row = _find(s.conn, str(row["id"]))
+            entry.request_update(s, row.id, changes, data.reason)
+            row = _find(s.conn, str(row.id))
         return _entry(row)
 
     @delete(
@@ -275,34 +260,35 @@ class EntryController(Controller):
     )
     def remove(self, ref: FromPath[str], reason: FromQuery[str]) -> Entry:
         """Remove a key from the DICT; ``reason`` is one of the DICT's deletion reasons."""
-        if reason not in DELETE_REASONS:
-            raise ValidationFailed([("reason", "one_of", f"one of {', '.join(DELETE_REASONS)}")])
+        if reason not in keys.DELETE_REASONS:
+            allowed = ", ".join(keys.DELETE_REASONS)
+            raise ValidationFailed([("reason", "one_of", f"one of {allowed}")])
         with outbox.step(actor="api") as s:
             row = _find(s.conn, ref)
-            entry.request_delete(s, row["id"], reason)
-            row = _find(s.conn, str(row["id"]))
+            entry.request_delete(s, row.id, reason)
+            row = _find(s.conn, str(row.id))
         return _entry(row)
 
 
-def _update_changes(row: dict[str, Any], data: EntryUpdate) -> dict[str, Any]:
+def _update_changes(row: EntryRow, data: EntryUpdate) -> dict[str, Any]:
     """Validate the entry as it would be after the update; return the changed fields."""
     account = data.account or AccountIn(
-        participant=row["participant"],
-        branch=row["branch"],
-        account_number=row["account_number"],
-        account_type=row["account_type"],
-        opening_date=row["opening_date"],
+        participant=row.participant,
+        branch=row.branch,
+        account_number=row.account_number,
+        account_type=row.account_type,
+        opening_date=row.opening_date,
     )
     _check_participant(account)
     owner = OwnerIn(
-        type=row["owner_type"],
-        tax_id=row["owner_tax_id"],
-        name=data.name if data.name is not None else row["owner_name"],
-        trade_name=data.trade_name if data.trade_name is not None else row["owner_trade_name"],
+        type=row.owner_type,
+        tax_id=row.owner_tax_id,
+        name=data.name if data.name is not None else row.owner_name,
+        trade_name=data.trade_name if data.trade_name is not None else row.owner_trade_name,
     )
     keys.validate_entry(
-        row["key_type"],
-        row["key"],
+        row.key_type,
+        row.key,
         _domain_account(account),
         _domain_owner(owner),
         creating=False,

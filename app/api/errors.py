@@ -33,11 +33,14 @@ from litestar.types import ExceptionHandlersMap
 
 from app.domain.problems import DictProblem
 from app.logging import request_id_var
+from app.repo.errors import domain_error
 
 log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://dict-connect/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+MAX_BODY_BYTES = 64 * 1024
+"""A request body above this answers 413 (the largest real body, an entry, is ~1 KiB)."""
 
 
 class FieldError(msgspec.Struct, frozen=True):
@@ -128,6 +131,12 @@ class ConflictError(ApiError):
         self.current, self.allowed = current, sorted(allowed)
 
 
+class KeyAlreadyRegistered(ApiError):
+    """A registration for a key that already has a live entry here."""
+
+    status, name, title = 409, "key-already-registered", "The key is already registered here"
+
+
 class Unauthorized(ApiError):
     status, name, title = 401, "unauthorized", "A valid API key is required"
 
@@ -178,6 +187,10 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     """Litestar's own errors: malformed input, unknown routes, methods, guards."""
     if isinstance(exc, ValidationException):
         errors = [_from_litestar(item) for item in exc.extra or [] if isinstance(item, dict)]
+        missing = _MISSING_PARAMETER.search(exc.detail or "")
+        if not errors and missing:  # Litestar names a missing parameter only in its text
+            kind, name = missing.groups()
+            errors = [FieldError(name, "required", f"the {kind} parameter {name} is required")]
         problem = _problem(
             422,
             ValidationFailed.name,
@@ -196,12 +209,15 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     phrase = HTTPStatus(status).phrase
     name = "malformed-request" if status == 400 else phrase.lower().replace(" ", "-")
     errors = [FieldError("body", "malformed", exc.detail)] if status == 400 else []
+    if status == 413:
+        errors = [FieldError("body", "max_size", f"a body has at most {MAX_BODY_BYTES} bytes")]
     problem = _problem(status, name, phrase, exc.detail, errors=errors)
     return problem_response(request, problem, exc.headers)
 
 
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Shaped exceptions from lower layers, else a 500 that leaks nothing."""
+    exc = domain_error(exc) or exc  # a database rule that held: by its constraint's name
     if hasattr(exc, "current") and hasattr(exc, "allowed"):
         problem = _problem(
             409,
@@ -252,6 +268,8 @@ def _violation(v: Any) -> FieldError:
         str(getattr(v, "message", "")),
     )
 
+
+_MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 
 # msgspec's messages, first match wins: (pattern, rule, whether `name` extends the path).
 _MSGSPEC_RULES: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(

@@ -32,11 +32,13 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from psycopg.types.json import Jsonb
 
 from app import clock, db
 from app.api.errors import ApiError, FieldError, ValidationFailed
+from app.repo import idempotency
+from app.repo.idempotency import Stored
 from app.security import ApiKey
 
 HEADER = "Idempotency-Key"
@@ -82,7 +84,7 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = str(scope.get("method", ""))
-        if scope["type"] != "http" or method not in METHODS:
+        if scope["type"] != ScopeType.HTTP or method not in METHODS:
             await self.app(scope, receive, send)
             return
         key, api_key = _header(scope, b"idempotency-key"), scope.get("auth")
@@ -129,32 +131,20 @@ class _Slot:
         self.ids = {"api_key_id": api_key_id, "key": key}
         self.method, self.path, self.body_hash = method, path, body_hash
 
-    def acquire(self) -> dict[str, Any] | None:
+    def acquire(self) -> Stored | None:
         """None: this request must execute. Else the stored answer to replay."""
         with db.pool().connection() as conn:
             for _ in range(3):  # the row may be released between our insert and read
                 now = clock.now()
-                claimed = conn.execute(
-                    db.q("idempotency.claim"),
-                    {
-                        **self.ids,
-                        "method": self.method,
-                        "path": self.path,
-                        "body_hash": self.body_hash,
-                        "now": now,
-                    },
-                ).fetchone()
-                if claimed is not None:
+                if idempotency.claim(conn, self.ids, self.method, self.path, self.body_hash, now):
                     return None
-                row: dict[str, Any] | None = conn.execute(
-                    db.q("idempotency.get"), self.ids
-                ).fetchone()  # type: ignore[assignment]  # the pool's rows are dicts
+                row = idempotency.get(conn, self.ids)
                 if row is not None:
                     return self._judge(conn, row, now)
         raise IdempotencyKeyInProgress("the first request with this key is still running")
 
-    def _judge(self, conn: Any, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-        if bytes(row["body_hash"]) != self.body_hash:
+    def _judge(self, conn: db.Conn, row: Stored, now: datetime) -> Stored | None:
+        if bytes(row.body_hash) != self.body_hash:
             raise IdempotencyKeyReused(
                 [
                     (
@@ -164,18 +154,9 @@ class _Slot:
                     )
                 ]
             )
-        if row["status_code"] is not None:
+        if row.status_code is not None:
             return row
-        taken = conn.execute(
-            db.q("idempotency.take_over"),
-            {
-                **self.ids,
-                "body_hash": self.body_hash,
-                "now": now,
-                "stale_before": now - STALE_AFTER,
-            },
-        ).fetchone()
-        if taken is not None:
+        if idempotency.take_over(conn, self.ids, self.body_hash, now, now - STALE_AFTER):
             return None
         raise IdempotencyKeyInProgress(
             "the first request with this key is still running; retry shortly",
@@ -191,19 +172,11 @@ class _Slot:
 
     def complete(self, status: int, headers: dict[str, str], body: bytes) -> None:
         with db.pool().connection() as conn:
-            conn.execute(
-                db.q("idempotency.complete"),
-                {
-                    **self.ids,
-                    "status_code": status,
-                    "response_headers": Jsonb(headers),
-                    "response_body": body,
-                },
-            )
+            idempotency.complete(conn, self.ids, status, headers, body)
 
     def release(self) -> None:
         with db.pool().connection() as conn:
-            conn.execute(db.q("idempotency.release"), self.ids)
+            idempotency.release(conn, self.ids)
 
 
 class _Recorder:
@@ -264,12 +237,13 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_replay(send: Send, row: dict[str, Any]) -> None:
-    body = bytes(row["response_body"])
+async def _send_replay(send: Send, row: Stored) -> None:
+    body = bytes(row.response_body or b"")
     headers = [
         (k.encode("latin-1"), str(v).encode("latin-1"))
-        for k, v in (row["response_headers"] or {}).items()
+        for k, v in (row.response_headers or {}).items()
     ]
     headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
-    await send({"type": "http.response.start", "status": row["status_code"], "headers": headers})
+    status = row.status_code or 200  # a stored answer always has its status
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -19,6 +19,7 @@ import re
 import time
 import uuid
 
+from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,7 +27,6 @@ from app.logging import request_id_var
 
 access_log = logging.getLogger("dict_connect.access")
 
-REQUEST_ID_HEADER = "X-Request-Id"
 _ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 METRICS_PREFIX = "dict_connect_http"
@@ -77,7 +77,7 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         method = str(scope.get("method", ""))

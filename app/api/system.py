@@ -190,9 +190,9 @@ class _BridgeCollector:
 
 
 _bridge_registry = CollectorRegistry(auto_describe=False)
-_bridge_registry.register(_BridgeCollector())  # type: ignore[arg-type]
+_bridge_registry.register(_BridgeCollector())
 _backlog_registry = CollectorRegistry(auto_describe=False)
-_backlog_registry.register(outbox.BacklogCollector())  # type: ignore[arg-type]
+_backlog_registry.register(outbox.BacklogCollector())
 
 
 def _backlog_metrics() -> bytes:

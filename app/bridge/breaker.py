@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pybreaker
@@ -41,6 +43,31 @@ class _LogStateChanges(pybreaker.CircuitBreakerListener):
         log.warning("bridge circuit breaker %s -> %s", old, new_state.name)
 
 
+class _ClockedStorage(pybreaker.CircuitMemoryStorage):
+    """pybreaker's memory storage, timing the open state on ``clock`` (monotonic).
+
+    pybreaker lets a trial call through once ``datetime.now() >= opened_at +
+    reset_timeout``. Reporting ``opened_at`` as now minus the seconds ``clock`` has
+    counted since the breaker opened makes that test follow ``clock``: immune to
+    wall-clock steps, and a test can move it instead of sleeping.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__(pybreaker.STATE_CLOSED)
+        self._clock = clock
+        self._opened: float | None = None
+
+    @property
+    def opened_at(self) -> datetime | None:
+        if self._opened is None:
+            return None
+        return datetime.now(UTC) - timedelta(seconds=self._clock() - self._opened)
+
+    @opened_at.setter
+    def opened_at(self, value: datetime) -> None:
+        self._opened = self._clock()
+
+
 class TransportBreaker:
     """A pybreaker circuit breaker that does not serialise the process's calls.
 
@@ -49,12 +76,16 @@ class TransportBreaker:
     while closed, the call runs unguarded and only its outcome is replayed through
     the breaker (instantly). While open, pybreaker decides: fail fast until the
     reset timeout, then one trial call; other threads fail fast during the trial.
+    The reset timeout runs on ``clock`` (``time.monotonic`` unless a test passes one).
     """
 
-    def __init__(self, fail_max: int, reset_s: float) -> None:
+    def __init__(
+        self, fail_max: int, reset_s: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=fail_max,
             reset_timeout=reset_s,
+            state_storage=_ClockedStorage(clock),
             exclude=[_is_answer],
             throw_new_error_on_trip=False,
             name="dict-bridge",

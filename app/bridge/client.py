@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import grpc
 from google.protobuf.message import Message
@@ -117,6 +117,9 @@ def _rest(first: Any, stream: Any) -> Iterator[Any]:
         stream.cancel()
 
 
+R = TypeVar("R")
+
+
 class DictClient:
     """Calls to the DICT: one method per DictBridge RPC, request in, response out.
 
@@ -190,8 +193,23 @@ class DictClient:
             return False
         return True
 
-    def _call(self, rpc_name: str, request: Message, timeout: float | None) -> Any:
-        """The one call path: breaker, deadline, metadata, error mapping, metrics."""
+    @overload
+    def _call(
+        self, rpc_name: str, request: Message, timeout: float | None, response: type[R]
+    ) -> R: ...
+
+    @overload
+    def _call(self, rpc_name: str, request: Message, timeout: float | None) -> Any: ...
+
+    def _call(
+        self,
+        rpc_name: str,
+        request: Message,
+        timeout: float | None,
+        response: type[Any] | None = None,
+    ) -> Any:
+        """The one call path: breaker, deadline, metadata, error mapping, metrics.
+        ``response`` is the answer's message type (for the type checker)."""
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -251,139 +269,143 @@ class DictClient:
     def create_entry(
         self, request: pb.CreateEntryRequest, *, timeout_s: float | None = None
     ) -> pb.CreateEntryResponse:
-        return self._call("CreateEntry", request, timeout_s)
+        return self._call("CreateEntry", request, timeout_s, pb.CreateEntryResponse)
 
     def get_entry(
         self, request: pb.GetEntryRequest, *, timeout_s: float | None = None
     ) -> pb.GetEntryResponse:
-        return self._call("GetEntry", request, timeout_s)
+        return self._call("GetEntry", request, timeout_s, pb.GetEntryResponse)
 
     def update_entry(
         self, request: pb.UpdateEntryRequest, *, timeout_s: float | None = None
     ) -> pb.UpdateEntryResponse:
-        return self._call("UpdateEntry", request, timeout_s)
+        return self._call("UpdateEntry", request, timeout_s, pb.UpdateEntryResponse)
 
     def delete_entry(
         self, request: pb.DeleteEntryRequest, *, timeout_s: float | None = None
     ) -> pb.DeleteEntryResponse:
-        return self._call("DeleteEntry", request, timeout_s)
+        return self._call("DeleteEntry", request, timeout_s, pb.DeleteEntryResponse)
 
     def create_claim(
         self, request: pb.CreateClaimRequest, *, timeout_s: float | None = None
     ) -> pb.ClaimResponse:
-        return self._call("CreateClaim", request, timeout_s)
+        return self._call("CreateClaim", request, timeout_s, pb.ClaimResponse)
 
     def get_claim(
         self, request: pb.GetClaimRequest, *, timeout_s: float | None = None
     ) -> pb.ClaimResponse:
-        return self._call("GetClaim", request, timeout_s)
+        return self._call("GetClaim", request, timeout_s, pb.ClaimResponse)
 
     def list_claims(
         self, request: pb.ListClaimsRequest, *, timeout_s: float | None = None
     ) -> pb.ListClaimsResponse:
-        return self._call("ListClaims", request, timeout_s)
+        return self._call("ListClaims", request, timeout_s, pb.ListClaimsResponse)
 
     def acknowledge_claim(
         self, request: pb.AcknowledgeClaimRequest, *, timeout_s: float | None = None
     ) -> pb.ClaimResponse:
-        return self._call("AcknowledgeClaim", request, timeout_s)
+        return self._call("AcknowledgeClaim", request, timeout_s, pb.ClaimResponse)
 
     def confirm_claim(
         self, request: pb.ConfirmClaimRequest, *, timeout_s: float | None = None
     ) -> pb.ClaimResponse:
-        return self._call("ConfirmClaim", request, timeout_s)
+        return self._call("ConfirmClaim", request, timeout_s, pb.ClaimResponse)
 
     def cancel_claim(
         self, request: pb.CancelClaimRequest, *, timeout_s: float | None = None
     ) -> pb.ClaimResponse:
-        return self._call("CancelClaim", request, timeout_s)
+        return self._call("CancelClaim", request, timeout_s, pb.ClaimResponse)
 
     def complete_claim(
         self, request: pb.CompleteClaimRequest, *, timeout_s: float | None = None
     ) -> pb.ClaimResponse:
-        return self._call("CompleteClaim", request, timeout_s)
+        return self._call("CompleteClaim", request, timeout_s, pb.ClaimResponse)
 
     def create_sync_verification(
         self, request: pb.CreateSyncVerificationRequest, *, timeout_s: float | None = None
     ) -> pb.SyncVerification:
-        return self._call("CreateSyncVerification", request, timeout_s)
+        return self._call("CreateSyncVerification", request, timeout_s, pb.SyncVerification)
 
     def create_cid_set_file(
         self, request: pb.CreateCidSetFileRequest, *, timeout_s: float | None = None
     ) -> pb.CidSetFile:
-        return self._call("CreateCidSetFile", request, timeout_s)
+        return self._call("CreateCidSetFile", request, timeout_s, pb.CidSetFile)
 
     def get_cid_set_file(
         self, request: pb.GetCidSetFileRequest, *, timeout_s: float | None = None
     ) -> pb.CidSetFile:
-        return self._call("GetCidSetFile", request, timeout_s)
+        return self._call("GetCidSetFile", request, timeout_s, pb.CidSetFile)
 
     def list_cid_set_events(
         self, request: pb.ListCidSetEventsRequest, *, timeout_s: float | None = None
     ) -> pb.ListCidSetEventsResponse:
-        return self._call("ListCidSetEvents", request, timeout_s)
+        return self._call("ListCidSetEvents", request, timeout_s, pb.ListCidSetEventsResponse)
 
     def get_entry_by_cid(
         self, request: pb.GetEntryByCidRequest, *, timeout_s: float | None = None
     ) -> pb.GetEntryByCidResponse:
-        return self._call("GetEntryByCid", request, timeout_s)
+        return self._call("GetEntryByCid", request, timeout_s, pb.GetEntryByCidResponse)
 
     def create_infraction_report(
         self, request: pb.CreateInfractionReportRequest, *, timeout_s: float | None = None
     ) -> pb.InfractionReportResponse:
-        return self._call("CreateInfractionReport", request, timeout_s)
+        return self._call("CreateInfractionReport", request, timeout_s, pb.InfractionReportResponse)
 
     def get_infraction_report(
         self, request: pb.GetInfractionReportRequest, *, timeout_s: float | None = None
     ) -> pb.InfractionReportResponse:
-        return self._call("GetInfractionReport", request, timeout_s)
+        return self._call("GetInfractionReport", request, timeout_s, pb.InfractionReportResponse)
 
     def list_infraction_reports(
         self, request: pb.ListInfractionReportsRequest, *, timeout_s: float | None = None
     ) -> pb.ListInfractionReportsResponse:
-        return self._call("ListInfractionReports", request, timeout_s)
+        return self._call(
+            "ListInfractionReports", request, timeout_s, pb.ListInfractionReportsResponse
+        )
 
     def acknowledge_infraction_report(
         self, request: pb.AcknowledgeInfractionReportRequest, *, timeout_s: float | None = None
     ) -> pb.InfractionReportResponse:
-        return self._call("AcknowledgeInfractionReport", request, timeout_s)
+        return self._call(
+            "AcknowledgeInfractionReport", request, timeout_s, pb.InfractionReportResponse
+        )
 
     def close_infraction_report(
         self, request: pb.CloseInfractionReportRequest, *, timeout_s: float | None = None
     ) -> pb.InfractionReportResponse:
-        return self._call("CloseInfractionReport", request, timeout_s)
+        return self._call("CloseInfractionReport", request, timeout_s, pb.InfractionReportResponse)
 
     def cancel_infraction_report(
         self, request: pb.CancelInfractionReportRequest, *, timeout_s: float | None = None
     ) -> pb.InfractionReportResponse:
-        return self._call("CancelInfractionReport", request, timeout_s)
+        return self._call("CancelInfractionReport", request, timeout_s, pb.InfractionReportResponse)
 
     def update_infraction_report(
         self, request: pb.UpdateInfractionReportRequest, *, timeout_s: float | None = None
     ) -> pb.InfractionReportResponse:
-        return self._call("UpdateInfractionReport", request, timeout_s)
+        return self._call("UpdateInfractionReport", request, timeout_s, pb.InfractionReportResponse)
 
     def create_fraud_marker(
         self, request: pb.CreateFraudMarkerRequest, *, timeout_s: float | None = None
     ) -> pb.FraudMarkerResponse:
-        return self._call("CreateFraudMarker", request, timeout_s)
+        return self._call("CreateFraudMarker", request, timeout_s, pb.FraudMarkerResponse)
 
     def get_fraud_marker(
         self, request: pb.GetFraudMarkerRequest, *, timeout_s: float | None = None
     ) -> pb.FraudMarkerResponse:
-        return self._call("GetFraudMarker", request, timeout_s)
+        return self._call("GetFraudMarker", request, timeout_s, pb.FraudMarkerResponse)
 
     def cancel_fraud_marker(
         self, request: pb.CancelFraudMarkerRequest, *, timeout_s: float | None = None
     ) -> pb.FraudMarkerResponse:
-        return self._call("CancelFraudMarker", request, timeout_s)
+        return self._call("CancelFraudMarker", request, timeout_s, pb.FraudMarkerResponse)
 
     def list_bucket_states(
         self, request: pb.ListBucketStatesRequest, *, timeout_s: float | None = None
     ) -> pb.ListBucketStatesResponse:
-        return self._call("ListBucketStates", request, timeout_s)
+        return self._call("ListBucketStates", request, timeout_s, pb.ListBucketStatesResponse)
 
     def get_bucket_state(
         self, request: pb.GetBucketStateRequest, *, timeout_s: float | None = None
     ) -> pb.GetBucketStateResponse:
-        return self._call("GetBucketState", request, timeout_s)
+        return self._call("GetBucketState", request, timeout_s, pb.GetBucketStateResponse)

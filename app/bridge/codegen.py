@@ -1,10 +1,13 @@
 """Regenerate the committed gRPC stubs from the .proto files.
 
-    python -m app.bridge.codegen          # rewrite app/bridge/*_pb2*.py(i)
+    python -m app.bridge.codegen          # rewrite app/bridge/*_pb2*.py(i), simulator/admin_pb2*
     python -m app.bridge.codegen --check  # exit 1 if the committed stubs are stale
 
-Protos are compiled from the repository root so generated modules import each
-other as ``app.bridge.…``. Needs the dev extra (grpcio-tools, mypy-protobuf).
+Two contracts: the bridge's (``app/bridge/dict_bridge.proto``, the connector's client
+and the simulator both use it) and the simulator's admin service
+(``simulator/admin.proto``, which imports the bridge's). Protos are compiled from the
+repository root so generated modules import each other by their package paths
+(``app.bridge.…``, ``simulator.…``). Needs the dev extra (grpcio-tools, mypy-protobuf).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROTOS = ["app/bridge/dict_bridge.proto", "app/bridge/simulator_admin.proto"]
+PROTOS = ["app/bridge/dict_bridge.proto", "simulator/admin.proto"]
 
 
 def generate(out_dir: Path) -> list[Path]:
@@ -29,11 +32,13 @@ def generate(out_dir: Path) -> list[Path]:
     args = [
         "protoc",
         f"--plugin=protoc-gen-mypy={plugin}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin.with_name('protoc-gen-mypy_grpc')}",
         f"-I{ROOT}",
         f"-I{include}",
         f"--python_out={out_dir}",
         f"--grpc_python_out={out_dir}",
         f"--mypy_out={out_dir}",
+        f"--mypy_grpc_out={out_dir}",  # typed stubs: mypy --strict checks the calls
         *[str(ROOT / p) for p in PROTOS],
     ]
     if protoc.main(args) != 0:

@@ -4,7 +4,7 @@ isort:skip_file
 The bridge contract: one RPC per DICT API operation (DICT API v2.6.1).
 
 The bridge in production signs XML and speaks mTLS to the RSFN; the simulator
-(app/bridge/simulator) implements the same service with the DICT's semantics.
+(the top-level simulator package) implements the same service with the DICT's semantics.
 
 Conventions
 - The requesting participant (ISPB, 8 digits) travels in the call metadata

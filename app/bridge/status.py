@@ -49,13 +49,14 @@ def to_status(problem: problems.DictProblem) -> grpc.Status:
     code = getattr(grpc.StatusCode, problem.grpc_code, grpc.StatusCode.UNKNOWN)
     status = status_pb2.Status(code=code.value[0], message=str(problem))
     status.details.add().Pack(detail)
-    return rpc_status.to_status(status)
+    found: grpc.Status = rpc_status.to_status(status)
+    return found
 
 
 def from_rpc_error(error: grpc.RpcError) -> problems.DictProblem:
     """The domain exception for a failed call: the DICT's problem when one travelled,
     else one chosen by status code (transport failures become ``BridgeUnavailable``)."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     if status is not None:
         for any_detail in status.details:
             if any_detail.Is(pb.Problem.DESCRIPTOR):

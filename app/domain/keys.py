@@ -388,6 +388,8 @@ def claimable(key_type: str, claim_type: str) -> bool:
 
 
 UPDATE_REASONS = ("USER_REQUESTED", "BRANCH_TRANSFER", "RECONCILIATION", "RFB_VALIDATION")
+DELETE_REASONS = ("USER_REQUESTED", "ACCOUNT_CLOSURE", "RECONCILIATION", "FRAUD", "RFB_VALIDATION")
+"""deleteEntry's reasons (v2.6.1; ENTRY_INACTIVITY was removed in 1.7.1)."""
 EVP_UPDATE_REASONS = ("RFB_VALIDATION",)
 
 

@@ -161,7 +161,3 @@ def problem_class(type_name: str) -> type[DictProblem]:
             {"type": type_name, "retryable": False, "http_status": 400, "grpc_code": "UNKNOWN"},
         )
     return cls
-
-
-def all_types() -> list[str]:
-    return sorted(_CATALOGUE)

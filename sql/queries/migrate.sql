@@ -36,3 +36,12 @@ SELECT machine, trigger, from_status, to_status FROM state_transitions;
 
 -- name: states
 SELECT machine, status, initial FROM machine_states;
+
+-- name: set_local_lock_timeout
+SELECT set_config('lock_timeout', %(timeout)s, true);
+
+-- name: set_lock_timeout
+SELECT set_config('lock_timeout', %(timeout)s, false);
+
+-- name: reset_lock_timeout
+RESET lock_timeout;

@@ -96,7 +96,7 @@ class Stack:
         )
 
     def admin(self) -> Any:
-        from app.bridge.simulator.admin_client import AdminClient
+        from simulator.admin_client import AdminClient
 
         return AdminClient(self.sim_address)
 
@@ -152,6 +152,7 @@ def stack(
         "CLOCK_OFFSET_FILE": str(clock_file),
         "PYTHONUNBUFFERED": "1",
         "BRIDGE_BREAKER_RESET_S": "1",
+        "DICT_CONNECT_ENV": "dev",  # the API accepts the development API_KEY_PEPPER
     }
     monkeypatch.setenv("BRIDGE_ADDRESS", env["BRIDGE_ADDRESS"])
     monkeypatch.setenv("PARTICIPANT_ISPB", OUR_ISPB)

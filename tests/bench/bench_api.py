@@ -57,6 +57,7 @@ def main() -> None:
         "DATABASE_URL": url,
         "REDIS_URL": "redis://127.0.0.1:6379/13",
         "PARTICIPANT_ISPB": "12345678",
+        "DICT_CONNECT_ENV": "dev",  # the dev API key pepper is fine for a benchmark
         "LOG_LEVEL": "WARNING",
         "DB_POOL_MAX": str(max(8, a.connections // a.workers)),
     }

@@ -69,8 +69,8 @@ def main() -> None:
     from app import settings
     from app.bridge import dict_bridge_pb2 as pb
     from app.bridge.client import DictClient
-    from app.bridge.simulator.admin_client import AdminClient
     from app.domain.fixtures import make_cpf
+    from simulator.admin_client import AdminClient
 
     settings.reset()
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()

@@ -4,7 +4,7 @@
 
 Targets: CreateEntry and GetEntry each >= 3,000 calls/s with p99 <= 20 ms, measured
 over the client on loopback; LoadEntries of 10,000,000 entries in <= 120 s within
-4 GB RSS. The simulator runs as its own process (``python -m app.bridge.simulator``)
+4 GB RSS. The simulator runs as its own process (``python -m simulator``)
 with rate limits on (the calls fit in category A's buckets); the bench drives it
 from threads sharing DictClients, as the worker's threads do.
 """
@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from app.bridge import dict_bridge_pb2 as pb  # noqa: E402
 from app.bridge.client import DictClient  # noqa: E402
-from app.bridge.simulator.admin_client import AdminClient  # noqa: E402
 from app.domain import problems  # noqa: E402
 from app.domain.fixtures import make_cpf  # noqa: E402
+from simulator.admin_client import AdminClient  # noqa: E402
 from tests.bench.common import machine, percentile, record  # noqa: E402
 
 OURS, OTHER = "12345678", "87654321"
@@ -68,7 +68,7 @@ def simulator_argv(port: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "app.bridge.simulator",
+        "simulator",
         "--host",
         "127.0.0.1",
         "--port",

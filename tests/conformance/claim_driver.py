@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
 from app.domain.problems import DictProblem
+from simulator.admin_client import AdminClient
 from tests.conformance.spec_tables import (
     ACCEPTED,
     CANCELLED,

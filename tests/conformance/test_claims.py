@@ -13,8 +13,8 @@ import pytest
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
 from app.domain import problems
+from simulator.admin_client import AdminClient
 from tests.conformance.claim_driver import answer, claim_for, outcome
 from tests.conformance.spec_tables import (
     ACCEPTED,

@@ -15,12 +15,12 @@ import pytest
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
-from app.bridge.simulator.server import SimulatorHandle
 from app.cli import main
 from app.dev import child_env, prepare_clock_file
 from app.domain.fixtures import make_cpf
-from app.simctl import duration
+from simulator.admin_client import AdminClient
+from simulator.ctl import duration
+from simulator.server import SimulatorHandle
 
 OURS, OTHER = "12345678", "87654321"
 DAY = 86_400

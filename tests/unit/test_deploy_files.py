@@ -88,9 +88,7 @@ def _known_env() -> set[str]:
     """Every variable dict-connect reads: settings, the cli, the simulator's options."""
     settings = _strings_in(ROOT / "app" / "settings.py", r'_(?:env|opt)\("([A-Z0-9_]+)"')
     cli = _strings_in(ROOT / "app" / "cli.py", r'os\.environ\.get\("([A-Z0-9_]+)"')
-    simulator = _strings_in(
-        ROOT / "app" / "bridge" / "simulator" / "__main__.py", r'os\.environ\.get\("([A-Z0-9_]+)"'
-    )
+    simulator = _strings_in(ROOT / "simulator" / "__main__.py", r'os\.environ\.get\("([A-Z0-9_]+)"')
     assert {"DATABASE_URL", "REDIS_URL", "BRIDGE_ADDRESS", "PARTICIPANT_ISPB"} <= settings
     return settings | cli | simulator
 
@@ -165,17 +163,48 @@ def test_compose_wiring() -> None:
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
-def test_dockerfile_keeps_sql_next_to_the_code() -> None:
+def _stages(dockerfile: str) -> dict[str, str]:
+    """Each stage's text by its name (``AS name``; the last, unnamed one is ``final``)."""
+    parts = re.split(r"^(FROM .*)$", dockerfile, flags=re.MULTILINE)[1:]
+    stages = {}
+    for line, body in zip(parts[0::2], parts[1::2], strict=True):
+        name = re.search(r"\bAS (\S+)", line, re.IGNORECASE)
+        stages[name.group(1) if name else "final"] = line + body
+    return stages
+
+
+def test_pyproject_ships_every_package_and_the_sql() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = pyproject["packages"]["find"]["include"]
+    for init in sorted(ROOT.glob("*/__init__.py")):
+        folder = init.parent.name
+        if folder != "tests":
+            assert f"{folder}*" in include, f"{folder}/ is a package the wheel would lack"
+    data = pyproject["package-data"]
+    assert data["sql.migrations"] == ["*.sql"] and data["sql.queries"] == ["*.sql"]
+    assert "*.proto" in data["*"]
+
+
+def test_dockerfile_installs_the_wheel_not_the_checkout() -> None:
     dockerfile = (COMPOSE_DIR / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.MULTILINE)
-    # app/db.py finds <repo root>/sql from its own file: the install must be editable.
-    assert re.search(r"pip install .*(--editable|-e) \.", dockerfile)
+    stages = _stages(dockerfile)
+    assert set(stages) == {"build", "final"}
+    # The build stage makes the wheel from the sources...
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = [
         p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     ]
-    for folder in [*packages, "sql"]:
-        assert re.search(rf"^COPY {folder} \./{folder}$", dockerfile, re.MULTILINE), folder
+    for folder in packages:
+        assert re.search(rf"^COPY {folder} \./{folder}$", stages["build"], re.MULTILINE), folder
+    assert re.search(r"^RUN pip wheel --no-deps --wheel-dir (\S+) \.$", stages["build"], re.M)
+    # ... and the image installs that wheel: no source folder, no editable install.
+    final = stages["final"]
+    assert not re.search(r"--editable|\s-e\s", dockerfile)
+    assert re.search(r"^COPY --from=build \S+ \S+$", final, re.MULTILINE)
+    assert re.search(r"pip install --no-deps \S+\.whl", final)
+    for folder in packages:
+        assert not re.search(rf"^COPY {folder}\b", final, re.MULTILINE), folder
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     instructions = re.sub(r"\\\n", " ", dockerfile).splitlines()

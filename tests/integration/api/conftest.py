@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
 import msgspec
 import pytest
 from litestar import get, post
@@ -97,14 +96,7 @@ async def explode(data: JSONBody[EchoIn]) -> None:
     raise RuntimeError("the database fell over")
 
 
-@post("/test/slow", operation_id="testSlow", guards=[requires("test:write")])
-async def slow(data: JSONBody[EchoIn]) -> EchoOut:
-    Executions.count += 1
-    await anyio.sleep(0.5)
-    return EchoOut(data.text, data.n, Executions.count, uuid.uuid4().hex)
-
-
-TEST_ROUTES = [echo, read, dict_problem, rate_limited, conflict, missing, boom, explode, slow]
+TEST_ROUTES = [echo, read, dict_problem, rate_limited, conflict, missing, boom, explode]
 
 
 # --- fixtures -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from litestar.testing import TestClient
 
 from app import db
 from app.api.app import create_app
+from app.repo.entries import EntryRow
 from tests.integration.api.conftest import bearer
 
 CPF = "52998224725"
@@ -102,7 +104,20 @@ def test_the_same_key_twice_is_a_conflict(api) -> None:
     assert api.post("/v1/entries", json=BODY).status_code == 202
     r = api.post("/v1/entries", json=BODY)
     assert r.status_code == 409
+    assert r.json()["type"].endswith("/key-already-registered")
     assert r.json()["errors"][0]["rule"] == "key_already_registered"
+
+
+def test_a_status_change_the_database_refuses_answers_409(api, database_url) -> None:
+    """The SQL mirror of the machines is the last guard: its refusal is a 409, not a 500."""
+    key = _active_evp(api)
+    with db.connect(database_url, autocommit=True) as conn:  # the mirror lacks a transition
+        conn.execute("DELETE FROM state_transitions WHERE machine = 'entry' AND trigger = 'update'")
+
+    r = api.patch(f"/v1/entries/{key}", json={"name": "Maria Souza", "reason": "RFB_VALIDATION"})
+
+    assert r.status_code == 409, r.text
+    assert "does not allow this status change" in r.json()["detail"]
 
 
 def test_updating_an_entry_still_registering_is_refused_with_its_state(api) -> None:
@@ -141,7 +156,35 @@ def test_listing_pages_with_a_cursor_and_filters(api) -> None:
     ).json()
     assert [e["key"] for e in first["items"] + second["items"]] == phones
     assert second["next_cursor"] is None
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", first["next_cursor"])  # URL-safe as it stands
+    exact = api.get("/v1/entries", params={"key_type": "PHONE", "limit": 5}).json()
+    assert len(exact["items"]) == 5 and exact["next_cursor"] is None  # the last page says so
     assert api.get("/v1/entries", params={"key_type": "EMAIL"}).json()["items"] == []
+
+
+def test_a_filter_value_that_cannot_match_is_refused_naming_it(api) -> None:
+    for params, field in (({"status": "bogus"}, "status"), ({"key_type": "IBAN"}, "key_type")):
+        r = api.get("/v1/entries", params=params)
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == field
+    r = api.get("/v1/entries", params={"cursor": "not-a-cursor"})
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "cursor")
+
+
+def test_a_delete_without_a_reason_names_the_missing_field(api) -> None:
+    r = api.delete(f"/v1/entries/{CPF}")
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"field": "reason", "rule": "required", "message": "the query parameter reason is required"}
+    ]
+
+
+def test_a_body_over_64_kib_is_refused_with_413(api, database_url) -> None:
+    body = {**BODY, "owner": {**BODY["owner"], "name": "M" * 70_000}}
+    r = api.post("/v1/entries", json=body)
+    assert r.status_code == 413
+    assert r.json()["errors"][0]["rule"] == "max_size"
+    assert outbox_rows(database_url) == []
 
 
 def test_reading_needs_the_read_scope(api, make_key) -> None:
@@ -176,7 +219,7 @@ def test_registrations_sharing_a_batch_answer_one_by_one(database_url, redis_url
         }
 
     [live] = entry.register([fields("+5561988880001")])
-    assert isinstance(live, dict) and live["status"] == "registering"
+    assert isinstance(live, EntryRow) and live.status == "registering"
     answers = entry.register(
         [
             fields("+5561988880002"),
@@ -185,7 +228,7 @@ def test_registrations_sharing_a_batch_answer_one_by_one(database_url, redis_url
             fields("+5561988880003", key_type="NOT_A_TYPE"),  # the CHECK refuses it
         ]
     )
-    assert isinstance(answers[0], dict) and answers[0]["key"] == "+5561988880002"
+    assert isinstance(answers[0], EntryRow) and answers[0].key == "+5561988880002"
     assert isinstance(answers[1], entry.KeyTaken) and isinstance(answers[2], entry.KeyTaken)
     assert isinstance(answers[3], psycopg.errors.CheckViolation)
     with db.connect(database_url) as conn:
@@ -193,8 +236,8 @@ def test_registrations_sharing_a_batch_answer_one_by_one(database_url, redis_url
         calls = conn.execute("SELECT subject FROM outbox ORDER BY id").fetchall()
         history = conn.execute("SELECT subject_id FROM state_history ORDER BY id").fetchall()
     assert [k["key"] for k in keys] == ["+5561988880001", "+5561988880002"]
-    assert [c["subject"] for c in calls] == [f"entry:{live['id']}", f"entry:{answers[0]['id']}"]
-    assert [h["subject_id"] for h in history] == [str(live["id"]), str(answers[0]["id"])]
+    assert [c["subject"] for c in calls] == [f"entry:{live.id}", f"entry:{answers[0].id}"]
+    assert [h["subject_id"] for h in history] == [str(live.id), str(answers[0].id)]
     queue.broker.cache_clear()
 
 

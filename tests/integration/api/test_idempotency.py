@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
-import time
+import threading
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import psycopg
+import pytest
+from litestar import post
+from litestar.params import JSONBody
+from litestar.testing import TestClient
 
 from app import clock, db
-from tests.integration.api.conftest import Executions, bearer
+from app.api.app import create_app
+from app.api.auth import requires
+from tests.integration.api.conftest import TEST_ROUTES, EchoIn, EchoOut, Executions, bearer
+
+
+class Gate:
+    """Holds ``/test/gated`` inside its handler: ``entered`` is set once the handler
+    runs (the request holds its Idempotency-Key), and it answers once ``release`` is."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+
+@post("/test/gated", operation_id="testGated", guards=[requires("test:write")], sync_to_thread=True)
+def gated(data: JSONBody[EchoIn]) -> EchoOut:
+    Executions.count += 1
+    Gate.entered.set()
+    assert Gate.release.wait(30), "the test never released the handler"
+    return EchoOut(data.text, data.n, Executions.count, uuid.uuid4().hex)
+
+
+@pytest.fixture
+def gated_client(database_url: str, redis_url: str) -> Iterator[TestClient[Any]]:
+    Gate.entered, Gate.release = threading.Event(), threading.Event()
+    app = create_app(extra_route_handlers=[*TEST_ROUTES, gated], resources=False)
+    with TestClient(app) as c:
+        yield c
+    Gate.release.set()  # never leave a handler thread waiting
 
 
 def _post(client, key, body, idem="order-1", path="/test/echo"):
@@ -80,16 +114,15 @@ def test_a_refused_request_releases_the_key_for_a_corrected_body(client, make_ke
     assert Executions.count == 1
 
 
-def test_concurrent_duplicates_do_not_both_execute(client, make_key) -> None:
-    key = make_key("test:write")
-    with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(_post, client, key, {"text": "hi"}, "dup", "/test/slow")
-        deadline = time.monotonic() + 5
-        while Executions.count == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        duplicate = _post(client, key, {"text": "hi"}, idem="dup", path="/test/slow")
+def test_concurrent_duplicates_do_not_both_execute(gated_client, make_key) -> None:
+    client, key = gated_client, make_key("test:write")
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(_post, client, key, {"text": "hi"}, "dup", "/test/gated")
+        assert Gate.entered.wait(10), "the first request never reached its handler"
+        duplicate = _post(client, key, {"text": "hi"}, idem="dup", path="/test/gated")
+        Gate.release.set()
         first_answer = first.result()
-    after = _post(client, key, {"text": "hi"}, idem="dup", path="/test/slow")
+    after = _post(client, key, {"text": "hi"}, idem="dup", path="/test/gated")
 
     assert duplicate.status_code == 409
     assert duplicate.json()["type"] == "https://dict-connect/problems/idempotency-key-in-progress"

@@ -104,9 +104,9 @@ def test_metrics_show_the_outbox_backlog(client, database_url) -> None:
             clock.now(),
         )
         conn.execute(
-            "INSERT INTO outbox (actor, status, deliver_at, created_at, last_error)"
-            " VALUES ('probe', 'pending', now() - interval '5 minutes', now(), NULL),"
-            "        ('probe', 'failed', now(), now(), 'boom')"
+            "INSERT INTO outbox (actor, status, deliver_at, created_at, finished_at, last_error)"
+            " VALUES ('probe', 'pending', now() - interval '5 minutes', now(), NULL, NULL),"
+            "        ('probe', 'failed', now(), now(), now(), 'boom')"
         )
     text = client.get("/metrics").text
     assert "dict_outbox_due_rows 1.0" in text
@@ -136,3 +136,45 @@ def test_metrics_show_claims_past_a_deadline(client, database_url) -> None:
     text = client.get("/metrics").text
     assert 'dict_claims_deadline_missed{role="DONOR"} 1.0' in text
     assert 'dict_claims_open{role="DONOR",status="waiting_resolution"} 1.0' in text
+
+
+def test_openapi_documents_the_domain_rules_and_every_error(database_url, redis_url) -> None:
+    from litestar.testing import TestClient
+
+    from app.api.app import create_app
+
+    with TestClient(create_app()) as api:
+        doc = api.get("/schema/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    assert schemas["EntryCreate"]["properties"]["key_type"]["enum"] == [
+        "CPF",
+        "CNPJ",
+        "PHONE",
+        "EMAIL",
+        "EVP",
+    ]
+    assert schemas["AccountIn"]["properties"]["participant"]["pattern"] == "^(?:[0-9]{8})$"
+    name = schemas["OwnerIn"]["properties"]["name"]
+    assert name["maxLength"] == 150
+    ops = {op["operationId"]: op for item in doc["paths"].values() for op in item.values()}
+    status = {p["name"]: p for p in ops["listClaims"]["parameters"]}["status"]
+    assert "waiting_resolution" in next(s for s in status["schema"]["oneOf"] if "enum" in s)["enum"]
+    assert {"401", "403", "404", "409", "422", "503"} <= set(ops["deleteEntry"]["responses"])
+    assert {"409", "413", "422"} <= set(ops["createEntry"]["responses"])
+    assert "404" in ops["getClaim"]["responses"] and "413" not in ops["getClaim"]["responses"]
+
+
+def test_the_docs_page_serves_its_own_assets(database_url, redis_url) -> None:
+    """The docs page works without internet: Swagger UI comes from the API itself."""
+    from litestar.testing import TestClient
+
+    from app.api.app import create_app
+
+    with TestClient(create_app()) as api:
+        page = api.get("/schema/swagger").text
+        script = api.get("/schema/assets/swagger-ui-bundle.js")
+        style = api.get("/schema/assets/swagger-ui.css")
+    assert "/schema/assets/swagger-ui-bundle.js" in page
+    assert "unpkg" not in page and "cdn" not in page.lower()
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert style.status_code == 200

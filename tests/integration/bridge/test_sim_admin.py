@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import threading
+import types
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -11,10 +12,11 @@ import pytest
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
 from app.bridge.status import BridgeUnavailable
 from app.domain import problems
 from app.domain.cid import EMPTY_VSYNC
+from simulator import boundary
+from simulator.admin_client import AdminClient
 from tests.integration.bridge.builders import OTHER, OURS, create, entry, lookup
 
 
@@ -151,14 +153,25 @@ def test_reset_forgets_everything(ours: DictClient, admin: AdminClient) -> None:
 
 
 def test_injected_latency_delays_calls_without_queueing_them(
-    ours: DictClient, admin: AdminClient
+    ours: DictClient, admin: AdminClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Calls waiting out injected latency wait side by side, not in the server's two
+    narrow threads. The latency wait is replaced by a barrier for 8: it opens only if
+    all 8 calls are in their latency wait at once (else it breaks after 5 s and the
+    calls fail), so no duration is measured."""
+    together = threading.Barrier(8, timeout=5)
+    waits: list[float] = []
+
+    def latency(seconds: float) -> None:
+        waits.append(seconds)
+        together.wait()
+
+    monkeypatch.setattr(boundary, "time", types.SimpleNamespace(sleep=latency))
     admin.set_faults(latency_ms=300, methods=["GetEntry"])
-    started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         misses = list(pool.map(lambda n: _miss(ours, n), range(8)))
     assert misses == [True] * 8
-    assert time.monotonic() - started < 1.0  # 8 x 300 ms in parallel, not 4 rounds of 2
+    assert waits == [0.3] * 8  # each call waited its injected latency
 
 
 def _miss(client: DictClient, payer: int) -> bool:

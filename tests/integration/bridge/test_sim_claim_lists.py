@@ -7,8 +7,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
 from app.domain import problems
+from simulator.admin_client import AdminClient
 from tests.integration.bridge.builders import OTHER
 from tests.integration.bridge.claim_steps import ack, open_claim
 

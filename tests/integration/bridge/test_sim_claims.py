@@ -6,8 +6,8 @@ import pytest
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
 from app.domain import problems
+from simulator.admin_client import AdminClient
 from tests.integration.bridge.builders import OTHER, OURS, create, entry, lookup, person, rid
 from tests.integration.bridge.claim_steps import (
     DAY,

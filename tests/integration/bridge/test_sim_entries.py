@@ -10,11 +10,11 @@ import pytest
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge import dict_bridge_pb2_grpc as pb_grpc
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
-from app.bridge.simulator.server import SimulatorHandle
 from app.bridge.status import from_rpc_error
 from app.domain import problems
 from app.domain.cid import compute_cid
+from simulator.admin_client import AdminClient
+from simulator.server import SimulatorHandle
 from tests.integration.bridge.builders import (
     KEY_TYPES,
     OTHER,

@@ -6,9 +6,9 @@ import pytest
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
 from app.domain import problems
 from app.domain.fixtures import make_cpf
+from simulator.admin_client import AdminClient
 from tests.integration.bridge.builders import OTHER, OURS, rid
 
 CONTACT = pb.ContactInformation(email="fraude@banco.example", phone="+5511900000000")

@@ -6,10 +6,10 @@ import pytest
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
-from app.bridge.simulator.server import SimulatorHandle
 from app.domain import problems
 from app.domain.cid import EMPTY_VSYNC
+from simulator.admin_client import AdminClient
+from simulator.server import SimulatorHandle
 from tests.integration.bridge.builders import OTHER, OURS, e2e_id, lookup
 
 SMALL = "11223344"  # category H: ENTRIES_READ_PARTICIPANT_ANTISCAN holds 50, refills 2/min

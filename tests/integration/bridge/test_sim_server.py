@@ -1,4 +1,4 @@
-"""The simulator as a process (``python -m app.bridge.simulator``) and its state directory."""
+"""The simulator as a process (``python -m simulator``) and its state directory."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
-from app.bridge.simulator.server import start_in_thread
 from app.domain import problems
+from simulator.admin_client import AdminClient
+from simulator.server import start_in_thread
 from tests.integration.bridge.builders import OTHER, OURS, create, entry, lookup
 
 
@@ -31,7 +31,7 @@ def test_the_module_serves_until_sigterm(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "app.bridge.simulator",
+                "simulator",
                 "--port",
                 str(port),
                 "--participants",

@@ -8,9 +8,9 @@ import pytest
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
 from app.domain import problems
 from app.domain.cid import EMPTY_VSYNC, compute_cid, compute_vsync, xor_hex
+from simulator.admin_client import AdminClient
 from tests.integration.bridge.builders import OURS, account, create, entry, lookup, person, rid
 from tests.integration.bridge.claim_steps import ack, complete, confirm, open_claim
 

@@ -14,15 +14,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from app import clock, db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
-from app.bridge.simulator.admin_client import AdminClient
-from app.bridge.simulator.server import SimulatorHandle
 from app.domain import problems
 from app.domain.fixtures import make_cpf
+from app.repo import claims
+from app.repo.claims import ClaimRow
+from simulator.admin_client import AdminClient
+from simulator.server import SimulatorHandle
 from tests.integration.bridge.builders import OTHER, OURS, account
 
 DAY = 86_400.0
@@ -109,10 +112,10 @@ class World:
         }
         with outbox.statement(actor="test") as s:
             (row,) = entry.create(s, [fields])
-        assert isinstance(row, dict)
+        assert not isinstance(row, Exception)
         self.run_due()
-        assert self.entry(row["id"])["status"] == "active"
-        return str(row["id"]), key, tax_id
+        assert self.entry(row.id)["status"] == "active"
+        return str(row.id), key, tax_id
 
     def submit(self, claim_type: str, key: str, tax_id: str, key_type: str = "PHONE") -> str:
         """Our customer claims ``key`` (held at the other PSP), as POST /v1/claims does."""
@@ -136,7 +139,7 @@ class World:
                     "claimer_trade_name": None,
                 },
             )
-        return str(row["id"])
+        return str(row.id)
 
     def our_claim_acknowledged(self, claim_type: str, n: int) -> tuple[str, str]:
         """Our customer claims a key the other PSP holds (the same owner for a
@@ -159,6 +162,13 @@ class World:
         with outbox.step(actor="test") as s:
             claim_steps.request(s, claim_id, operation, reason)
 
+    def row(self, claim_id: Any) -> ClaimRow:
+        """The claim as our code reads it (a typed row)."""
+        with db.pool().connection() as conn:
+            found = claims.get(conn, claim_id)
+        assert found is not None
+        return found
+
     def claim(self, claim_id: str) -> dict[str, Any]:
         with db.pool().connection() as conn:
             row = conn.execute(db.q("claims.get"), {"id": claim_id}).fetchone()
@@ -167,11 +177,9 @@ class World:
 
     def ours_for(self, dict_id: str, role: str = "DONOR") -> dict[str, Any]:
         with db.pool().connection() as conn:
-            row = conn.execute(
-                db.q("claims.get_by_dict_id"), {"dict_id": dict_id, "role": role}
-            ).fetchone()
-        assert row is not None, f"no {role} claim of ours for {dict_id}"
-        return row
+            found = claims.by_dict_id(conn, dict_id, role)
+        assert found, f"no {role} claim of ours for {dict_id}"
+        return msgspec.structs.asdict(found[0])
 
     def entry(self, entry_id: Any) -> dict[str, Any]:
         with db.pool().connection() as conn:

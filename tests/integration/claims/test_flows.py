@@ -106,7 +106,7 @@ def test_our_ownership_claim_completes_after_day_14_once_possession_is_proved(
     claim_id, dict_id = world.our_claim_acknowledged("OWNERSHIP", 66)
     with outbox.step(actor="test") as s:
         s.conn.execute(db.q("claims.validate_possession"), {"id": claim_id, "now": s.now})
-        claim_steps.complete_if_due(s, world.claim(claim_id))  # too early: nothing
+        claim_steps.complete_if_due(s, world.row(claim_id))  # too early: nothing
     assert world.claim(claim_id)["status"] == "open"
     world.pass_time(7 * DAY + 60)
     world.they("confirm_claim", dict_id, reason="DEFAULT_OPERATION")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from app import clock, db, outbox
 from app.domain.fixtures import make_cpf
+from app.repo import polls
 from statemachines import claim_steps
 from tests.integration.claims.conftest import World
 
@@ -20,9 +22,7 @@ def _failures() -> list[dict[str, Any]]:
 
 def _health() -> dict[str, Any]:
     with db.pool().connection() as conn:
-        row = conn.execute(db.q("claims.poll_health")).fetchone()
-    assert row is not None
-    return row
+        return msgspec.structs.asdict(polls.health(conn))
 
 
 def test_a_claim_that_raises_is_isolated_and_the_poll_goes_on(
@@ -37,7 +37,7 @@ def test_a_claim_that_raises_is_isolated_and_the_poll_goes_on(
     real = claim_steps.observe
 
     def broken(step: Any, row: Any, *args: Any, **kwargs: Any) -> Any:
-        if row["dict_id"] == bad.id:
+        if row.dict_id == bad.id:
             raise RuntimeError("a bug in applying this claim")
         return real(step, row, *args, **kwargs)
 
@@ -54,11 +54,9 @@ def test_a_claim_that_raises_is_isolated_and_the_poll_goes_on(
     assert held["anomaly"].startswith("poll could not apply")
     assert world.events("claims.anomaly")[-1]["dict_id"] == bad.id
     with db.pool().connection() as conn:
-        cursor = conn.execute(db.q("claims.cursor"), {"name": "claims"}).fetchone()
+        cursor = polls.cursor(conn, "claims")
     assert cursor is not None
-    assert cursor["modified_after"] >= world.dict_claim(bad.id).last_modified.ToDatetime(
-        tzinfo=cursor["modified_after"].tzinfo
-    )
+    assert cursor >= world.dict_claim(bad.id).last_modified.ToDatetime(tzinfo=cursor.tzinfo)
     health = _health()
     assert (health["failures"], health["anomalies"]) == (1, 1)
 
@@ -120,8 +118,8 @@ def test_an_older_list_item_never_turns_the_dict_status_back(world: World) -> No
     _, key, _ = world.our_key(6)
     theirs = world.they_claim(key, "OWNERSHIP", make_cpf(806))
     world.poll()
-    ours = world.ours_for(theirs.id)
-    older = ours["dict_last_modified"] - timedelta(seconds=1)
+    ours = world.row(world.ours_for(theirs.id)["id"])
+    older = (ours.dict_last_modified or clock.now()) - timedelta(seconds=1)
     with outbox.step(actor="test") as s:
         claim_steps.observe(s, ours, "OPEN", {"dict_last_modified": older, "dict_status": "OPEN"})
     row = world.ours_for(theirs.id)
@@ -134,9 +132,13 @@ def test_a_status_our_record_cannot_reach_is_an_anomaly(world: World) -> None:
     world.poll()
     ours = world.ours_for(theirs.id)
     with db.pool().connection() as conn:  # someone moved it by hand
-        conn.execute("UPDATE claims SET status = 'cancelled' WHERE id = %s", (ours["id"],))
+        conn.execute(
+            "UPDATE claims SET status = 'cancelled', cancel_reason = 'FRAUD',"
+            " cancelled_by = 'DONOR' WHERE id = %s",
+            (ours["id"],),
+        )
     with outbox.step(actor="test") as s:
-        row = s.conn.execute(db.q("claims.get"), {"id": ours["id"]}).fetchone()
+        row = world.row(ours["id"])
         later = ours["dict_last_modified"] + timedelta(seconds=1)
         fields = {"dict_last_modified": later, "dict_status": "COMPLETED"}
         assert claim_steps.observe(s, row, "COMPLETED", fields) == ()

@@ -10,6 +10,8 @@ import pytest
 
 from app import clock, db
 from app.domain.fixtures import make_cpf
+from app.repo import claims
+from app.repo.claims import ClaimRow
 from statemachines.core import IllegalTrigger
 from tests.integration.claims.conftest import DAY, World
 
@@ -25,7 +27,7 @@ def _insert(role: str, claim_type: str, status: str, **at: Any) -> uuid.UUID:
         status, "confirmed" if status == "completing" else status
     )
     resolution_end = now - at.get("resolution_ago", timedelta(days=-3))
-    fields = {
+    fields: dict[str, Any] = {
         "id": claim_id,
         "dict_id": str(uuid.uuid4()),
         "role": role,
@@ -53,17 +55,22 @@ def _insert(role: str, claim_type: str, status: str, **at: Any) -> uuid.UUID:
         "day30_limit": resolution_end + timedelta(days=23),
         "completion_request_id": uuid.uuid4(),
         "entry_id": None,
-        "confirm_reason": None,
+        "confirm_reason": "USER_REQUESTED" if first == "confirmed" else None,
         "cancel_reason": None,
         "cancelled_by": None,
-        "now": now - at.get("inserted_ago", MIN),
     }
+    inserted = now - at.get("inserted_ago", MIN)
+    row = ClaimRow(**fields, inserted_at=inserted, updated_at=inserted)
     with db.pool().connection() as conn:
-        conn.execute(db.q("claims.insert"), fields)
+        claims.insert(conn, [row])
         if status != first:
-            conn.execute("UPDATE claims SET status = %s WHERE id = %s", (status, claim_id))
+            conn.execute(
+                'UPDATE claims SET status = %s, pending = \'{"reason": "USER_REQUESTED"}\''
+                " WHERE id = %s",
+                (status, claim_id),
+            )
         if at.get("possession"):
-            conn.execute(db.q("claims.validate_possession"), {"id": claim_id, "now": fields["now"]})
+            claims.validate_possession(conn, claim_id, inserted)
     return claim_id
 
 

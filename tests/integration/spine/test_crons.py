@@ -22,7 +22,7 @@ def test_maintenance_prunes_old_finished_rows_only(database_url: str, redis_url:
     from app import clock, db, outbox
 
     with outbox.step() as s:
-        s.add([outbox.task("a"), outbox.task("b"), outbox.task("c")])
+        s.add([outbox.task("probe", n=1), outbox.task("probe", n=2), outbox.task("probe", n=3)])
     old, recent, running = (d.id for d in s.dispatches)
     outbox.finish(old)
     outbox.finish(recent)

@@ -34,8 +34,8 @@ def test_work_due_now_is_enqueued_at_commit_and_a_timer_waits(database_url, brok
     with outbox.step() as s:
         s.add(
             [
-                outbox.task("some_actor", x=1),
-                outbox.timer("some_actor", now + timedelta(days=7), dedupe_key="t1", x=2),
+                outbox.task("probe", x=1),
+                outbox.timer("probe", now + timedelta(days=7), dedupe_key="t1", x=2),
             ]
         )
     assert len(s.dispatches) == 1
@@ -51,7 +51,7 @@ def test_a_second_timer_with_the_same_dedupe_key_is_ignored(database_url, broker
     at = clock.now() + timedelta(days=1)
     for _ in range(2):
         with outbox.step() as s:
-            s.add([outbox.timer("some_actor", at, dedupe_key="claim:1:resolution")])
+            s.add([outbox.timer("probe", at, dedupe_key="claim:1:resolution")])
     with db.pool().connection() as conn:
         assert conn.execute("SELECT count(*) AS n FROM outbox").fetchone()["n"] == 1
 
@@ -59,7 +59,7 @@ def test_a_second_timer_with_the_same_dedupe_key_is_ignored(database_url, broker
 def test_a_cancelled_timer_never_fires(database_url, broker_redis) -> None:
     at = clock.now() + timedelta(days=1)
     with outbox.step() as s:
-        s.add([outbox.timer("some_actor", at, dedupe_key="k")])
+        s.add([outbox.timer("probe", at, dedupe_key="k")])
     with outbox.step() as s:
         s.add([outbox.cancel_timer("k")])
     assert outbox.relay_tick(at + timedelta(minutes=1)) == 0
@@ -67,7 +67,7 @@ def test_a_cancelled_timer_never_fires(database_url, broker_redis) -> None:
 
 def test_a_lost_message_is_re_dispatched_after_its_lease(database_url, broker_redis) -> None:
     with outbox.step() as s:
-        s.add([outbox.task("some_actor")])
+        s.add([outbox.task("probe")])
     row_id = s.dispatches[0].id
     broker_redis.flushdb()  # Redis lost the message
     assert outbox.relay_tick(clock.now()) == 0  # still leased
@@ -78,7 +78,7 @@ def test_a_lost_message_is_re_dispatched_after_its_lease(database_url, broker_re
 
 def test_done_and_failed_are_recorded(database_url, broker_redis) -> None:
     with outbox.step() as s:
-        s.add([outbox.task("a"), outbox.task("b")])
+        s.add([outbox.task("probe", n=1), outbox.task("probe", n=2)])
     done, failed = (d.id for d in s.dispatches)
     outbox.finish(done)
     outbox.finish(failed, error="EntryInvalid: no", failed=True)
@@ -97,7 +97,7 @@ def test_redis_down_at_commit_loses_nothing(database_url, monkeypatch) -> None:
     settings.reset()
     queue.broker.cache_clear()
     with outbox.step() as s:
-        s.add([outbox.task("some_actor")])
+        s.add([outbox.task("probe")])
     assert _status(s.dispatches[0].id) == "dispatched"  # committed; the lease will re-dispatch
     queue.broker.cache_clear()
 
@@ -116,7 +116,7 @@ def test_concurrent_senders_share_round_trips_and_each_returns_once_sent(
         barrier.wait()
         for j in range(25):
             with outbox.step() as s:
-                s.add([outbox.task("some_actor", i=i, j=j)])
+                s.add([outbox.task("probe", i=i, j=j)])
             msg_id = s.dispatches[0].id
             # the message carrying this outbox row is in the queue now
             seen_after_return.append(
@@ -166,8 +166,8 @@ def test_a_redis_failure_reaches_every_sender_of_the_batch(monkeypatch) -> None:
 def test_a_batch_is_enqueued_after_redis_lost_its_scripts(database_url, broker_redis) -> None:
     """Redis restarted (SCRIPT FLUSH): the next batch reloads the script and arrives."""
     with outbox.step() as s:
-        s.add([outbox.task("some_actor", n=1), outbox.task("some_actor", n=2)])
+        s.add([outbox.task("probe", n=1), outbox.task("probe", n=2)])
     broker_redis.script_flush()
     with outbox.step() as s:
-        s.add([outbox.task("some_actor", n=3), outbox.task("some_actor", n=4)])
+        s.add([outbox.task("probe", n=3), outbox.task("probe", n=4)])
     assert _queued(broker_redis) == 4

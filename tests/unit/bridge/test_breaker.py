@@ -2,12 +2,13 @@
 lets one trial call through after the reset timeout.
 
 Calls are plain functions that count how often they ran ("touched the network").
+The breaker runs on a fake monotonic clock: the reset timeout passes when a test
+moves it, never by sleeping.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
@@ -16,7 +17,7 @@ from app.bridge.breaker import CircuitOpen, TransportBreaker
 from app.bridge.status import BridgeUnavailable
 from app.domain import problems
 
-RESET_S = 0.05
+RESET_S = 10.0
 
 
 class Bridge:
@@ -45,8 +46,27 @@ def fail(breaker: TransportBreaker, bridge: Bridge, times: int) -> None:
             breaker.call(bridge)
 
 
-def wait_reset() -> None:
-    time.sleep(RESET_S * 3)  # only a lower bound matters: the timeout must have elapsed
+class Clock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def wait_reset(clock: Clock) -> Callable[[], None]:
+    def wait() -> None:
+        clock.now += RESET_S
+
+    return wait
 
 
 @pytest.fixture
@@ -55,8 +75,8 @@ def bridge() -> Bridge:
 
 
 @pytest.fixture
-def breaker() -> TransportBreaker:
-    return TransportBreaker(fail_max=3, reset_s=RESET_S)
+def breaker(clock: Clock) -> TransportBreaker:
+    return TransportBreaker(fail_max=3, reset_s=RESET_S, clock=clock)
 
 
 def test_opens_after_fail_max_transport_failures_and_then_fails_fast(breaker, bridge) -> None:
@@ -99,7 +119,9 @@ def test_only_consecutive_transport_failures_count(breaker, bridge) -> None:
     assert breaker.state == "closed"
 
 
-def test_closes_after_the_reset_timeout_when_the_trial_succeeds(breaker, bridge) -> None:
+def test_closes_after_the_reset_timeout_when_the_trial_succeeds(
+    breaker, bridge, wait_reset
+) -> None:
     bridge.answer = down
     fail(breaker, bridge, 3)
     assert breaker.state == "open"
@@ -110,7 +132,7 @@ def test_closes_after_the_reset_timeout_when_the_trial_succeeds(breaker, bridge)
     assert breaker.state == "closed"
 
 
-def test_a_trial_answered_with_a_dict_problem_also_closes_it(breaker, bridge) -> None:
+def test_a_trial_answered_with_a_dict_problem_also_closes_it(breaker, bridge, wait_reset) -> None:
     bridge.answer = down
     fail(breaker, bridge, 3)
     wait_reset()
@@ -122,7 +144,7 @@ def test_a_trial_answered_with_a_dict_problem_also_closes_it(breaker, bridge) ->
     assert breaker.state == "closed"
 
 
-def test_a_failed_trial_opens_it_again(breaker, bridge) -> None:
+def test_a_failed_trial_opens_it_again(breaker, bridge, wait_reset) -> None:
     bridge.answer = down
     fail(breaker, bridge, 3)
     wait_reset()
@@ -137,7 +159,7 @@ def test_a_failed_trial_opens_it_again(breaker, bridge) -> None:
     assert bridge.calls == 4
 
 
-def test_other_calls_fail_fast_while_the_trial_is_in_flight(breaker, bridge) -> None:
+def test_other_calls_fail_fast_while_the_trial_is_in_flight(breaker, bridge, wait_reset) -> None:
     bridge.answer = down
     fail(breaker, bridge, 3)
     wait_reset()
@@ -181,3 +203,17 @@ def test_closed_calls_from_many_threads_run_at_the_same_time(breaker) -> None:
         t.join(10)
 
     assert sorted(results) == [0, 1, 2, 3]  # a broken barrier would have raised instead
+
+
+def test_it_stays_open_until_the_reset_timeout_has_passed(breaker, bridge, clock) -> None:
+    bridge.answer = down
+    fail(breaker, bridge, 3)
+    clock.now += RESET_S / 2
+    bridge.answer = lambda: "back"
+
+    with pytest.raises(CircuitOpen):
+        breaker.call(bridge)
+    clock.now += RESET_S / 2
+
+    assert breaker.call(bridge) == "back"
+    assert bridge.calls == 4

@@ -27,7 +27,9 @@ def snake(name: str) -> str:
 class Recording(DictClient):
     """Stops at the one call path and records what reached it."""
 
-    def _call(self, rpc_name: str, request: Message, timeout: float | None) -> Any:
+    def _call(  # type: ignore[override]
+        self, rpc_name: str, request: Message, timeout: float | None, response: Any = None
+    ) -> Any:
         self.seen = (rpc_name, request, timeout)
         return "answer"
 

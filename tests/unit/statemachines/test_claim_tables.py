@@ -5,11 +5,13 @@ simulator are in tests/integration/claims."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.bridge import dict_bridge_pb2 as pb
+from app.repo.claims import ClaimRow
 from statemachines.claim import (
     CATCH_UP,
     DICT_STATUS,
@@ -80,13 +82,32 @@ def test_the_table_names_only_known_statuses() -> None:
     assert set(TERMINAL) <= set(SPEC.states)
 
 
-def _row(claim_type: str, role: str, completion_end: datetime | None = None) -> dict:
-    return {
-        "type": claim_type,
-        "role": role,
-        "resolution_period_end": RESOLUTION_END,
-        "completion_period_end": completion_end,
-    }
+def _row(
+    claim_type: str,
+    role: str,
+    completion_end: datetime | None = None,
+    resolution_end: datetime | None = RESOLUTION_END,
+) -> ClaimRow:
+    return ClaimRow(
+        id=uuid.uuid4(),
+        role=role,
+        type=claim_type,
+        key="+5561988880000",
+        key_type="PHONE",
+        status="open",
+        claimer_participant="87654321",
+        claimer_account_number="1",
+        claimer_account_type="CACC",
+        claimer_opening_date=RESOLUTION_END,
+        claimer_type="NATURAL_PERSON",
+        claimer_tax_id="52998224725",
+        claimer_name="Ana",
+        completion_request_id=uuid.uuid4(),
+        inserted_at=RESOLUTION_END,
+        updated_at=RESOLUTION_END,
+        resolution_period_end=resolution_end,
+        completion_period_end=completion_end,
+    )
 
 
 def test_periods_come_from_the_dicts_resolution_period_end_alone() -> None:
@@ -95,7 +116,7 @@ def test_periods_come_from_the_dicts_resolution_period_end_alone() -> None:
     assert found.resolution_end == RESOLUTION_END
     assert found.completion_end == RESOLUTION_END + timedelta(days=7)
     assert found.day30_limit == RESOLUTION_END + timedelta(days=23)
-    assert periods({**_row("PORTABILITY", "DONOR"), "resolution_period_end": None}) is None
+    assert periods(_row("PORTABILITY", "DONOR", resolution_end=None)) is None
 
 
 def test_a_completion_end_brought_forward_by_the_dict_is_kept() -> None:

@@ -1,0 +1,167 @@
+"""Events for the core banking system: every topic and its payload, declared once.
+
+An event is written to the outbox in the transaction of the change it reports
+(``outbox.event(topic, payload)``), then published to the Redis stream
+``dict-connect.events.<topic>`` by the ``publish_event`` actor. ``docs/events.md`` is
+generated from this module (``python -m app.events --write``) and a test keeps it current.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class EntryEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """A key of ours changed in the DICT (or the DICT refused a change)."""
+
+    entry_id: str
+    """Our id of the entry (``GET /v1/entries/{entry_id}``)."""
+    key_type: str
+    """CPF, CNPJ, PHONE, EMAIL or EVP."""
+    key: str | None
+    """The Pix key (None for an EVP key the DICT has not generated yet)."""
+    status: str
+    """The entry's status after the change (sql/schema.sql, entries.status)."""
+    problem_type: str | None = None
+    """The DICT's problem type, on a refusal (e.g. ``EntryKeyOwnedByDifferentPerson``)."""
+
+
+class ClaimEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """A claim on one of our keys (as donor) or for our customer (as claimer) moved."""
+
+    claim_id: str
+    """Our id of the claim (``GET /v1/claims/{claim_id}``)."""
+    dict_id: str | None
+    """The DICT's claim id (None until the DICT accepted our CreateClaim)."""
+    role: str
+    """DONOR or CLAIMER: our role in the claim."""
+    type: str
+    """PORTABILITY or OWNERSHIP."""
+    key: str
+    key_type: str
+    status: str
+    """The claim's status after the change (sql/schema.sql, claims.status)."""
+
+
+class ClaimAnomaly(msgspec.Struct, kw_only=True, frozen=True):
+    """The DICT reports a claim status our record cannot reach, or the poll could not
+    apply what the DICT said (docs/runbooks/claims.md, "Anomalies")."""
+
+    claim_id: str
+    dict_id: str | None
+    status: str
+    """Our status, left where it is."""
+    dict_status: str | None
+    """What the DICT says."""
+    anomaly: str
+    """Why they cannot be reconciled automatically."""
+
+
+class DeadlineMissed(msgspec.Struct, kw_only=True, frozen=True):
+    """A legal deadline of a claim was acted on more than 5 minutes late."""
+
+    claim_id: str
+    deadline: str
+    """ResolutionPeriodEnd, CompletionPeriodEnd or Day30Limit."""
+    due_at: str
+    """When the action was due (ISO 8601)."""
+    acted_at: str
+    """When it was taken (ISO 8601)."""
+
+
+TOPICS: dict[str, type[msgspec.Struct]] = {
+    "entries.created": EntryEvent,
+    "entries.rejected": EntryEvent,
+    "entries.updated": EntryEvent,
+    "entries.update_refused": EntryEvent,
+    "entries.deleted": EntryEvent,
+    "entries.delete_refused": EntryEvent,
+    "claims.received": ClaimEvent,
+    "claims.rejected": ClaimEvent,
+    "claims.acknowledged": ClaimEvent,
+    "claims.confirmed": ClaimEvent,
+    "claims.completed": ClaimEvent,
+    "claims.cancelled": ClaimEvent,
+    "claims.anomaly": ClaimAnomaly,
+    "claims.deadline_missed": DeadlineMissed,
+}
+"""Every topic an event may have, and its payload."""
+
+
+def payload(topic: str, event: msgspec.Struct) -> dict[str, Any]:
+    """The event as the JSON object the stream carries; refuses an undeclared topic or
+    a payload of the wrong type (a bug)."""
+    expected = TOPICS.get(topic)
+    if expected is None:
+        raise KeyError(f"{topic!r} is not a declared event topic (app.events.TOPICS)")
+    if not isinstance(event, expected):
+        raise TypeError(f"{topic} carries a {expected.__name__}, not {type(event).__name__}")
+    return dict(msgspec.to_builtins(event))
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "events.md"
+
+
+def _fields(struct: type[msgspec.Struct]) -> list[str]:
+    docs = _field_docs(struct)
+    rows = []
+    for field in msgspec.structs.fields(struct):
+        rows.append(f"| `{field.name}` | {_type(field.type)} | {docs.get(field.name, '')} |")
+    return rows
+
+
+def _type(tp: Any) -> str:
+    if isinstance(tp, types.UnionType):
+        return " or ".join(_type(t) for t in tp.__args__)
+    return {str: "string", int: "integer", type(None): "null"}.get(tp, str(tp))
+
+
+def _field_docs(struct: type[msgspec.Struct]) -> dict[str, str]:
+    """The docstrings under each field (read from the source, as Sphinx does)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(struct))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, after in itertools.pairwise(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            value = getattr(after, "value", None)
+            if isinstance(after, ast.Expr) and isinstance(value, ast.Constant):
+                docs[node.target.id] = " ".join(str(value.value).split()).replace("``", "`")
+    return docs
+
+
+def document() -> str:
+    lines = [
+        "# Events for the core banking system",
+        "",
+        "Generated from `app/events.py` (`python -m app.events --write`); a test keeps it",
+        "current. Each event is written in the transaction of the change it reports, then",
+        "appended to the Redis stream `dict-connect.events.<topic>` as the fields `event_id`",
+        "(the outbox row's id), `topic` and `payload` (JSON). Read the streams with a",
+        "consumer group and acknowledge what you processed; an event may arrive twice,",
+        "so deduplicate by `event_id`.",
+        "",
+        "| topic | payload |",
+        "|---|---|",
+        *[f"| `{t}` | [{s.__name__}](#{s.__name__.lower()}) |" for t, s in TOPICS.items()],
+    ]
+    for struct in dict.fromkeys(TOPICS.values()):
+        lines += ["", f"## {struct.__name__}", "", " ".join((struct.__doc__ or "").split()), ""]
+        lines += ["| field | type | meaning |", "|---|---|---|", *_fields(struct)]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        DOC.write_text(document())
+        print(f"wrote {DOC}")
+    else:
+        sys.stdout.write(document())

@@ -1,0 +1,166 @@
+"""SimulatorAdmin: the levers of tests, benchmarks and demos (not part of the DICT).
+
+Admin calls change the simulated DICT directly: the clock, participants,
+configuration, faults, divergent entries (PutEntry/RemoveEntry change the DICT
+side only, but keep its VSyncs and CID events true), bulk entries, counters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from app.bridge import dict_bridge_pb2 as pb
+from app.domain import problems
+from simulator import admin_pb2 as apb
+from simulator import entries, loader
+from simulator.config import CATEGORIES, Faults, Participant, SimConfig
+from simulator.convert import extended_pb, ts, us_of
+from simulator.state import Simulator
+
+_ISPB = re.compile(r"[0-9]{8}")
+
+
+def get_clock(sim: Simulator, request: Any) -> apb.ClockState:
+    return apb.ClockState(now=ts(sim.now_us()), offset_seconds=sim.clock.offset_seconds)
+
+
+def advance_clock(sim: Simulator, request: apb.AdvanceClockRequest) -> apb.ClockState:
+    sim.clock.advance(request.seconds)
+    return get_clock(sim, request)
+
+
+def set_clock(sim: Simulator, request: apb.SetClockRequest) -> apb.ClockState:
+    sim.clock.set(us_of(request.now))
+    return get_clock(sim, request)
+
+
+def add_participant(sim: Simulator, request: apb.AddParticipantRequest) -> apb.Participant:
+    category = (request.category or "A").upper()
+    if not _ISPB.fullmatch(request.ispb) or category not in CATEGORIES:
+        raise problems.BadRequest(
+            "ispb must be 8 digits and category one of A..H",
+            violations=[("ispb", "pattern"), ("category", "enum")],
+        )
+    sim.participants[request.ispb] = Participant(request.ispb, category, request.name)
+    sim.buckets.forget(request.ispb)  # a new category means new bucket sizes
+    return apb.Participant(ispb=request.ispb, category=category, name=request.name)
+
+
+def list_participants(sim: Simulator, request: Any) -> apb.ListParticipantsResponse:
+    return apb.ListParticipantsResponse(
+        participants=[
+            apb.Participant(ispb=p.ispb, category=p.category, name=p.name)
+            for p in sorted(sim.participants.values(), key=lambda p: p.ispb)
+        ]
+    )
+
+
+def get_config(sim: Simulator, request: Any) -> apb.SimulatorConfig:
+    c = sim.config
+    return apb.SimulatorConfig(
+        list_lag_seconds=c.list_lag_seconds,
+        cid_file_processing_seconds=c.cid_file_processing_seconds,
+        rate_limits_enabled=c.rate_limits_enabled,
+        key_limits_enabled=c.key_limits_enabled,
+    )
+
+
+def set_config(sim: Simulator, request: apb.SimulatorConfig) -> apb.SimulatorConfig:
+    """Replaces the whole configuration (proto3 scalars have no "unset")."""
+    sim.config = SimConfig(
+        list_lag_seconds=max(0.0, request.list_lag_seconds),
+        cid_file_processing_seconds=max(0.0, request.cid_file_processing_seconds),
+        rate_limits_enabled=request.rate_limits_enabled,
+        key_limits_enabled=request.key_limits_enabled,
+    )
+    return get_config(sim, request)
+
+
+def set_faults(sim: Simulator, request: apb.Faults) -> apb.Faults:
+    sim.faults = Faults(
+        latency_ms=max(0.0, request.latency_ms),
+        unavailable_ratio=min(1.0, max(0.0, request.unavailable_ratio)),
+        drop_ratio=min(1.0, max(0.0, request.drop_ratio)),
+        methods=frozenset(request.methods),
+    )
+    return request
+
+
+def put_entry(sim: Simulator, request: apb.PutEntryRequest) -> pb.ExtendedEntry:
+    """Make this the key's entry on the DICT side, replacing any other (no rules
+    about owners, claims or limits: this is how tests create divergences)."""
+    now = sim.now_us()
+    record = entries.new_record(request.entry, request.request_id or None, now, put=True)
+    sim.deactivate(record.key, now)
+    sim.activate(record, now)
+    return extended_pb(record)
+
+
+def remove_entry(sim: Simulator, request: apb.RemoveEntryRequest) -> apb.RemoveEntryResponse:
+    return apb.RemoveEntryResponse(removed=sim.deactivate(request.key, sim.now_us()) is not None)
+
+
+def load_entries(sim: Simulator, request: apb.LoadEntriesRequest) -> apb.LoadEntriesResponse:
+    """Generate ``count`` valid entries fast (see ``loader``); holds the lock per chunk."""
+    seconds = loader.load(sim, request.participant, request.key_type, request.count, request.seed)
+    return apb.LoadEntriesResponse(loaded=request.count, seconds=seconds)
+
+
+def get_call_counts(sim: Simulator, request: apb.GetCallCountsRequest) -> apb.CallCounts:
+    by_method, created, total = sim.state.counters.for_request(request.request_id)
+    return apb.CallCounts(by_method=by_method, entries_created=created, total=total)
+
+
+def get_stats(sim: Simulator, request: Any) -> apb.Stats:
+    return apb.Stats(
+        entries=len(sim.state.store), claims=len(sim.state.claims), rss_bytes=rss_bytes()
+    )
+
+
+def get_vsync(sim: Simulator, request: apb.GetVSyncRequest) -> apb.GetVSyncResponse:
+    ledger = sim.state.ledger
+    return apb.GetVSyncResponse(
+        vsync=ledger.vsync(request.participant, request.key_type),
+        count=ledger.count(request.participant, request.key_type),
+    )
+
+
+def reset(sim: Simulator, request: Any) -> apb.ResetResponse:
+    sim.reset()
+    return apb.ResetResponse()
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (VmRSS in /proc/self/status)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+# Operations that hold the lock themselves (long-running, chunked).
+SELF_LOCKING = frozenset({"LoadEntries"})
+
+ROUTES: dict[str, Callable[[Simulator, Any], Any]] = {
+    "GetClock": get_clock,
+    "AdvanceClock": advance_clock,
+    "SetClock": set_clock,
+    "AddParticipant": add_participant,
+    "ListParticipants": list_participants,
+    "GetConfig": get_config,
+    "SetConfig": set_config,
+    "SetFaults": set_faults,
+    "PutEntry": put_entry,
+    "RemoveEntry": remove_entry,
+    "LoadEntries": load_entries,
+    "GetCallCounts": get_call_counts,
+    "GetStats": get_stats,
+    "GetVSync": get_vsync,
+    "Reset": reset,
+}

@@ -1,0 +1,423 @@
+-- The schema of dict-connect as sql/migrations build it (generated: do not edit; run
+-- `make schema` after adding a migration, and a test keeps this file current).
+-- The status of each machine, and which component moves a row out of each status, is
+-- in the COMMENT ON COLUMN <table>.status below.
+
+CREATE SCHEMA ops;
+
+CREATE FUNCTION ops.request(machine text, subject_id text, trigger text, reason text) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+    INSERT INTO outbox (actor, args, kind, subject, deliver_at, created_at)
+    VALUES ('fire_trigger',
+            jsonb_build_object('machine', machine, 'subject_id', subject_id,
+                               'trigger', trigger, 'reason', reason, 'actor', current_user),
+            'task', machine || ':' || subject_id, clock_timestamp(), clock_timestamp())
+    RETURNING id
+$$;
+
+CREATE FUNCTION public.dict_tag(actor text, trigger text, reason text, now timestamp with time zone) RETURNS boolean
+    LANGUAGE sql
+    AS $$
+    SELECT set_config('dict.actor', actor, true) IS NOT NULL
+       AND set_config('dict.trigger', trigger, true) IS NOT NULL
+       AND set_config('dict.reason', reason, true) IS NOT NULL
+       AND set_config('dict.now', now::text, true) IS NOT NULL
+$$;
+
+CREATE FUNCTION public.enforce_transition() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    m    text := TG_ARGV[0];
+    trig text := coalesce(nullif(current_setting('dict.trigger', true), ''), 'manual');
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT 1 FROM machine_states
+                       WHERE machine = m AND status = NEW.status AND initial) THEN
+            RAISE EXCEPTION 'illegal initial status % for machine %', NEW.status, m
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'illegal_transition';
+        END IF;
+    ELSIF NEW.status IS DISTINCT FROM OLD.status AND NOT EXISTS (
+            SELECT 1 FROM state_transitions
+            WHERE machine = m AND from_status = OLD.status AND to_status = NEW.status
+              AND (trig = 'manual' OR trigger = trig)) THEN
+        RAISE EXCEPTION 'illegal transition % -> % (trigger %) for machine %',
+                        OLD.status, NEW.status, trig, m
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'illegal_transition';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE FUNCTION public.record_transition() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    from_status text := CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO state_history (machine, subject_id, from_status, to_status, trigger, reason, actor, at)
+    VALUES (TG_ARGV[0], NEW.id::text, from_status, NEW.status,
+            coalesce(nullif(current_setting('dict.trigger', true), ''), 'manual'),
+            nullif(current_setting('dict.reason', true), ''),
+            coalesce(nullif(current_setting('dict.actor', true), ''), current_user),
+            coalesce(nullif(current_setting('dict.now', true), '')::timestamptz,
+                     clock_timestamp()));
+    RETURN NULL;
+END $$;
+
+CREATE TABLE public.api_keys (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    prefix text NOT NULL,
+    key_hash bytea NOT NULL,
+    scopes text[] DEFAULT '{}'::text[] NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    CONSTRAINT api_keys_hash_length CHECK ((octet_length(key_hash) = 32))
+);
+
+ALTER TABLE public.api_keys ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.api_keys_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.claim_poll_failures (
+    dict_id text NOT NULL,
+    error text NOT NULL,
+    attempts integer DEFAULT 1 NOT NULL,
+    first_at timestamp with time zone NOT NULL,
+    last_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.claims (
+    id uuid NOT NULL,
+    dict_id text,
+    role text NOT NULL,
+    type text NOT NULL,
+    key text NOT NULL,
+    key_type text NOT NULL,
+    status text NOT NULL,
+    dict_status text,
+    dict_last_modified timestamp with time zone,
+    donor_participant text,
+    claimer_participant text NOT NULL,
+    claimer_branch text,
+    claimer_account_number text NOT NULL,
+    claimer_account_type text NOT NULL,
+    claimer_opening_date timestamp with time zone NOT NULL,
+    claimer_type text NOT NULL,
+    claimer_tax_id text NOT NULL,
+    claimer_name text NOT NULL,
+    claimer_trade_name text,
+    created_at timestamp with time zone,
+    resolution_period_end timestamp with time zone,
+    completion_period_end timestamp with time zone,
+    day30_limit timestamp with time zone,
+    possession_validated_at timestamp with time zone,
+    completion_request_id uuid NOT NULL,
+    entry_id uuid,
+    pending jsonb,
+    confirm_reason text,
+    cancel_reason text,
+    cancelled_by text,
+    problem_type text,
+    problem_detail text,
+    anomaly text,
+    version integer DEFAULT 0 NOT NULL,
+    inserted_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT claims_cancelled_has_its_reason CHECK (((status <> 'cancelled'::text) OR ((cancel_reason IS NOT NULL) AND (cancelled_by IS NOT NULL)))),
+    CONSTRAINT claims_confirmed_has_its_reason CHECK (((status <> 'confirmed'::text) OR (confirm_reason IS NOT NULL))),
+    CONSTRAINT claims_dict_id_after_submit CHECK (((dict_id IS NOT NULL) OR (status = ANY (ARRAY['submitting'::text, 'rejected'::text])))),
+    CONSTRAINT claims_in_flight_has_pending CHECK (((status <> ALL (ARRAY['confirming'::text, 'completing'::text, 'cancelling'::text])) OR (pending IS NOT NULL))),
+    CONSTRAINT claims_role_check CHECK ((role = ANY (ARRAY['CLAIMER'::text, 'DONOR'::text]))),
+    CONSTRAINT claims_type_check CHECK ((type = ANY (ARRAY['PORTABILITY'::text, 'OWNERSHIP'::text])))
+);
+
+COMMENT ON COLUMN public.claims.status IS 'A claim as claimer or donor (statemachines/claim.py): the
+DICT''s statuses in lowercase plus our calls in flight. Who moves it out:
+submitting:         claimer: CreateClaim to send (create_claim -> open | rejected)
+rejected:           claimer: the DICT refused the creation (terminal)
+open:               OPEN: not acknowledged yet (donor: the claims poll acknowledges)
+waiting_resolution: WAITING_RESOLUTION: the donor''s user decides (donor: day-7 claim_deadline)
+confirming:         donor: ConfirmClaim sent (confirm_claim -> confirmed | waiting_resolution)
+confirmed:          CONFIRMED: the key left the donor (claimer: complete_claim, day-30 cancel)
+completing:         claimer: CompleteClaim sent (complete_claim -> completed | confirmed)
+cancelling:         CancelClaim sent, either role (cancel_claim -> cancelled | back)
+completed:          COMPLETED (terminal)
+cancelled:          CANCELLED (terminal)
+What the other side does arrives through the claims poll (poll_claims) and moves the same
+machine, never backwards (statemachines.claim.CATCH_UP).';
+
+COMMENT ON COLUMN public.claims.dict_status IS 'the DICT''s status as last seen (newest LastModified wins); our status catches up with it';
+
+COMMENT ON COLUMN public.claims.created_at IS 'derived: the DICT''s ResolutionPeriodEnd - 7 days (the DICT sends no creation date)';
+
+COMMENT ON COLUMN public.claims.day30_limit IS 'derived: the DICT''s ResolutionPeriodEnd + 23 days (day 30 after creation)';
+
+COMMENT ON COLUMN public.claims.pending IS 'the call in flight: {"reason", "from", "deadline"?, "attempt"?}';
+
+CREATE TABLE public.cron_runs (
+    job text NOT NULL,
+    slot timestamp with time zone NOT NULL,
+    started_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.entries (
+    id uuid NOT NULL,
+    key text,
+    key_type text NOT NULL,
+    status text NOT NULL,
+    participant text NOT NULL,
+    branch text,
+    account_number text NOT NULL,
+    account_type text NOT NULL,
+    opening_date timestamp with time zone NOT NULL,
+    owner_type text NOT NULL,
+    owner_tax_id text NOT NULL,
+    owner_name text NOT NULL,
+    owner_trade_name text,
+    request_id uuid NOT NULL,
+    cid text,
+    pending jsonb,
+    problem_type text,
+    problem_detail text,
+    version integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT entries_cid_when_in_dict CHECK (((cid IS NOT NULL) = (status = ANY (ARRAY['active'::text, 'updating'::text, 'deleting'::text])))),
+    CONSTRAINT entries_key_required CHECK (((key IS NOT NULL) OR ((key_type = 'EVP'::text) AND (status = ANY (ARRAY['registering'::text, 'rejected'::text]))))),
+    CONSTRAINT entries_key_type_check CHECK ((key_type = ANY (ARRAY['CPF'::text, 'CNPJ'::text, 'PHONE'::text, 'EMAIL'::text, 'EVP'::text]))),
+    CONSTRAINT entries_owner_type_check CHECK ((owner_type = ANY (ARRAY['NATURAL_PERSON'::text, 'LEGAL_PERSON'::text])))
+);
+
+COMMENT ON COLUMN public.entries.status IS 'A key of ours (statemachines/entry.py). Who moves it out:
+registering: waiting for the DICT''s answer to CreateEntry (register_entry -> active | rejected)
+active:      in the DICT; its CID is part of the VSync (API update/delete -> updating | deleting;
+             a claim confirmed on it -> deleted)
+updating:    UpdateEntry sent, the new data in pending (update_entry -> active)
+deleting:    DeleteEntry sent, the reason in pending (delete_entry -> deleted | active)
+deleted:     out of the DICT; its CID left the VSync (terminal)
+rejected:    the DICT refused the creation; problem_type says why (terminal)';
+
+CREATE TABLE public.idempotency_keys (
+    api_key_id bigint NOT NULL,
+    key text NOT NULL,
+    method text NOT NULL,
+    path text NOT NULL,
+    body_hash bytea NOT NULL,
+    status_code integer,
+    response_headers jsonb,
+    response_body bytea,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT idempotency_keys_answer_complete CHECK (((status_code IS NULL) = (response_body IS NULL)))
+);
+
+CREATE TABLE public.machine_states (
+    machine text NOT NULL,
+    status text NOT NULL,
+    initial boolean DEFAULT false NOT NULL
+);
+
+CREATE TABLE public.outbox (
+    id bigint NOT NULL,
+    actor text NOT NULL,
+    queue text DEFAULT 'default'::text NOT NULL,
+    args jsonb DEFAULT '{}'::jsonb NOT NULL,
+    kind text DEFAULT 'task'::text NOT NULL,
+    subject text,
+    dedupe_key text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    deliver_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    dispatched_at timestamp with time zone,
+    lease_until timestamp with time zone,
+    finished_at timestamp with time zone,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_error text,
+    CONSTRAINT outbox_dispatched_has_lease CHECK (((status <> 'dispatched'::text) OR (lease_until IS NOT NULL))),
+    CONSTRAINT outbox_finished_at_when_finished CHECK (((finished_at IS NOT NULL) = (status = ANY (ARRAY['done'::text, 'failed'::text, 'cancelled'::text])))),
+    CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'timer'::text, 'event'::text]))),
+    CONSTRAINT outbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'done'::text, 'failed'::text, 'cancelled'::text])))
+);
+
+COMMENT ON COLUMN public.outbox.status IS 'An effect of a state change (app/outbox.py). Who moves it:
+pending    -> dispatched  the relay (after commit, and every minute)
+dispatched -> done        the worker middleware, when the actor succeeds
+dispatched -> failed      the worker middleware, when retries are exhausted (dead letter)
+dispatched -> pending     the relay, when the lease expired (the message was lost)
+pending    -> cancelled   cancel_timer (a deadline that no longer applies)';
+
+CREATE VIEW public.outbox_dead_letters AS
+ SELECT outbox.id,
+    outbox.actor,
+    outbox.args,
+    outbox.subject,
+    outbox.attempts,
+    outbox.last_error,
+    outbox.finished_at
+   FROM public.outbox
+  WHERE (outbox.status = 'failed'::text);
+
+ALTER TABLE public.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.outbox_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.poll_cursors (
+    name text NOT NULL,
+    modified_after timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    polled_at timestamp with time zone
+);
+
+CREATE TABLE public.schema_migrations (
+    version text NOT NULL,
+    checksum text,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.state_history (
+    id bigint NOT NULL,
+    machine text NOT NULL,
+    subject_id text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    trigger text NOT NULL,
+    reason text,
+    actor text NOT NULL,
+    at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE public.state_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.state_history_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.state_transitions (
+    machine text NOT NULL,
+    trigger text NOT NULL,
+    from_status text NOT NULL,
+    to_status text NOT NULL
+);
+
+CREATE TABLE public.vsyncs (
+    key_type text NOT NULL,
+    shard smallint NOT NULL,
+    vsync bit(256) DEFAULT (repeat('0'::text, 256))::bit(256) NOT NULL,
+    entries bigint DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT vsyncs_key_type_check CHECK ((key_type = ANY (ARRAY['CPF'::text, 'CNPJ'::text, 'PHONE'::text, 'EMAIL'::text, 'EVP'::text]))),
+    CONSTRAINT vsyncs_shard_check CHECK (((shard >= 0) AND (shard <= 15)))
+);
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_name_key UNIQUE (name);
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
+
+ALTER TABLE ONLY public.claim_poll_failures
+    ADD CONSTRAINT claim_poll_failures_pkey PRIMARY KEY (dict_id);
+
+ALTER TABLE ONLY public.claims
+    ADD CONSTRAINT claims_dict_id_role UNIQUE (dict_id, role);
+
+ALTER TABLE ONLY public.claims
+    ADD CONSTRAINT claims_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.cron_runs
+    ADD CONSTRAINT cron_runs_pkey PRIMARY KEY (job, slot);
+
+ALTER TABLE ONLY public.entries
+    ADD CONSTRAINT entries_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.entries
+    ADD CONSTRAINT entries_request_id_key UNIQUE (request_id);
+
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (api_key_id, key);
+
+ALTER TABLE ONLY public.machine_states
+    ADD CONSTRAINT machine_states_pkey PRIMARY KEY (machine, status);
+
+ALTER TABLE ONLY public.outbox
+    ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.poll_cursors
+    ADD CONSTRAINT poll_cursors_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY public.state_history
+    ADD CONSTRAINT state_history_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.state_transitions
+    ADD CONSTRAINT state_transitions_pkey PRIMARY KEY (machine, from_status, to_status, trigger);
+
+ALTER TABLE ONLY public.vsyncs
+    ADD CONSTRAINT vsyncs_pkey PRIMARY KEY (key_type, shard);
+
+CREATE INDEX claims_listing ON public.claims USING btree (inserted_at, id);
+
+CREATE UNIQUE INDEX claims_one_open_per_key_role ON public.claims USING btree (key, role) WHERE (status <> ALL (ARRAY['rejected'::text, 'completed'::text, 'cancelled'::text]));
+
+CREATE INDEX claims_resolution_end ON public.claims USING btree (resolution_period_end);
+
+CREATE INDEX claims_role_status ON public.claims USING btree (role, status);
+
+CREATE INDEX claims_status ON public.claims USING btree (status) WHERE (status <> ALL (ARRAY['rejected'::text, 'completed'::text, 'cancelled'::text]));
+
+CREATE INDEX entries_account ON public.entries USING btree (participant, account_number, branch, account_type);
+
+CREATE INDEX entries_listing ON public.entries USING btree (created_at, id);
+
+CREATE UNIQUE INDEX entries_live_key ON public.entries USING btree (key) WHERE (status <> ALL (ARRAY['deleted'::text, 'rejected'::text]));
+
+CREATE INDEX entries_owner ON public.entries USING btree (owner_tax_id);
+
+CREATE INDEX idempotency_keys_created ON public.idempotency_keys USING btree (created_at);
+
+CREATE UNIQUE INDEX outbox_dedupe ON public.outbox USING btree (dedupe_key) WHERE ((dedupe_key IS NOT NULL) AND (status = ANY (ARRAY['pending'::text, 'dispatched'::text])));
+
+CREATE INDEX outbox_due ON public.outbox USING btree (deliver_at) WHERE (status = 'pending'::text);
+
+CREATE INDEX outbox_leased ON public.outbox USING btree (lease_until) WHERE (status = 'dispatched'::text);
+
+CREATE INDEX outbox_subject ON public.outbox USING btree (subject) WHERE (status = ANY (ARRAY['pending'::text, 'dispatched'::text]));
+
+CREATE INDEX state_history_subject ON public.state_history USING btree (machine, subject_id, id);
+
+CREATE TRIGGER claims_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('claim');
+
+CREATE TRIGGER claims_record_transition AFTER INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.record_transition('claim');
+
+CREATE TRIGGER entries_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.entries FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('entry');
+
+CREATE TRIGGER entries_record_transition AFTER INSERT OR UPDATE OF status ON public.entries FOR EACH ROW EXECUTE FUNCTION public.record_transition('entry');
+
+ALTER TABLE ONLY public.claims
+    ADD CONSTRAINT claims_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES public.entries(id);
+
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;

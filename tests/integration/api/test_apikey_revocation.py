@@ -1,0 +1,56 @@
+"""A key revoked with ``dict-connect apikey revoke`` is answered 401 from then on.
+
+An API process trusts a key it verified for ``auth.CACHE_SECONDS``; the cache's
+clock is moved here instead of waiting it out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.api import auth
+from app.cli import main
+from tests.integration.api.conftest import bearer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def cache_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(auth.cache, "clock", clock)
+    return clock
+
+
+def test_a_key_revoked_before_use_is_refused_at_once(client, make_key, capsys) -> None:
+    key = make_key("test:read", name="leaked")
+
+    assert main(["apikey", "revoke", "leaked"]) == 0
+    capsys.readouterr()
+
+    r = client.get("/test/read", headers=bearer(key))
+    assert r.status_code == 401
+    assert r.json()["detail"] == "the API key is unknown or revoked"
+
+
+def test_a_key_in_use_is_refused_once_the_cache_period_ends_and_ever_after(
+    client, make_key, capsys, cache_clock
+) -> None:
+    key, other = make_key("test:read", name="leaked"), make_key("test:read", name="kept")
+    assert client.get("/test/read", headers=bearer(key)).status_code == 200
+
+    assert main(["apikey", "revoke", key.split("_")[1]]) == 0  # by prefix
+    capsys.readouterr()
+    assert client.get("/test/read", headers=bearer(key)).status_code == 200  # still cached
+    cache_clock.now += auth.CACHE_SECONDS + 0.001
+
+    for _ in range(3):
+        assert client.get("/test/read", headers=bearer(key)).status_code == 401
+        cache_clock.now += auth.CACHE_SECONDS + 0.001
+    assert client.get("/test/read", headers=bearer(other)).status_code == 200
