@@ -13,8 +13,6 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -91,20 +89,6 @@ def close_pool() -> None:
         if _pool is not None:
             _pool.close()
             _pool = None
-
-
-@contextmanager
-def transaction(
-    *, actor: str = "system", trigger: str | None = None, reason: str | None = None
-) -> Iterator[Conn]:
-    """One transaction on a pooled connection, tagged for ``state_history``.
-
-    The tags travel as transaction-local settings read by the transition trigger,
-    so a change made through the application records who did it and why.
-    """
-    with pool().connection() as conn, conn.transaction():
-        set_tags(conn, actor=actor, trigger=trigger, reason=reason)
-        yield conn
 
 
 def set_tags(

@@ -139,17 +139,6 @@ def _ms(delay: timedelta) -> int | None:
     return ms if ms > 0 else None
 
 
-def send(
-    outbox_id: int | None,
-    actor: str,
-    queue: str,
-    args: dict[str, Any],
-    delay: timedelta = timedelta(0),
-) -> None:
-    """Enqueue ``actor(**args)`` after ``delay``."""
-    broker().enqueue(message(outbox_id, actor, queue, args), delay=_ms(delay))
-
-
 class _GroupSender:
     """Concurrent senders share one Redis round trip (group enqueue).
 
