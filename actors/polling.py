@@ -69,7 +69,12 @@ def poll_claims_tick() -> None:
 
 
 @dramatiq.actor(queue_name="poll", max_retries=3, min_backoff=1000, max_backoff=5000)
-def poll_claims() -> int:
+def poll_claims() -> None:
+    """One pass over every page modified since the cursor (``poll``)."""
+    poll()
+
+
+def poll() -> int:
     """One pass over every page modified since the cursor; returns claims seen.
 
     One poller at a time (a session advisory lock): a poll still busy with a burst

@@ -118,9 +118,9 @@ class Stack:
 
     def poll(self) -> int:
         """One claims poll, as the scheduler's cron would run it."""
-        from actors.polling import poll_claims
+        from actors.polling import poll
 
-        return int(poll_claims.fn())
+        return poll()
 
     def relay(self) -> int:
         """One relay tick, as the scheduler's cron would run it."""

@@ -81,9 +81,9 @@ class World:
             ).fetchall()
 
     def poll(self) -> int:
-        from actors.polling import poll_claims
+        from actors.polling import poll
 
-        return int(poll_claims.fn())
+        return poll()
 
     def poll_and_run(self) -> None:
         self.poll()
