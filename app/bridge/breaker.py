@@ -46,7 +46,7 @@ class _LogStateChanges(pybreaker.CircuitBreakerListener):
 class _ClockedStorage(pybreaker.CircuitMemoryStorage):
     """pybreaker's memory storage, timing the open state on ``clock`` (monotonic).
 
-    pybreaker lets a trial call through once ``datetime.now() >= opened_at +
+    pybreaker lets a trial call through once its wall clock reaches ``opened_at +
     reset_timeout``. Reporting ``opened_at`` as now minus the seconds ``clock`` has
     counted since the breaker opened makes that test follow ``clock``: immune to
     wall-clock steps, and a test can move it instead of sleeping.
