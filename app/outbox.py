@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 from psycopg.types.json import Jsonb
 
-from app import clock, db, events
+from app import clock, db, events, repo
 
 log = logging.getLogger(__name__)
 
@@ -268,18 +268,17 @@ def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
     with db.pool().connection() as conn:
         with conn.transaction():
             conn.execute(db.q("outbox.expire_leases"), {"now": now, "limit": limit})
-            rows = conn.execute(
-                db.q("outbox.claim_due"),
+            dispatches = repo.many(
+                conn,
+                "outbox.claim_due",
                 {
                     "now": now,
                     "horizon": now + HORIZON,
                     "limit": limit,
                     "lease_s": LEASE.total_seconds(),
                 },
-            ).fetchall()
-        dispatches = [
-            Dispatch(r["id"], r["actor"], r["queue"], r["args"], r["deliver_at"]) for r in rows
-        ]
+                Dispatch,
+            )
     enqueue(dispatches, now)
     return len(dispatches)
 
@@ -307,6 +306,16 @@ def finish(
             conn.execute(db.q("outbox.mark_done"), {"id": outbox_id, "now": now})
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """The outbox at a glance (``outbox.backlog``)."""
+
+    due: int
+    oldest_due: datetime | None
+    in_flight: int
+    dead: int
+
+
 class BacklogCollector:
     """Gauges read from Postgres at scrape time: the outbox (the relay's health, timer
     lag) and claims (open by role and status; past a deadline with no action taken)."""
@@ -320,12 +329,12 @@ class BacklogCollector:
         with db.pool().connection() as conn:
             open_claims = claims.by_status(conn)
             at_risk = claims.at_risk(conn, now, timedelta(minutes=5))
-            row = conn.execute(db.q("outbox.backlog"), {"now": now}).fetchone()
+            row = repo.one(conn, "outbox.backlog", {"now": now}, Backlog)
             poll = polls.health(conn)
         assert row is not None  # an aggregate always answers one row
-        oldest = row["oldest_due"]
+        oldest = row.oldest_due
         yield GaugeMetricFamily(
-            "dict_outbox_due_rows", "Outbox rows due and not yet dispatched", value=row["due"]
+            "dict_outbox_due_rows", "Outbox rows due and not yet dispatched", value=row.due
         )
         yield GaugeMetricFamily(
             "dict_outbox_oldest_due_seconds",
@@ -333,10 +342,10 @@ class BacklogCollector:
             value=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
         )
         yield GaugeMetricFamily(
-            "dict_outbox_in_flight_rows", "Outbox rows handed to Dramatiq", value=row["in_flight"]
+            "dict_outbox_in_flight_rows", "Outbox rows handed to Dramatiq", value=row.in_flight
         )
         yield GaugeMetricFamily(
-            "dict_outbox_dead_rows", "Outbox rows that failed (dead letters)", value=row["dead"]
+            "dict_outbox_dead_rows", "Outbox rows that failed (dead letters)", value=row.dead
         )
         by_status = GaugeMetricFamily(
             "dict_claims_open", "Open claims by role and status", labels=["role", "status"]
