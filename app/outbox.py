@@ -265,20 +265,19 @@ def enqueue(dispatches: Iterable[Dispatch], now: datetime) -> None:
 def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
     """Re-arm expired leases, then dispatch what is due within the horizon."""
     now = now or clock.now()
-    with db.pool().connection() as conn:
-        with conn.transaction():
-            conn.execute(db.q("outbox.expire_leases"), {"now": now, "limit": limit})
-            dispatches = repo.many(
-                conn,
-                "outbox.claim_due",
-                {
-                    "now": now,
-                    "horizon": now + HORIZON,
-                    "limit": limit,
-                    "lease_s": LEASE.total_seconds(),
-                },
-                Dispatch,
-            )
+    with db.pool().connection() as conn, conn.transaction():
+        conn.execute(db.q("outbox.expire_leases"), {"now": now, "limit": limit})
+        dispatches = repo.many(
+            conn,
+            "outbox.claim_due",
+            {
+                "now": now,
+                "horizon": now + HORIZON,
+                "limit": limit,
+                "lease_s": LEASE.total_seconds(),
+            },
+            Dispatch,
+        )
     enqueue(dispatches, now)
     return len(dispatches)
 
