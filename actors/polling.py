@@ -68,7 +68,19 @@ def poll_claims_tick() -> None:
             poll_claims.send_with_options(delay=delay_s * 1000 or None)
 
 
-@dramatiq.actor(queue_name="poll", max_retries=3, min_backoff=1000, max_backoff=5000)
+POLL_TIME_LIMIT_MS = 300_000
+"""A burst of thousands of claims keeps a poll busy past Dramatiq's default 60 s limit;
+killing it then would leave its acknowledgements running and let the next poll repeat
+them (the advisory lock keeps one poll at a time, so a long one only delays the next)."""
+
+
+@dramatiq.actor(
+    queue_name="poll",
+    max_retries=3,
+    min_backoff=1000,
+    max_backoff=5000,
+    time_limit=POLL_TIME_LIMIT_MS,
+)
 def poll_claims() -> None:
     """One pass over every page modified since the cursor (``poll``)."""
     poll()
