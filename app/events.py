@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import sys
 import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,91 @@ class DeadlineMissed(msgspec.Struct, kw_only=True, frozen=True):
     """When it was taken (ISO 8601)."""
 
 
+class EntryReconciled(msgspec.Struct, kw_only=True, frozen=True):
+    """A sync run moved one of our keys to the DICT's state (docs/reconciliation.md)."""
+
+    entry_id: str
+    key_type: str
+    key: str | None
+    status: str
+    """The entry's status after the change: active (inserted, updated) or deleted."""
+    action: str
+    """inserted (only the DICT had it), updated (ours now holds the DICT's data) or
+    removed (only we had it)."""
+    run_id: int
+    """The sync run (``GET /v1/sync-runs/{run_id}``)."""
+
+
+class SyncVerified(msgspec.Struct, kw_only=True, frozen=True):
+    """The DICT answered OK to a key type's VSync: our base and its agree."""
+
+    run_id: int
+    key_type: str
+    vsync: str
+    """The VSync both sides hold (64 hex digits)."""
+    verification_id: int
+    """The DICT's id of the verification."""
+    repaired: int
+    """Divergences this run repaired before the OK (0 when the first answer was OK)."""
+
+
+class SyncDiverged(msgspec.Struct, kw_only=True, frozen=True):
+    """A run found divergences between our base and the DICT's."""
+
+    run_id: int
+    key_type: str
+    divergences: int
+    source: str
+    """events (the DICT's CID events since the last OK) or file (its CID file)."""
+    awaiting_approval: bool
+    """More than ``threshold``: an operator approves (POST /v1/sync-runs/{id}/approve)
+    or rejects before anything is changed."""
+    threshold: int
+
+
+class SyncReconciled(msgspec.Struct, kw_only=True, frozen=True):
+    """A run's divergences were handled; the VSync is verified again next."""
+
+    run_id: int
+    key_type: str
+    inserted: int
+    updated: int
+    removed: int
+    resolved: int
+    """Not divergences any more by the time they were handled."""
+    unresolved: int
+    """Left for an operator (``GET /v1/sync-runs/{run_id}/divergences?outcome=unresolved``)."""
+
+
+class SyncFailed(msgspec.Struct, kw_only=True, frozen=True):
+    """A run ended without an OK (docs/runbooks/sync.md)."""
+
+    run_id: int
+    key_type: str
+    status: str
+    """failed or rejected."""
+    problem: str
+
+
+class KeyTypeSummary(msgspec.Struct, kw_only=True, frozen=True):
+    key_type: str
+    last_ok: str | None
+    """The last OK verification (ISO 8601), None if never."""
+    runs: int
+    """Runs finished during the day."""
+    ok: int
+    divergences: int
+    repaired: int
+
+
+class SyncSummary(msgspec.Struct, kw_only=True, frozen=True):
+    """Once a day: each key type's verifications of the previous local day."""
+
+    day: str
+    """The local day (SYNC_TIMEZONE) reported, YYYY-MM-DD."""
+    key_types: list[KeyTypeSummary]
+
+
 TOPICS: dict[str, type[msgspec.Struct]] = {
     "entries.created": EntryEvent,
     "entries.rejected": EntryEvent,
@@ -90,6 +176,12 @@ TOPICS: dict[str, type[msgspec.Struct]] = {
     "claims.cancelled": ClaimEvent,
     "claims.anomaly": ClaimAnomaly,
     "claims.deadline_missed": DeadlineMissed,
+    "entries.reconciled": EntryReconciled,
+    "sync.verified": SyncVerified,
+    "sync.diverged": SyncDiverged,
+    "sync.reconciled": SyncReconciled,
+    "sync.failed": SyncFailed,
+    "sync.summary": SyncSummary,
 }
 """Every topic an event may have, and its payload."""
 
@@ -119,6 +211,11 @@ def _fields(struct: type[msgspec.Struct]) -> list[str]:
 def _type(tp: Any) -> str:
     if isinstance(tp, types.UnionType):
         return " or ".join(_type(t) for t in tp.__args__)
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        return f"list of {_type(item)}"
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return f"[{tp.__name__}](#{tp.__name__.lower()})"
     return {str: "string", int: "integer", type(None): "null"}.get(tp, str(tp))
 
 
@@ -153,7 +250,8 @@ def document() -> str:
         "|---|---|",
         *[f"| `{t}` | [{s.__name__}](#{s.__name__.lower()}) |" for t, s in TOPICS.items()],
     ]
-    for struct in dict.fromkeys(TOPICS.values()):
+    nested: list[type[msgspec.Struct]] = [KeyTypeSummary]
+    for struct in dict.fromkeys([*TOPICS.values(), *nested]):
         lines += ["", f"## {struct.__name__}", "", " ".join((struct.__doc__ or "").split()), ""]
         lines += ["| field | type | meaning |", "|---|---|---|", *_fields(struct)]
     return "\n".join(lines) + "\n"

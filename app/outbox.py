@@ -41,6 +41,11 @@ QUEUES: dict[str, str] = {
     "confirm_claim": "dict",
     "cancel_claim": "dict",
     "complete_claim": "dict",
+    # sync runs (actors/sync.py): DICT calls, and the comparison in the database
+    "verify_sync": "dict",
+    "collect_sync": "dict",
+    "compare_sync": "default",
+    "reconcile_sync": "dict",
     # timers and operators' requests (actors/claim_deadlines.py, actors/spine.py)
     "claim_deadline": "default",
     "claim_retry": "default",
@@ -322,7 +327,8 @@ class BacklogCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from app.repo import claims, polls
+        from app.domain.sync import KEY_TYPES
+        from app.repo import claims, polls, sync_runs
 
         now = clock.now()
         with db.pool().connection() as conn:
@@ -330,6 +336,9 @@ class BacklogCollector:
             at_risk = claims.at_risk(conn, now, timedelta(minutes=5))
             row = repo.one(conn, "outbox.backlog", {"now": now}, Backlog)
             poll = polls.health(conn)
+            sync_state = sync_runs.by_key_type(conn, KEY_TYPES)
+            sync_open = sync_runs.open_by_status(conn)
+            sync_last = sync_runs.last_finished(conn)
         assert row is not None  # an aggregate always answers one row
         oldest = row.oldest_due
         yield GaugeMetricFamily(
@@ -361,6 +370,46 @@ class BacklogCollector:
             risk.add_metric([role], sum(r.n for r in at_risk if r.role == role))
         yield risk
         yield from _poll_gauges(poll, now)
+        yield from _sync_gauges(sync_state, sync_open, sync_last, now)
+
+
+def _sync_gauges(state: Any, open_runs: Any, last: Any, now: datetime) -> Iterator[Any]:
+    """Synchronisation: how old each key type's last OK verification is (the DICT allows
+    36 h), runs open by status, and each key type's last finished run."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    age = GaugeMetricFamily(
+        "dict_sync_last_ok_age_seconds",
+        "Seconds since the DICT last answered OK to this key type's VSync (never: -1)",
+        labels=["key_type"],
+    )
+    for st in state:
+        age.add_metric([st.key_type], (now - st.last_ok).total_seconds() if st.last_ok else -1.0)
+    yield age
+    opened = GaugeMetricFamily(
+        "dict_sync_runs_open",
+        "Sync runs open by key type and status",
+        labels=["key_type", "status"],
+    )
+    for r in open_runs:
+        opened.add_metric([r.key_type, r.status], r.n)
+    yield opened
+    families = {
+        "ok": ("dict_sync_last_run_ok", "1 if the key type's last finished sync run ended OK"),
+        "divergences": (
+            "dict_sync_last_run_divergences",
+            "Divergences its last finished run found",
+        ),
+        "repaired": ("dict_sync_last_run_repaired", "Divergences its last finished run repaired"),
+        "duration": ("dict_sync_last_run_duration_seconds", "How long its last finished run took"),
+    }
+    gauges = {k: GaugeMetricFamily(n, h, labels=["key_type"]) for k, (n, h) in families.items()}
+    for r in last:
+        gauges["ok"].add_metric([r.key_type], 1.0 if r.status == "ok" else 0.0)
+        gauges["divergences"].add_metric([r.key_type], r.divergences)
+        gauges["repaired"].add_metric([r.key_type], r.repaired)
+        gauges["duration"].add_metric([r.key_type], (r.finished_at - r.started_at).total_seconds())
+    yield from gauges.values()
 
 
 def _poll_gauges(poll: Any, now: datetime) -> Iterator[Any]:

@@ -77,6 +77,33 @@ class ApiSettings(msgspec.Struct, frozen=True):
         return self.environment == "dev"
 
 
+class SyncSettings(msgspec.Struct, frozen=True):
+    daily_at: str
+    """SYNC_DAILY_AT: HH:MM, local time of SYNC_TIMEZONE, when every key type is verified."""
+    timezone: str
+    """SYNC_TIMEZONE: IANA zone of SYNC_DAILY_AT (America/Sao_Paulo)."""
+    catch_up_after_h: float
+    """SYNC_CATCH_UP_AFTER_H: a key type whose last OK verification is older than this is
+    verified at once (the DICT's limit is 36 h between verifications)."""
+    retry_gap_min: float
+    """SYNC_RETRY_GAP_MIN: a catch-up run starts no sooner than this after the key type's
+    previous run started (a failing run is not retried every minute: CID files are 40/day)."""
+    approval_threshold: int
+    """SYNC_APPROVAL_THRESHOLD: more divergences than this wait for an operator's approval."""
+    events_window_h: float
+    """SYNC_EVENTS_WINDOW_H: after a NOK, read the DICT's CID events since the last OK
+    verification when it is at most this old; otherwise (or with no OK yet) its CID file."""
+    events_max_pages: int
+    """SYNC_EVENTS_MAX_PAGES: a window with more pages of events (200 each) than this
+    switches to the CID file (the events bucket refills 20 pages a minute)."""
+    file_timeout_s: float
+    """SYNC_FILE_TIMEOUT_S: a CID file not AVAILABLE this long after it was requested
+    fails the run."""
+    step_budget_s: float
+    """SYNC_STEP_BUDGET_S: an actor run of a sync run stops after about this long and
+    continues in a new message (a worker busy 60 s in one message gets it redelivered)."""
+
+
 def _opt(name: str) -> str | None:
     value = os.environ.get(name)
     return value or None
@@ -124,7 +151,22 @@ def api() -> ApiSettings:
     )
 
 
+@functools.cache
+def sync() -> SyncSettings:
+    return SyncSettings(
+        daily_at=_env("SYNC_DAILY_AT", "03:00"),
+        timezone=_env("SYNC_TIMEZONE", "America/Sao_Paulo"),
+        catch_up_after_h=float(_env("SYNC_CATCH_UP_AFTER_H", "24")),
+        retry_gap_min=float(_env("SYNC_RETRY_GAP_MIN", "60")),
+        approval_threshold=int(_env("SYNC_APPROVAL_THRESHOLD", "100")),
+        events_window_h=float(_env("SYNC_EVENTS_WINDOW_H", "6")),
+        events_max_pages=int(_env("SYNC_EVENTS_MAX_PAGES", "50")),
+        file_timeout_s=float(_env("SYNC_FILE_TIMEOUT_S", "600")),
+        step_budget_s=float(_env("SYNC_STEP_BUDGET_S", "20")),
+    )
+
+
 def reset() -> None:
     """Forget cached settings (tests change the environment)."""
-    for fn in (database, redis, bridge, clock, api):
+    for fn in (database, redis, bridge, clock, api, sync):
         fn.cache_clear()

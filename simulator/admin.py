@@ -17,7 +17,7 @@ from simulator import admin_pb2 as apb
 from simulator import entries, loader
 from simulator.config import CATEGORIES, Faults, Participant, SimConfig
 from simulator.convert import extended_pb, ts, us_of
-from simulator.state import Simulator
+from simulator.state import Simulator, cid_of
 
 _ISPB = re.compile(r"[0-9]{8}")
 
@@ -64,6 +64,7 @@ def get_config(sim: Simulator, request: Any) -> apb.SimulatorConfig:
         cid_file_processing_seconds=c.cid_file_processing_seconds,
         rate_limits_enabled=c.rate_limits_enabled,
         key_limits_enabled=c.key_limits_enabled,
+        corrupt_cid_files=c.corrupt_cid_files,
     )
 
 
@@ -74,6 +75,7 @@ def set_config(sim: Simulator, request: apb.SimulatorConfig) -> apb.SimulatorCon
         cid_file_processing_seconds=max(0.0, request.cid_file_processing_seconds),
         rate_limits_enabled=request.rate_limits_enabled,
         key_limits_enabled=request.key_limits_enabled,
+        corrupt_cid_files=request.corrupt_cid_files,
     )
     return get_config(sim, request)
 
@@ -90,9 +92,25 @@ def set_faults(sim: Simulator, request: apb.Faults) -> apb.Faults:
 
 def put_entry(sim: Simulator, request: apb.PutEntryRequest) -> pb.ExtendedEntry:
     """Make this the key's entry on the DICT side, replacing any other (no rules
-    about owners, claims or limits: this is how tests create divergences)."""
+    about owners, claims or limits: this is how tests create divergences).
+
+    The CID events and VSyncs follow as the DICT's own operations would make them
+    (DICT.md §3). Replacing the entry of the same owner at the same participant is an
+    update: without a ``request_id`` the creating RequestId is kept (the new CID is
+    keyed by it, and GetEntryByCid answers it), so are the creation and ownership
+    dates, and identical data changes nothing (no events). Anything else is a delete
+    and a create: REMOVED from the old holder, ADDED to the new one."""
     now = sim.now_us()
     record = entries.new_record(request.entry, request.request_id or None, now, put=True)
+    old = sim.state.store.get(record.key)
+    if old is not None and (old.participant, old.tax_id) == (record.participant, record.tax_id):
+        if not request.request_id:
+            record.request_id = old.request_id
+        if record.request_id == old.request_id:
+            record.created_us, record.owned_us = old.created_us, old.owned_us
+            record.cid = cid_of(record)
+            if record == old:
+                return extended_pb(old)
     sim.deactivate(record.key, now)
     sim.activate(record, now)
     return extended_pb(record)

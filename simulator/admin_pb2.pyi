@@ -214,12 +214,17 @@ class SimulatorConfig(_message.Message):
     CID_FILE_PROCESSING_SECONDS_FIELD_NUMBER: _builtins.int
     RATE_LIMITS_ENABLED_FIELD_NUMBER: _builtins.int
     KEY_LIMITS_ENABLED_FIELD_NUMBER: _builtins.int
+    CORRUPT_CID_FILES_FIELD_NUMBER: _builtins.int
     list_lag_seconds: _builtins.float
     """lists (claims, CID events, reports) hide rows younger than this"""
     cid_file_processing_seconds: _builtins.float
     """REQUESTED -> PROCESSING -> AVAILABLE takes this long"""
     rate_limits_enabled: _builtins.bool
     key_limits_enabled: _builtins.bool
+    corrupt_cid_files: _builtins.bool
+    """Downloads of CID files deliver bytes that do not match the announced Sha256 (one
+    CID line altered, same size): a corrupted transfer. GetCidSetFile is unchanged.
+    """
     def __init__(
         self,
         *,
@@ -227,10 +232,11 @@ class SimulatorConfig(_message.Message):
         cid_file_processing_seconds: _builtins.float = ...,
         rate_limits_enabled: _builtins.bool = ...,
         key_limits_enabled: _builtins.bool = ...,
+        corrupt_cid_files: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cid_file_processing_seconds", b"cid_file_processing_seconds", "key_limits_enabled", b"key_limits_enabled", "list_lag_seconds", b"list_lag_seconds", "rate_limits_enabled", b"rate_limits_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cid_file_processing_seconds", b"cid_file_processing_seconds", "corrupt_cid_files", b"corrupt_cid_files", "key_limits_enabled", b"key_limits_enabled", "list_lag_seconds", b"list_lag_seconds", "rate_limits_enabled", b"rate_limits_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

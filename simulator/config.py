@@ -26,6 +26,9 @@ class SimConfig:
     """Token buckets are taken and enforced (RateLimited when empty)."""
     key_limits_enabled: bool = True
     """EntryLimitExceeded beyond 5 (CPF owner) / 20 (CNPJ owner) keys per account."""
+    corrupt_cid_files: bool = False
+    """Downloads of CID files deliver bytes that do not match the announced Sha256 (one
+    CID line altered, same size): a corrupted transfer. GetCidSetFile is unchanged."""
 
 
 @dataclass(frozen=True)

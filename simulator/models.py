@@ -145,3 +145,4 @@ class CidFile:
     cids: bytes  # raw 32-byte CIDs, snapshot at request time
     size: int  # bytes of the file: one 64-hex CID and "\n" per line
     sha256: str
+    ready_us: int = 0  # when it becomes AVAILABLE, fixed at request (0: a file saved before)

@@ -53,8 +53,16 @@ def create_cid_set_file(
     digest = hashlib.sha256()
     for chunk in _file_chunks(cids):
         digest.update(chunk)
+    now = sim.now_us()
     file = CidFile(
-        sim.next_id(), caller.ispb, kt, sim.now_us(), cids, len(cids) // 32 * 65, digest.hexdigest()
+        sim.next_id(),
+        caller.ispb,
+        kt,
+        now,
+        cids,
+        len(cids) // 32 * 65,
+        digest.hexdigest(),
+        ready_us=now + _processing_us(sim),
     )
     sim.state.files[file.id] = file
     return pb.CidSetFile(
@@ -73,15 +81,22 @@ def _file(sim: Simulator, caller: Participant, file_id: int) -> CidFile:
     return file
 
 
+def _processing_us(sim: Simulator) -> int:
+    return round(sim.config.cid_file_processing_seconds * 1_000_000)
+
+
 def _ready_us(sim: Simulator, file: CidFile) -> int:
-    return file.requested_us + round(sim.config.cid_file_processing_seconds * 1_000_000)
+    """When the file is AVAILABLE: fixed when it was requested, so that changing
+    ``cid_file_processing_seconds`` later never takes an AVAILABLE file back to PROCESSING."""
+    return file.ready_us or file.requested_us + _processing_us(sim)
 
 
 def get_cid_set_file(
     sim: Simulator, caller: Participant, req: pb.GetCidSetFileRequest
 ) -> pb.CidSetFile:
     """Status from the clock: REQUESTED at the instant of the request, PROCESSING
-    until ``cid_file_processing_seconds`` have passed, AVAILABLE after."""
+    until the ``cid_file_processing_seconds`` in force at the request have passed,
+    AVAILABLE after (DICT.md §3: REQUESTED → PROCESSING → AVAILABLE)."""
     file = _file(sim, caller, req.id)
     now, ready = sim.now_us(), _ready_us(sim, file)
     out = pb.CidSetFile(
@@ -100,13 +115,29 @@ def get_cid_set_file(
     return out
 
 
+def _corrupted(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The same chunks with the first hex digit of the first line changed: the file keeps
+    its size and its shape (a well-formed CID per line) but no longer matches its Sha256,
+    as a transfer corrupted on the way would. An empty file has nothing to alter."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    yield (b"1" if first[:1] == b"0" else b"0") + first[1:]
+    yield from chunks
+
+
 def download_cid_set_file(
     sim: Simulator, caller: Participant, req: pb.DownloadCidSetFileRequest
 ) -> Iterator[pb.CidSetFileChunk]:
+    """The file's bytes in chunks; with ``corrupt_cid_files`` (read when the download
+    starts) they differ from the Sha256 GetCidSetFile announces (see ``_corrupted``)."""
     file = _file(sim, caller, req.id)
     if sim.now_us() < _ready_us(sim, file):
         raise problems.BadRequest(f"CID file {file.id} is not AVAILABLE yet")
-    return (pb.CidSetFileChunk(data=chunk) for chunk in _file_chunks(file.cids))
+    chunks = _file_chunks(file.cids)
+    if sim.config.corrupt_cid_files:
+        chunks = _corrupted(chunks)
+    return (pb.CidSetFileChunk(data=chunk) for chunk in chunks)
 
 
 def list_cid_set_events(

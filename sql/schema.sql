@@ -49,6 +49,33 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION public.entries_cid_moved() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    gone text := CASE WHEN TG_OP <> 'INSERT' THEN OLD.cid END;
+    came text := CASE WHEN TG_OP <> 'DELETE' THEN NEW.cid END;
+    at   timestamptz := CASE WHEN TG_OP <> 'DELETE' THEN NEW.updated_at ELSE now() END;
+BEGIN
+    IF gone IS NOT DISTINCT FROM came THEN
+        RETURN NULL;
+    END IF;
+    IF gone IS NOT NULL THEN
+        DELETE FROM cids WHERE key_type = OLD.key_type AND cid = gone;
+        UPDATE vsyncs SET vsync = vsync # ('x' || gone)::bit(256), entries = entries - 1,
+                          updated_at = at
+        WHERE key_type = OLD.key_type AND shard = ('x' || substr(gone, 1, 1))::bit(4)::int;
+    END IF;
+    IF came IS NOT NULL THEN
+        INSERT INTO cids (key_type, cid, entry_id, request_id, added_at)
+        VALUES (NEW.key_type, came, NEW.id, NEW.request_id, at);
+        UPDATE vsyncs SET vsync = vsync # ('x' || came)::bit(256), entries = entries + 1,
+                          updated_at = at
+        WHERE key_type = NEW.key_type AND shard = ('x' || substr(came, 1, 1))::bit(4)::int;
+    END IF;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.record_transition() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -87,6 +114,14 @@ ALTER TABLE public.api_keys ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE TABLE public.cids (
+    key_type text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C",
+    entry_id uuid NOT NULL,
+    request_id uuid NOT NULL,
+    added_at timestamp with time zone NOT NULL
 );
 
 CREATE TABLE public.claim_poll_failures (
@@ -169,6 +204,45 @@ CREATE TABLE public.cron_runs (
     job text NOT NULL,
     slot timestamp with time zone NOT NULL,
     started_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.dict_cid_events (
+    run_id bigint NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C",
+    type text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    CONSTRAINT dict_cid_events_type_check CHECK ((type = ANY (ARRAY['ADDED'::text, 'REMOVED'::text])))
+);
+
+CREATE TABLE public.dict_cids (
+    key_type text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+)
+PARTITION BY LIST (key_type);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
 );
 
 CREATE TABLE public.entries (
@@ -317,6 +391,92 @@ CREATE TABLE public.state_transitions (
     to_status text NOT NULL
 );
 
+CREATE TABLE public.sync_divergences (
+    run_id bigint NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C",
+    side text NOT NULL,
+    entry_id uuid,
+    key text,
+    outcome text DEFAULT 'found'::text NOT NULL,
+    detail text,
+    attempts integer DEFAULT 0 NOT NULL,
+    retry_at timestamp with time zone,
+    found_at timestamp with time zone NOT NULL,
+    handled_at timestamp with time zone,
+    CONSTRAINT sync_divergences_handled CHECK (((handled_at IS NULL) = (outcome = ANY (ARRAY['found'::text, 'in_flight'::text])))),
+    CONSTRAINT sync_divergences_outcome_check CHECK ((outcome = ANY (ARRAY['found'::text, 'in_flight'::text, 'inserted'::text, 'updated'::text, 'removed'::text, 'resolved'::text, 'unresolved'::text]))),
+    CONSTRAINT sync_divergences_side_check CHECK ((side = ANY (ARRAY['dict_only'::text, 'ours_only'::text])))
+);
+
+COMMENT ON COLUMN public.sync_divergences.outcome IS 'What reconciliation did (docs/reconciliation.md):
+found:      not handled yet
+in_flight:  its entry has an operation of ours in flight: looked at again later (retry_at)
+inserted:   the DICT''s entry was added to our base
+updated:    our entry now holds the DICT''s data
+removed:    our entry left our base (the DICT does not have it)
+resolved:   no longer a divergence when handled (the DICT or we moved since the comparison)
+unresolved: left for an operator; detail says why';
+
+CREATE TABLE public.sync_runs (
+    id bigint NOT NULL,
+    key_type text NOT NULL,
+    status text NOT NULL,
+    cause text NOT NULL,
+    requested_by text,
+    source text,
+    threshold integer NOT NULL,
+    vsync text,
+    verification_id bigint,
+    verifications integer DEFAULT 0 NOT NULL,
+    verified_at timestamp with time zone,
+    since timestamp with time zone,
+    snapshot_at timestamp with time zone,
+    events_after timestamp with time zone,
+    event_pages integer DEFAULT 0 NOT NULL,
+    file_id bigint,
+    file_requested_at timestamp with time zone,
+    file_polls integer DEFAULT 0 NOT NULL,
+    file_bytes bigint,
+    file_sha256 text,
+    file_cids bigint,
+    shard smallint DEFAULT 0 NOT NULL,
+    divergences integer DEFAULT 0 NOT NULL,
+    repaired integer DEFAULT 0 NOT NULL,
+    decided_by text,
+    problem text,
+    started_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    version integer DEFAULT 0 NOT NULL,
+    CONSTRAINT sync_runs_cause_check CHECK ((cause = ANY (ARRAY['scheduled'::text, 'catch_up'::text, 'requested'::text]))),
+    CONSTRAINT sync_runs_failed_has_problem CHECK (((status <> ALL (ARRAY['failed'::text, 'rejected'::text])) OR (problem IS NOT NULL))),
+    CONSTRAINT sync_runs_finished CHECK (((finished_at IS NOT NULL) = (status = ANY (ARRAY['ok'::text, 'failed'::text, 'rejected'::text])))),
+    CONSTRAINT sync_runs_key_type_check CHECK ((key_type = ANY (ARRAY['CPF'::text, 'CNPJ'::text, 'PHONE'::text, 'EMAIL'::text, 'EVP'::text]))),
+    CONSTRAINT sync_runs_shard_check CHECK (((shard >= 0) AND (shard <= 16))),
+    CONSTRAINT sync_runs_source_check CHECK ((source = ANY (ARRAY['events'::text, 'file'::text]))),
+    CONSTRAINT sync_runs_threshold_check CHECK ((threshold >= 0))
+);
+
+COMMENT ON COLUMN public.sync_runs.status IS 'A sync run (statemachines/sync_run.py). Who moves it out:
+verifying:         CreateSyncVerification to send (verify_sync -> ok | collecting | failed)
+collecting:        NOK: reading the DICT''s CID events or its CID file (collect_sync -> comparing | failed)
+comparing:         our CIDs against the DICT''s, 16 ranges of CIDs (compare_sync -> reconciling | awaiting_approval)
+awaiting_approval: more divergences than the threshold: an operator decides (approve -> reconciling,
+                   reject -> rejected; POST /v1/sync-runs/{id}/approve or ops.request)
+reconciling:       our base moved to the DICT''s state, divergence by divergence (reconcile_sync -> verifying)
+ok:                the DICT answered OK (terminal)
+failed:            could not verify or repair; problem says why (terminal)
+rejected:          an operator rejected the reconciliation (terminal)';
+
+ALTER TABLE public.sync_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.sync_runs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.vsyncs (
     key_type text NOT NULL,
     shard smallint NOT NULL,
@@ -327,6 +487,16 @@ CREATE TABLE public.vsyncs (
     CONSTRAINT vsyncs_shard_check CHECK (((shard >= 0) AND (shard <= 15)))
 );
 
+ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_cnpj FOR VALUES IN ('CNPJ');
+
+ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_cpf FOR VALUES IN ('CPF');
+
+ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_email FOR VALUES IN ('EMAIL');
+
+ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_evp FOR VALUES IN ('EVP');
+
+ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_phone FOR VALUES IN ('PHONE');
+
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_name_key UNIQUE (name);
 
@@ -335,6 +505,9 @@ ALTER TABLE ONLY public.api_keys
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
+
+ALTER TABLE ONLY public.cids
+    ADD CONSTRAINT cids_pkey PRIMARY KEY (key_type, cid);
 
 ALTER TABLE ONLY public.claim_poll_failures
     ADD CONSTRAINT claim_poll_failures_pkey PRIMARY KEY (dict_id);
@@ -347,6 +520,9 @@ ALTER TABLE ONLY public.claims
 
 ALTER TABLE ONLY public.cron_runs
     ADD CONSTRAINT cron_runs_pkey PRIMARY KEY (job, slot);
+
+ALTER TABLE ONLY public.dict_cid_events
+    ADD CONSTRAINT dict_cid_events_pkey PRIMARY KEY (run_id, cid);
 
 ALTER TABLE ONLY public.entries
     ADD CONSTRAINT entries_pkey PRIMARY KEY (id);
@@ -375,8 +551,16 @@ ALTER TABLE ONLY public.state_history
 ALTER TABLE ONLY public.state_transitions
     ADD CONSTRAINT state_transitions_pkey PRIMARY KEY (machine, from_status, to_status, trigger);
 
+ALTER TABLE ONLY public.sync_divergences
+    ADD CONSTRAINT sync_divergences_pkey PRIMARY KEY (run_id, cid);
+
+ALTER TABLE ONLY public.sync_runs
+    ADD CONSTRAINT sync_runs_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.vsyncs
     ADD CONSTRAINT vsyncs_pkey PRIMARY KEY (key_type, shard);
+
+CREATE UNIQUE INDEX cids_entry_id ON public.cids USING btree (entry_id);
 
 CREATE INDEX claims_listing ON public.claims USING btree (inserted_at, id);
 
@@ -408,16 +592,36 @@ CREATE INDEX outbox_subject ON public.outbox USING btree (subject) WHERE (status
 
 CREATE INDEX state_history_subject ON public.state_history USING btree (machine, subject_id, id);
 
+CREATE INDEX sync_divergences_open ON public.sync_divergences USING btree (run_id, side, cid) WHERE (outcome = ANY (ARRAY['found'::text, 'in_flight'::text]));
+
+CREATE INDEX sync_runs_key_type_started ON public.sync_runs USING btree (key_type, started_at DESC);
+
+CREATE INDEX sync_runs_listing ON public.sync_runs USING btree (started_at, id);
+
+CREATE UNIQUE INDEX sync_runs_one_open_per_key_type ON public.sync_runs USING btree (key_type) WHERE (status <> ALL (ARRAY['ok'::text, 'failed'::text, 'rejected'::text]));
+
 CREATE TRIGGER claims_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('claim');
 
 CREATE TRIGGER claims_record_transition AFTER INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.record_transition('claim');
+
+CREATE TRIGGER entries_cid_moved AFTER INSERT OR DELETE OR UPDATE OF cid ON public.entries FOR EACH ROW EXECUTE FUNCTION public.entries_cid_moved();
 
 CREATE TRIGGER entries_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.entries FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('entry');
 
 CREATE TRIGGER entries_record_transition AFTER INSERT OR UPDATE OF status ON public.entries FOR EACH ROW EXECUTE FUNCTION public.record_transition('entry');
 
+CREATE TRIGGER sync_runs_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('sync_run');
+
+CREATE TRIGGER sync_runs_record_transition AFTER INSERT OR UPDATE OF status ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION public.record_transition('sync_run');
+
 ALTER TABLE ONLY public.claims
     ADD CONSTRAINT claims_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES public.entries(id);
 
+ALTER TABLE ONLY public.dict_cid_events
+    ADD CONSTRAINT dict_cid_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.sync_runs(id);
+
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.sync_divergences
+    ADD CONSTRAINT sync_divergences_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.sync_runs(id);

@@ -6,9 +6,9 @@
                                   `--delete--> deleting --deleted--> deleted
                                                    `--delete_refused--> active
 
-Every change of an entry that is in the DICT moves its CID in or out of the key
-type's VSync in the same transaction (``_vsync``; activation does it inside its own
-UPDATE, ``entries.set_active``).
+Every change of an entry's CID moves it in or out of ``cids`` and the key type's VSync
+in the same transaction: the trigger ``entries_cid_moved`` (migration 0009) does it,
+so no step here can forget.
 """
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ SPEC = Spec(
         T("deleted", "deleting", "deleted", effects=_event("entries.deleted")),
         T("delete_refused", "deleting", "active", effects=_event("entries.delete_refused")),
         T("claimed_away", ("active", "updating"), "deleted", effects=_event("entries.deleted")),
+        T("reconciled", "active", "active"),
+        T("reconciled_away", "active", "deleted"),
     ),
 )
 
@@ -95,6 +97,22 @@ def cid_of(row: EntryRow, **changes: Any) -> str:
         r.branch,
         r.account_number,
         r.account_type,
+    )
+
+
+def cid_of_fields(fields: Mapping[str, Any], request_id: uuid.UUID) -> str:
+    """The CID of an entry given as the columns of ``entries`` (a DICT entry)."""
+    return compute_cid(
+        str(request_id),
+        fields["key_type"],
+        fields["key"],
+        fields["owner_tax_id"],
+        fields["owner_name"],
+        fields["owner_trade_name"],
+        fields["participant"],
+        fields["branch"],
+        fields["account_number"],
+        fields["account_type"],
     )
 
 
@@ -179,20 +197,13 @@ def fire(
     return core.fire(step, SPEC, entry_id, trigger, query=query, reason=reason, params=params)
 
 
-def _vsync(step: Step, key_type: str, cid: str, delta: int) -> None:
-    step.conn.execute(
-        db.q("entries.vsync_xor"),
-        {"key_type": key_type, "cid": cid, "delta": delta, "now": step.now},
-    )
-
-
 def registered(step: Step, entry_id: uuid.UUID | str, key: str) -> None:
     """The DICT created the entry (for an EVP, ``key`` is the one it generated)."""
     fire(
         step,
         entry_id,
         "registered",
-        query="entries.set_active",  # its CID joins the VSync in the same statement
+        query="entries.set_active",
         params=lambda row: {"key": key, "cid": cid_of(row, key=key)},
     )
 
@@ -244,15 +255,13 @@ def with_pending(row: EntryRow) -> EntryRow:
 
 
 def updated(step: Step, entry_id: uuid.UUID | str) -> None:
-    """The DICT accepted the pending update: apply it, swap the CID in the VSync."""
+    """The DICT accepted the pending update: apply it (its new CID replaces the old)."""
 
     def apply(row: EntryRow) -> dict[str, Any]:
         new = with_pending(row)
         return {**{k: getattr(new, k) for k in _UPDATABLE}, "cid": cid_of(new)}
 
-    done = fire(step, entry_id, "updated", query="entries.set_updated", params=apply)
-    _vsync(step, done.before.key_type, done.before.cid, -1)
-    _vsync(step, done.before.key_type, done.values["cid"], +1)
+    fire(step, entry_id, "updated", query="entries.set_updated", params=apply)
 
 
 def request_delete(step: Step, entry_id: uuid.UUID | str, reason: str) -> None:
@@ -273,8 +282,7 @@ def request_delete(step: Step, entry_id: uuid.UUID | str, reason: str) -> None:
 
 def deleted(step: Step, entry_id: uuid.UUID | str) -> None:
     """The DICT removed the entry: its CID leaves the VSync."""
-    done = fire(step, entry_id, "deleted", query="entries.set_deleted")
-    _vsync(step, done.before.key_type, done.before.cid, -1)
+    fire(step, entry_id, "deleted", query="entries.set_deleted")
 
 
 def claimed_away(step: Step, entry_id: uuid.UUID | str) -> None:
@@ -283,17 +291,20 @@ def claimed_away(step: Step, entry_id: uuid.UUID | str) -> None:
     row = entries.get(step.conn, entry_id)
     if row is None or "claimed_away" not in SPEC.allowed(row.status):
         return
-    done = fire(
-        step, entry_id, "claimed_away", query="entries.set_deleted", reason="CLAIM_CONFIRMED"
-    )
-    _vsync(step, done.before.key_type, done.before.cid, -1)
+    fire(step, entry_id, "claimed_away", query="entries.set_deleted", reason="CLAIM_CONFIRMED")
 
 
-def adopt(step: Step, fields: Mapping[str, Any], request_id: uuid.UUID) -> uuid.UUID:
-    """Our claim completed: the DICT created the entry with the completion RequestId;
-    record it here, active, its CID keyed by that RequestId. Returns its id."""
+def adopt(
+    step: Step,
+    fields: Mapping[str, Any],
+    request_id: uuid.UUID,
+    trigger: str = "claim_completed",
+) -> uuid.UUID:
+    """An entry the DICT created for us (our claim completed, with the completion
+    RequestId; or one only the DICT had, found by a sync run): record it here, active,
+    its CID keyed by that RequestId. Returns its id."""
     entry_id = uuid.uuid4()
-    step.tag("claim_completed", None)
+    step.tag(trigger, None)
     step.conn.execute(
         db.q("entries.insert"),
         {
@@ -306,3 +317,75 @@ def adopt(step: Step, fields: Mapping[str, Any], request_id: uuid.UUID) -> uuid.
     )
     registered(step, entry_id, fields["key"])
     return entry_id
+
+
+RECONCILED_FIELDS = (
+    "branch",
+    "account_number",
+    "account_type",
+    "opening_date",
+    "owner_type",
+    "owner_tax_id",
+    "owner_name",
+    "owner_trade_name",
+    "participant",
+)
+"""What a sync run may replace in one of our entries: all but its key and key type."""
+
+
+def _unchanged(row: EntryRow, version: int) -> None:
+    """A sync run decided on ``version`` of the entry: anything newer is decided again."""
+    if row.version != version:
+        raise core.Conflict(
+            MACHINE,
+            str(row.id),
+            row.status,
+            "reconciled",
+            SPEC.allowed(row.status),
+            detail=f"entry {row.id} changed since the sync run read it",
+        )
+
+
+def reconcile(
+    step: Step,
+    entry_id: uuid.UUID,
+    version: int,
+    fields: Mapping[str, Any],
+    request_id: uuid.UUID,
+) -> None:
+    """A sync run found the DICT holding other attributes for our key: ours take the
+    DICT's, with the RequestId that keys its CID (docs/reconciliation.md)."""
+
+    def apply(row: EntryRow) -> dict[str, Any]:
+        _unchanged(row, version)
+        new = msgspec.structs.replace(
+            row, request_id=request_id, **{k: fields[k] for k in RECONCILED_FIELDS}
+        )
+        values = {k: getattr(new, k) for k in RECONCILED_FIELDS}
+        return {**values, "request_id": request_id, "cid": cid_of(new)}
+
+    fire(
+        step,
+        entry_id,
+        "reconciled",
+        query="entries.set_reconciled",
+        reason="RECONCILIATION",
+        params=apply,
+    )
+
+
+def reconciled_away(step: Step, entry_id: uuid.UUID, version: int) -> None:
+    """A sync run found our key absent from the DICT: it leaves our base."""
+
+    def check(row: EntryRow) -> dict[str, Any]:
+        _unchanged(row, version)
+        return {}
+
+    fire(
+        step,
+        entry_id,
+        "reconciled_away",
+        query="entries.set_deleted",
+        reason="RECONCILIATION",
+        params=check,
+    )

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from app import db, outbox
 from app.outbox import Step
 from app.repo import claims
-from statemachines import claim, claim_steps, entry
+from statemachines import claim, claim_steps, entry, sync_run
 from statemachines.core import IllegalTrigger, Spec
 
-MACHINES: dict[str, Spec] = {s.name: s for s in (entry.SPEC, claim.SPEC)}
+MACHINES: dict[str, Spec] = {s.name: s for s in (entry.SPEC, claim.SPEC, sync_run.SPEC)}
 
 
 def mirror(conn: db.Conn) -> None:
@@ -84,7 +84,7 @@ def _claim_acknowledge(step: Step, claim_id: str, reason: str | None) -> None:
     step.add([outbox.task("acknowledge_claim", subject=claim.subject(claim_id), claim_id=claim_id)])
 
 
-_OPERATOR_TRIGGERS: dict[str, dict[str, Callable[[Step, str, str | None], None]]] = {
+_OPERATOR_TRIGGERS: dict[str, dict[str, Callable[[Step, str, str | None], object]]] = {
     "entry": {
         "delete": lambda s, i, r: entry.request_delete(s, i, r or "RECONCILIATION"),
     },
@@ -93,5 +93,10 @@ _OPERATOR_TRIGGERS: dict[str, dict[str, Callable[[Step, str, str | None], None]]
         "confirm": _claim_decision("confirm"),
         "cancel": _claim_decision("cancel"),
         "complete": lambda s, i, r: claim_steps.request(s, i, "complete"),
+    },
+    "sync_run": {
+        "approve": lambda s, i, r: sync_run.approve(s, int(i), s.actor, r),
+        "reject": lambda s, i, r: sync_run.reject(s, int(i), s.actor, r),
+        "abandon": lambda s, i, r: sync_run.abandon(s, int(i), s.actor, r),
     },
 }

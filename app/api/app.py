@@ -31,7 +31,11 @@ from app.logging import configure_logging, is_configured
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.0.0"
-RESOURCES = (("app.api.entries", "EntryController"), ("app.api.claims", "ClaimController"))
+RESOURCES = (
+    ("app.api.entries", "EntryController"),
+    ("app.api.claims", "ClaimController"),
+    ("app.api.sync", "SyncRunController"),
+)
 """(module, controller) pairs joining the secured router. A module not written yet is
 skipped; one that exists but fails to import fails the app, loudly."""
 

@@ -47,3 +47,22 @@ def cut(
     if len(rows) <= limit or not page:
         return page, None
     return page, encode(*position(page[-1]))
+
+
+def encode_parts(*parts: object) -> str:
+    """A cursor of any positions (their ``str``); ``decode_parts`` reads it back."""
+    raw = "|".join(str(p) for p in parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_parts(cursor: str | None, n: int) -> list[str] | None:
+    """The ``n`` positions of a cursor from ``encode_parts``; a bad cursor is a 422."""
+    if not cursor:
+        return None
+    try:
+        parts = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        parts = []
+    if len(parts) != n:
+        raise ValidationFailed([("cursor", "cursor", "not a cursor from a previous page")])
+    return parts

@@ -49,6 +49,11 @@ def get(conn: db.Conn, entry_id: Any) -> EntryRow | None:
     return one(conn, "entries.get", {"id": entry_id}, EntryRow)
 
 
+def live_by_key(conn: db.Conn, key: str) -> EntryRow | None:
+    """The key's entry that is not deleted or rejected, if any."""
+    return one(conn, "entries.live_by_key", {"key": key}, EntryRow)
+
+
 def find(conn: db.Conn, ref: str) -> EntryRow | None:
     """By id, else the live entry of a key, else the key's latest entry."""
     try:

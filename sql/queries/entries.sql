@@ -75,18 +75,11 @@ SET status = %(to_status)s, version = version + 1, updated_at = %(now)s
 WHERE id = %(id)s AND status = %(from_status)s;
 
 -- name: set_active
--- The entry is in the DICT: its CID joins the VSync in the same statement (vsync_xor).
-WITH moved AS (
-    UPDATE entries
-    SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
-        key = %(key)s, cid = %(cid)s, pending = NULL, problem_type = NULL, problem_detail = NULL
-    WHERE id = %(id)s AND status = %(from_status)s
-    RETURNING key_type, cid
-)
-UPDATE vsyncs v
-SET vsync = v.vsync # ('x' || moved.cid)::bit(256), entries = v.entries + 1, updated_at = %(now)s
-FROM moved
-WHERE v.key_type = moved.key_type AND v.shard = ('x' || substr(moved.cid, 1, 1))::bit(4)::int;
+-- The entry is in the DICT; its CID joins cids and the VSync (trigger entries_cid_moved).
+UPDATE entries
+SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
+    key = %(key)s, cid = %(cid)s, pending = NULL, problem_type = NULL, problem_detail = NULL
+WHERE id = %(id)s AND status = %(from_status)s;
 
 -- name: set_updated
 UPDATE entries
@@ -95,6 +88,18 @@ SET status = %(to_status)s, version = version + 1, updated_at = %(now)s, cid = %
     branch = %(branch)s, account_number = %(account_number)s, account_type = %(account_type)s,
     opening_date = %(opening_date)s, owner_name = %(owner_name)s,
     owner_trade_name = %(owner_trade_name)s
+WHERE id = %(id)s AND status = %(from_status)s;
+
+-- name: set_reconciled
+-- A sync run moved our entry to the DICT's attributes (and its RequestId, so its CID).
+UPDATE entries
+SET status = %(to_status)s, version = version + 1, updated_at = %(now)s, cid = %(cid)s,
+    request_id = %(request_id)s, participant = %(participant)s, branch = %(branch)s,
+    account_number = %(account_number)s, account_type = %(account_type)s,
+    opening_date = %(opening_date)s, owner_type = %(owner_type)s,
+    owner_tax_id = %(owner_tax_id)s, owner_name = %(owner_name)s,
+    owner_trade_name = %(owner_trade_name)s, pending = NULL, problem_type = NULL,
+    problem_detail = NULL
 WHERE id = %(id)s AND status = %(from_status)s;
 
 -- name: set_pending
@@ -115,14 +120,6 @@ UPDATE entries
 SET status = %(to_status)s, version = version + 1, updated_at = %(now)s, cid = NULL,
     pending = NULL
 WHERE id = %(id)s AND status = %(from_status)s;
-
--- name: vsync_xor
--- Add or remove one CID (XOR is its own inverse) in the shard its first hex digit picks;
--- `delta` is +1 or -1 entries.
-UPDATE vsyncs
-SET vsync = vsync # ('x' || %(cid)s)::bit(256), entries = entries + %(delta)s,
-    updated_at = %(now)s
-WHERE key_type = %(key_type)s AND shard = ('x' || substr(%(cid)s, 1, 1))::bit(4)::int;
 
 -- name: vsyncs
 SELECT key_type, bit_xor(vsync)::text AS bits, sum(entries)::bigint AS entries,
