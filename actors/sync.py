@@ -23,11 +23,12 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import dramatiq
+import psycopg
 from periodiq import cron
 
 from actors.entries import client
 from actors.spine import claim_slot, cron_slot
-from app import clock, db, outbox, settings
+from app import clock, db, outbox, queue, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
 from app.domain.sync import KEY_TYPES, SHARDS, Action, Ours, Schedule, Side, decide, shard_range
@@ -52,11 +53,26 @@ DOWNLOAD_TIMEOUT_S = 300.0
 
 
 def _while_transient(retries: int, exc: BaseException) -> bool:
-    """Retry a DICT call through an outage; a final answer is handled where it arrives."""
-    return isinstance(exc, problems.DictProblem) and exc.retryable
+    """Retry a DICT call through an outage (a final answer is handled where it arrives);
+    anything else a few times. A run whose message died is restarted by the scheduler
+    (``restart_stalled``), so nothing waits on a dead letter for ever."""
+    if isinstance(exc, problems.DictProblem):
+        return exc.retryable
+    return queue.retry_when(retries, exc)
 
 
 RETRIES: dict[str, Any] = {"retry_when": _while_transient, "max_backoff": 300_000}
+STALLED_AFTER = timedelta(minutes=10)
+"""An open run with no message of its own pending this long is given one again."""
+STAGE_TIME_LIMIT_MS = 300_000
+"""collect_sync downloads and stages a whole CID file in one run (its SHA-256 is of the
+whole file): 650 MB for 10 million CIDs. Everything else stays within the default."""
+ACTOR_OF = {
+    "verifying": "verify_sync",
+    "collecting": "collect_sync",
+    "comparing": "compare_sync",
+    "reconciling": "reconcile_sync",
+}
 
 
 def _settled(fn: Callable[[int], None]) -> Callable[[int], None]:
@@ -155,7 +171,7 @@ def verify_sync(run_id: int) -> None:
     except problems.DictProblem as exc:
         if exc.retryable:
             raise
-        _fail(r, "abandon", f"the DICT refused the verification: {exc.type}: {exc}")
+        _fail(r, "verify_refused", f"the DICT refused the verification: {exc.type}: {exc}")
         return
     with outbox.step(actor="worker") as s:
         _verified(s, r, answer, vsync, at)
@@ -190,7 +206,7 @@ def _source(conn: db.Conn, r: SyncRunRow, now: datetime) -> tuple[str, datetime 
 # ------------------------------------------------------------------------- collecting
 
 
-@dramatiq.actor(queue_name="dict", **RETRIES)
+@dramatiq.actor(queue_name="dict", time_limit=STAGE_TIME_LIMIT_MS, **RETRIES)
 @_settled
 def collect_sync(run_id: int) -> None:
     """Read the DICT's side: its CID events of the window, or its CID file."""
@@ -486,6 +502,16 @@ def _handle(r: SyncRunRow, d: DivergenceRow) -> None:
     except Conflict:
         with outbox.step(actor="worker") as s:
             _retry(s, d, "the entry changed while the run looked at it")
+    except psycopg.Error as exc:  # one divergence the database refuses does not stop the run
+        log.exception("sync run %s: divergence %s could not be applied", r.id, d.cid)
+        with outbox.step(actor="worker") as s:
+            sync_runs.set_outcome(
+                s.conn,
+                d,
+                "unresolved",
+                s.now,
+                detail=f"could not be applied: {type(exc).__name__}: {exc}"[:1000],
+            )
 
 
 def _retry(s: outbox.Step, d: DivergenceRow, why: str) -> None:
@@ -544,6 +570,18 @@ def _apply(
         )
         return
     if action is Action.REMOVE:
+        other = sync_runs.dict_side_of_key(s.conn, r.id, ours.key)
+        if other is not None:  # the DICT holds the key, with attributes we could not take
+            sync_runs.set_outcome(
+                s.conn,
+                d,
+                "unresolved",
+                s.now,
+                entry_id=ours.id,
+                key=ours.key,
+                detail=f"not removed: the DICT holds this key (its CID {other}, left unresolved)",
+            )
+            return
         entry.reconciled_away(s, ours.id, ours.version)
         _done(s, r, d, action, ours.id, ours.key, "deleted")
         return
@@ -614,12 +652,25 @@ def start_due(now: datetime) -> list[SyncRunRow]:
     none open: the daily slot not run yet, or a last OK verification too old."""
     plan = schedule()
     with outbox.step(actor="scheduler") as s:
+        s.now = now
         due: dict[str, list[str]] = {}
         for st in sync_runs.by_key_type(s.conn, KEY_TYPES):
             cause = plan.due(now, st.last_started, st.last_ok) if st.open_run is None else None
             if cause:
                 due.setdefault(cause, []).append(st.key_type)
-        return [r for cause, kinds in due.items() for r in sync_run.start(s, kinds, cause)]
+        started = [r for cause, kinds in due.items() for r in sync_run.start(s, kinds, cause)]
+        restart_stalled(s)
+        return started
+
+
+def restart_stalled(s: outbox.Step) -> list[int]:
+    """Give a message again to each open run that has none pending and has not moved
+    for STALLED_AFTER (its message died: a dead letter, a lost lease past retries)."""
+    stalled = sync_runs.stalled(s.conn, s.now - STALLED_AFTER)
+    for r in stalled:
+        log.warning("sync run %s (%s) stalled while %s: restarted", r.id, r.key_type, r.status)
+        s.add([outbox.task(ACTOR_OF[r.status], subject=sync_run.subject(r.id), run_id=r.id)])
+    return [r.id for r in stalled]
 
 
 def publish_summary(now: datetime) -> bool:

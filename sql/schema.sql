@@ -527,9 +527,6 @@ ALTER TABLE ONLY public.dict_cid_events
 ALTER TABLE ONLY public.entries
     ADD CONSTRAINT entries_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.entries
-    ADD CONSTRAINT entries_request_id_key UNIQUE (request_id);
-
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (api_key_id, key);
 
@@ -579,6 +576,8 @@ CREATE INDEX entries_listing ON public.entries USING btree (created_at, id);
 CREATE UNIQUE INDEX entries_live_key ON public.entries USING btree (key) WHERE (status <> ALL (ARRAY['deleted'::text, 'rejected'::text]));
 
 CREATE INDEX entries_owner ON public.entries USING btree (owner_tax_id);
+
+CREATE UNIQUE INDEX entries_request_id_live ON public.entries USING btree (request_id) WHERE (status <> ALL (ARRAY['deleted'::text, 'rejected'::text]));
 
 CREATE INDEX idempotency_keys_created ON public.idempotency_keys USING btree (created_at);
 

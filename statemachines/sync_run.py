@@ -4,6 +4,7 @@ answers NOK, the search for the divergences, their repair and a second verificat
 
     verifying --in_sync--> ok
         |  `--still_diverged--> failed         (NOK again after a repair from the file)
+        |  `--verify_refused--> failed         (the DICT refused the verification)
         `--diverged--> collecting --collect_failed--> failed
                            `--collected--> comparing --compared--> reconciling
                                                `--held--> awaiting_approval --approve--> reconciling
@@ -93,6 +94,7 @@ SPEC = Spec(
         T("in_sync", "verifying", "ok", effects=_verified),
         T("diverged", "verifying", "collecting", effects=_call("collect_sync")),
         T("still_diverged", "verifying", "failed", effects=_failed),
+        T("verify_refused", "verifying", "failed", effects=_failed),
         T("collected", "collecting", "comparing", effects=_call("compare_sync")),
         T("restage", "comparing", "collecting", effects=_call("collect_sync")),
         T("collect_failed", "collecting", "failed", effects=_failed),

@@ -332,6 +332,18 @@ def lock_open(conn: db.Conn, run_id: int, cid: str) -> bool:
     return run(conn, "sync_runs.lock_open", {"id": run_id, "cid": cid}) == 1
 
 
+def dict_side_of_key(conn: db.Conn, run_id: int, key: str | None) -> str | None:
+    """A CID of the DICT's for ``key`` this run could not take into our base, if any."""
+    if key is None:
+        return None
+    row = conn.execute(db.q("sync_runs.dict_side_of_key"), {"id": run_id, "key": key}).fetchone()
+    return str(row["cid"]) if row else None
+
+
+def stalled(conn: db.Conn, before: datetime) -> list[SyncRunRow]:
+    return many(conn, "sync_runs.stalled", {"before": before}, SyncRunRow)
+
+
 def divergences_left(conn: db.Conn, run_id: int) -> tuple[int, datetime | None]:
     row = one(conn, "sync_runs.divergences_left", {"id": run_id}, _Left)
     return (row.open, row.next_retry) if row else (0, None)

@@ -48,6 +48,13 @@ CREATE TRIGGER entries_cid_moved
     AFTER INSERT OR DELETE OR UPDATE OF cid ON entries
     FOR EACH ROW EXECUTE FUNCTION entries_cid_moved();
 
+-- A key only the DICT has may be one our base lost (a restore from an old backup): the
+-- entry a sync run adds back carries the creating RequestId of the one we marked gone.
+-- Among live entries a RequestId stays unique.
+ALTER TABLE entries DROP CONSTRAINT entries_request_id_key;
+CREATE UNIQUE INDEX entries_request_id_live ON entries (request_id)
+    WHERE status NOT IN ('deleted', 'rejected');
+
 -- A sync run: one verification of one key type's VSync and, when the DICT answers NOK,
 -- the search for divergences (CID events or the CID file), their repair and a second
 -- verification.

@@ -141,6 +141,22 @@ SELECT 1 FROM sync_divergences
 WHERE run_id = %(id)s AND cid = %(cid)s AND outcome IN ('found', 'in_flight')
 FOR UPDATE;
 
+-- name: dict_side_of_key
+SELECT cid FROM sync_divergences
+WHERE run_id = %(id)s AND side = 'dict_only' AND key = %(key)s
+  AND outcome IN ('found', 'in_flight', 'unresolved')
+LIMIT 1;
+
+-- name: stalled
+-- Open runs an actor should be moving, with no message of their own pending or in
+-- flight, untouched since before: their message died.
+SELECT r.* FROM sync_runs r
+WHERE r.status IN ('verifying', 'collecting', 'comparing', 'reconciling')
+  AND r.updated_at < %(before)s
+  AND NOT EXISTS (SELECT 1 FROM outbox o
+                  WHERE o.subject = 'sync_run:' || r.id AND o.status IN ('pending', 'dispatched'))
+ORDER BY r.id;
+
 -- name: divergences_left
 SELECT count(*) AS open, min(retry_at) AS next_retry
 FROM sync_divergences WHERE run_id = %(id)s AND outcome IN ('found', 'in_flight');

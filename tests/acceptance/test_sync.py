@@ -70,7 +70,14 @@ def until(stack: Stack, run_id: int, *statuses: str, timeout: float = 90) -> dic
             run = run_of(http, run_id)
             return run if run["status"] in statuses else None
 
-        return dict(wait_until(reached, timeout=timeout, what=f"sync run {run_id} {statuses}"))
+        try:
+            return dict(wait_until(reached, timeout=timeout, what=f"sync run {run_id} {statuses}"))
+        except AssertionError:
+            print("sync run as it stands:", run_of(http, run_id))
+            with db.connect(stack.database_url) as conn:
+                for row in conn.execute("SELECT actor, status, args, last_error FROM outbox"):
+                    print(row)
+            raise
 
 
 def divergences(stack: Stack, run_id: int) -> list[dict[str, Any]]:
@@ -303,4 +310,28 @@ def test_a_run_interrupted_by_a_worker_kill_finishes_once(stack: Stack, count: i
             "SELECT count(*) AS n FROM entries WHERE key_type = 'EMAIL' AND status = 'active'"
         ).fetchone()
     assert live["n"] == count
+    assert same_vsync(stack)
+
+
+def test_a_divergence_the_events_cannot_show_is_found_from_the_file(stack: Stack) -> None:
+    """Our base lost a key behind the DICT's back (a restore from an old backup): the
+    DICT's events since the last OK say nothing of it, so the repair from the events
+    leaves the VSync NOK and the run starts over from the CID file."""
+    stack.admin().set_config(cid_file_processing_seconds=1)
+    keys = email_keys(stack, 3)
+    stack.advance(60)  # their ADDED events fall before the window of the next run
+    assert until(stack, start(stack)["id"], *FINISHED)["status"] == "ok"
+    lost = next(iter(keys))
+    with db.connect(stack.database_url) as conn:
+        conn.execute(
+            "UPDATE entries SET status = 'deleted', cid = NULL WHERE id = %s", [keys[lost]]
+        )
+
+    run = until(stack, start(stack)["id"], *FINISHED)
+
+    assert run["status"] == "ok", run
+    assert run["source"] == "file" and run["verifications"] == 3
+    assert run["outcomes"] == {"inserted": 1}
+    restored = entry(stack, lost)
+    assert restored["status"] == "active" and restored["id"] != keys[lost]
     assert same_vsync(stack)
