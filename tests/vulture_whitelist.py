@@ -6,7 +6,7 @@ are serialised rather than read, and parameters a protocol imposes.
 """
 
 # ruff: noqa
-from app.api import auth, claims, entries
+from app.api import auth, claims, entries, sync
 from app.domain import keys, problems
 from app import events
 from simulator import claim_rules, pools
@@ -21,6 +21,8 @@ keys.PHONE_PATTERN_V1_8_0  # v1.8.0's pattern, for a deployment that must follow
 # Fields serialised to JSON (API answers, events), never read back in Python.
 claims.ClaimPage.next_cursor, entries.EntryPage.next_cursor
 events.DeadlineMissed.due_at, events.DeadlineMissed.acted_at
+events.SyncDiverged.awaiting_approval, events.SyncReconciled.resolved
+events.SyncReconciled.unresolved, sync.Started.already_open
 claim_rules.Periods.day30
 auth.required_scope  # set on the guard function, read by the OpenAPI document
 

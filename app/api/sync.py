@@ -61,6 +61,8 @@ class SyncRun(msgspec.Struct):
     repaired: int
     threshold: int
     file_id: int | None
+    file_bytes: int | None
+    file_sha256: str | None
     file_cids: int | None
     decided_by: str | None
     problem: str | None
@@ -115,6 +117,8 @@ def _run(row: SyncRunRow, conn: db.Conn | None = None) -> SyncRun:
         repaired=row.repaired,
         threshold=row.threshold,
         file_id=row.file_id,
+        file_bytes=row.file_bytes,
+        file_sha256=row.file_sha256,
         file_cids=row.file_cids,
         decided_by=row.decided_by,
         problem=row.problem,

@@ -169,6 +169,8 @@ def test_after_a_recent_ok_the_divergences_are_found_from_the_cid_events(stack: 
     assert run["outcomes"] == {"inserted": 2, "updated": 1, "removed": 1, "resolved": 1}
     assert same_vsync(stack)
     assert entry(stack, keys[removed])["status"] == "deleted"
+    assert entry(stack, keys[altered])["account"]["account_number"] == "999001"
+    assert [entry(stack, key)["status"] for key in inserted] == ["active", "active"]
 
 
 def _loaded_divergences(stack: Stack, count: int) -> None:

@@ -41,6 +41,17 @@ PLANNED_ALERTS: set[str] = set()
 """Alerts a runbook names that wait for their metric (a gauge of claims whose next
 deadline is near with no action scheduled); the chart adds each with its metric."""
 
+SYNC_GAUGES = {
+    "dict_sync_last_ok_age_seconds",
+    "dict_sync_runs_open",
+    "dict_sync_last_run_ok",
+    "dict_sync_last_run_divergences",
+    "dict_sync_last_run_repaired",
+    "dict_sync_last_run_duration_seconds",
+}
+"""The sync runs' gauges (app/outbox.py ``_sync_gauges``), each labelled by key_type;
+dict_sync_runs_open also by status."""
+
 TARGET_LABELS = {"namespace", "job", "pod", "service", "instance", "endpoint", "container"}
 """Labels Prometheus adds to every series scraped through a ServiceMonitor."""
 
@@ -337,6 +348,9 @@ def _known_metrics() -> dict[str, set[str]]:
     known |= {name: set() for name in re.findall(r'"(dict_outbox_[a-z_]+)"', outbox)}
     known |= {"dict_claims_open": {"role", "status"}, "dict_claims_deadline_missed": {"role"}}
     known |= {name: set() for name in re.findall(r'"(dict_claims_(?:poll|anomal)[a-z_]+)"', outbox)}
+    sync = set(re.findall(r'"(dict_sync_[a-z_]+)"', outbox))  # _sync_gauges: per key type
+    assert sync >= SYNC_GAUGES, f"app/outbox.py lacks {SYNC_GAUGES - sync}"
+    known |= {name: {"key_type"} for name in sync} | {"dict_sync_runs_open": {"key_type", "status"}}
     system = (ROOT / "app" / "api" / "system.py").read_text()
     known |= {name: set() for name in re.findall(r'"(dict_bridge_up)"', system)}
     assert all(
@@ -393,6 +407,9 @@ def test_alerts_and_dashboard_use_exported_metrics_and_labels() -> None:
         "dict_claims_poll_failures",
         "dict_claims_anomalies",
         "dict_bridge_up",
+        "dict_sync_last_ok_age_seconds",
+        "dict_sync_runs_open",
+        "dict_sync_last_run_ok",
         "dict_bridge_calls_total",
         "dict_bridge_call_duration_seconds",
         "dict_connect_http_requests_total",

@@ -177,7 +177,8 @@ def test_a_drifted_shard_is_repaired_from_the_cids(database_url) -> None:
     _entry(database_url, "PHONE", "3" * 64)
     with db.connect(database_url) as conn:
         conn.execute(
-            "UPDATE vsyncs SET vsync = repeat('1', 256)::bit(256) WHERE key_type = 'PHONE' AND shard = 9"
+            "UPDATE vsyncs SET vsync = repeat('1', 256)::bit(256)"
+            " WHERE key_type = 'PHONE' AND shard = 9"
         )
         assert cids.vsync(conn, "PHONE") != cids.recompute(conn, "PHONE")
         with conn.transaction():
