@@ -337,3 +337,23 @@ def test_a_divergence_the_events_cannot_show_is_found_from_the_file(stack: Stack
     restored = entry(stack, lost)
     assert restored["status"] == "active" and restored["id"] != keys[lost]
     assert same_vsync(stack)
+
+
+def test_above_the_threshold_from_the_cid_events_too(stack: Stack) -> None:
+    email_keys(stack, 1)
+    assert until(stack, start(stack)["id"], *FINISHED)["status"] == "ok"
+    admin = stack.admin()
+    for i in range(101):  # keys of ours the DICT gained since the last OK
+        admin.put_entry(dict_entry(f"gained{i}@example.com.br", 800_000 + i, make_cpf(5000 + i)))
+
+    run = until(stack, start(stack)["id"], "awaiting_approval", *FINISHED)
+    assert run["status"] == "awaiting_approval" and run["source"] == "events"
+    assert run["divergences"] == 101
+    with stack.http() as http:
+        r = http.post(f"/v1/sync-runs/{run['id']}/approve", json={"reason": "expected"})
+        assert r.status_code == 202, r.text
+
+    done = until(stack, run["id"], *FINISHED, timeout=120)
+    assert done["status"] == "ok" and done["outcomes"] == {"inserted": 101}
+    assert done["decided_by"] == "api:acceptance"
+    assert same_vsync(stack)
