@@ -19,6 +19,7 @@ from litestar.response import Response
 from app import db, outbox
 from app.api import pagination
 from app.api.auth import requires
+from app.api.claims import Change
 from app.api.errors import ConflictError, NotFoundError, ValidationFailed
 from app.domain.sync import KEY_TYPES
 from app.repo import spine, sync_runs
@@ -35,15 +36,6 @@ class SyncRunCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class Decision(msgspec.Struct, forbid_unknown_fields=True):
     reason: str | None = None
-
-
-class Change(msgspec.Struct):
-    from_status: str | None
-    to_status: str
-    trigger: str
-    reason: str | None
-    actor: str
-    at: datetime
 
 
 class SyncRun(msgspec.Struct):

@@ -12,27 +12,12 @@ import pytest
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import CidSetFileCorrupt, DictClient
 from app.domain import problems
-from app.domain.cid import EMPTY_VSYNC, compute_cid, compute_vsync
+from app.domain.cid import EMPTY_VSYNC, compute_vsync
 from simulator.admin_client import AdminClient
 from tests.integration.bridge.builders import OTHER, OURS, account, create, entry, person
+from tests.integration.bridge.test_sim_sync import cid_of
 
 pytestmark = pytest.mark.conformance
-
-
-def cid_of(e: pb.Entry, request_id: str) -> str:
-    a, o = e.account, e.owner
-    return compute_cid(
-        request_id,
-        e.key_type,
-        e.key,
-        o.tax_id_number,
-        o.name,
-        o.trade_name,
-        a.participant,
-        a.branch,
-        a.account_number,
-        a.account_type,
-    )
 
 
 def make(client: DictClient, n: int, key_type: str = "PHONE") -> tuple[pb.Entry, str, str]:
