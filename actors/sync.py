@@ -341,17 +341,21 @@ def _stage(r: SyncRunRow, file: pb.CidSetFile) -> None:
         except FileRefused as exc:
             _fail(r, "collect_failed", str(exc))
             return
-        with outbox.step(actor="worker") as s:
-            sync_runs.clear_staged(s.conn, r.key_type)
-            lines = sync_runs.stage(s.conn, r.key_type, _chunks(tmp))
-            sync_run.fire(
-                s,
-                r.id,
-                "collected",
-                file_bytes=file.bytes,
-                file_sha256=file.sha256.lower(),
-                file_cids=lines,
-            )
+        try:
+            with outbox.step(actor="worker") as s:
+                sync_runs.clear_staged(s.conn, r.key_type)
+                lines = sync_runs.stage(s.conn, r.key_type, _chunks(tmp))
+                sync_run.fire(
+                    s,
+                    r.id,
+                    "collected",
+                    file_bytes=file.bytes,
+                    file_sha256=file.sha256.lower(),
+                    file_cids=lines,
+                )
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:  # a line that is no CID
+            _fail(r, "collect_failed", f"the CID file {file.id} could not be staged: {exc}")
+            return
     log.info("sync run %s staged the DICT's %s CIDs of %s", r.id, lines, r.key_type)
 
 

@@ -220,27 +220,432 @@ CREATE TABLE public.dict_cids (
 )
 PARTITION BY LIST (key_type);
 
-CREATE UNLOGGED TABLE public.dict_cids_cnpj (
+CREATE TABLE public.dict_cids_cnpj (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+)
+PARTITION BY RANGE (cid);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_0 (
     key_type text DEFAULT 'CNPJ'::text NOT NULL,
     cid text NOT NULL COLLATE pg_catalog."C"
 );
 
-CREATE UNLOGGED TABLE public.dict_cids_cpf (
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_1 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_2 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_3 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_4 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_5 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_6 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_7 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_8 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_9 (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_a (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_b (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_c (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_d (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_e (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cnpj_f (
+    key_type text DEFAULT 'CNPJ'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE TABLE public.dict_cids_cpf (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+)
+PARTITION BY RANGE (cid);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_0 (
     key_type text DEFAULT 'CPF'::text NOT NULL,
     cid text NOT NULL COLLATE pg_catalog."C"
 );
 
-CREATE UNLOGGED TABLE public.dict_cids_email (
+CREATE UNLOGGED TABLE public.dict_cids_cpf_1 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_2 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_3 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_4 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_5 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_6 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_7 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_8 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_9 (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_a (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_b (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_c (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_d (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_e (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_cpf_f (
+    key_type text DEFAULT 'CPF'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE TABLE public.dict_cids_email (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+)
+PARTITION BY RANGE (cid);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_0 (
     key_type text DEFAULT 'EMAIL'::text NOT NULL,
     cid text NOT NULL COLLATE pg_catalog."C"
 );
 
-CREATE UNLOGGED TABLE public.dict_cids_evp (
+CREATE UNLOGGED TABLE public.dict_cids_email_1 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_2 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_3 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_4 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_5 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_6 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_7 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_8 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_9 (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_a (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_b (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_c (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_d (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_e (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_email_f (
+    key_type text DEFAULT 'EMAIL'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE TABLE public.dict_cids_evp (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+)
+PARTITION BY RANGE (cid);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_0 (
     key_type text DEFAULT 'EVP'::text NOT NULL,
     cid text NOT NULL COLLATE pg_catalog."C"
 );
 
-CREATE UNLOGGED TABLE public.dict_cids_phone (
+CREATE UNLOGGED TABLE public.dict_cids_evp_1 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_2 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_3 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_4 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_5 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_6 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_7 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_8 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_9 (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_a (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_b (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_c (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_d (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_e (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_evp_f (
+    key_type text DEFAULT 'EVP'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE TABLE public.dict_cids_phone (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+)
+PARTITION BY RANGE (cid);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_0 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_1 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_2 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_3 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_4 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_5 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_6 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_7 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_8 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_9 (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_a (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_b (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_c (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_d (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_e (
+    key_type text DEFAULT 'PHONE'::text NOT NULL,
+    cid text NOT NULL COLLATE pg_catalog."C"
+);
+
+CREATE UNLOGGED TABLE public.dict_cids_phone_f (
     key_type text DEFAULT 'PHONE'::text NOT NULL,
     cid text NOT NULL COLLATE pg_catalog."C"
 );
@@ -489,13 +894,173 @@ CREATE TABLE public.vsyncs (
 
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_cnpj FOR VALUES IN ('CNPJ');
 
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_0 FOR VALUES FROM ('0') TO ('1');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_1 FOR VALUES FROM ('1') TO ('2');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_2 FOR VALUES FROM ('2') TO ('3');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_3 FOR VALUES FROM ('3') TO ('4');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_4 FOR VALUES FROM ('4') TO ('5');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_5 FOR VALUES FROM ('5') TO ('6');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_6 FOR VALUES FROM ('6') TO ('7');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_7 FOR VALUES FROM ('7') TO ('8');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_8 FOR VALUES FROM ('8') TO ('9');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_9 FOR VALUES FROM ('9') TO ('a');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_a FOR VALUES FROM ('a') TO ('b');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_b FOR VALUES FROM ('b') TO ('c');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_c FOR VALUES FROM ('c') TO ('d');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_d FOR VALUES FROM ('d') TO ('e');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_e FOR VALUES FROM ('e') TO ('f');
+
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_f FOR VALUES FROM ('f') TO (MAXVALUE);
+
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_cpf FOR VALUES IN ('CPF');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_0 FOR VALUES FROM ('0') TO ('1');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_1 FOR VALUES FROM ('1') TO ('2');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_2 FOR VALUES FROM ('2') TO ('3');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_3 FOR VALUES FROM ('3') TO ('4');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_4 FOR VALUES FROM ('4') TO ('5');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_5 FOR VALUES FROM ('5') TO ('6');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_6 FOR VALUES FROM ('6') TO ('7');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_7 FOR VALUES FROM ('7') TO ('8');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_8 FOR VALUES FROM ('8') TO ('9');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_9 FOR VALUES FROM ('9') TO ('a');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_a FOR VALUES FROM ('a') TO ('b');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_b FOR VALUES FROM ('b') TO ('c');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_c FOR VALUES FROM ('c') TO ('d');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_d FOR VALUES FROM ('d') TO ('e');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_e FOR VALUES FROM ('e') TO ('f');
+
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_f FOR VALUES FROM ('f') TO (MAXVALUE);
 
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_email FOR VALUES IN ('EMAIL');
 
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_0 FOR VALUES FROM ('0') TO ('1');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_1 FOR VALUES FROM ('1') TO ('2');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_2 FOR VALUES FROM ('2') TO ('3');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_3 FOR VALUES FROM ('3') TO ('4');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_4 FOR VALUES FROM ('4') TO ('5');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_5 FOR VALUES FROM ('5') TO ('6');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_6 FOR VALUES FROM ('6') TO ('7');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_7 FOR VALUES FROM ('7') TO ('8');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_8 FOR VALUES FROM ('8') TO ('9');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_9 FOR VALUES FROM ('9') TO ('a');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_a FOR VALUES FROM ('a') TO ('b');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_b FOR VALUES FROM ('b') TO ('c');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_c FOR VALUES FROM ('c') TO ('d');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_d FOR VALUES FROM ('d') TO ('e');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_e FOR VALUES FROM ('e') TO ('f');
+
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_f FOR VALUES FROM ('f') TO (MAXVALUE);
+
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_evp FOR VALUES IN ('EVP');
 
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_0 FOR VALUES FROM ('0') TO ('1');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_1 FOR VALUES FROM ('1') TO ('2');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_2 FOR VALUES FROM ('2') TO ('3');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_3 FOR VALUES FROM ('3') TO ('4');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_4 FOR VALUES FROM ('4') TO ('5');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_5 FOR VALUES FROM ('5') TO ('6');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_6 FOR VALUES FROM ('6') TO ('7');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_7 FOR VALUES FROM ('7') TO ('8');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_8 FOR VALUES FROM ('8') TO ('9');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_9 FOR VALUES FROM ('9') TO ('a');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_a FOR VALUES FROM ('a') TO ('b');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_b FOR VALUES FROM ('b') TO ('c');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_c FOR VALUES FROM ('c') TO ('d');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_d FOR VALUES FROM ('d') TO ('e');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_e FOR VALUES FROM ('e') TO ('f');
+
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_f FOR VALUES FROM ('f') TO (MAXVALUE);
+
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_phone FOR VALUES IN ('PHONE');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_0 FOR VALUES FROM ('0') TO ('1');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_1 FOR VALUES FROM ('1') TO ('2');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_2 FOR VALUES FROM ('2') TO ('3');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_3 FOR VALUES FROM ('3') TO ('4');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_4 FOR VALUES FROM ('4') TO ('5');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_5 FOR VALUES FROM ('5') TO ('6');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_6 FOR VALUES FROM ('6') TO ('7');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_7 FOR VALUES FROM ('7') TO ('8');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_8 FOR VALUES FROM ('8') TO ('9');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_9 FOR VALUES FROM ('9') TO ('a');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_a FOR VALUES FROM ('a') TO ('b');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_b FOR VALUES FROM ('b') TO ('c');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_c FOR VALUES FROM ('c') TO ('d');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_d FOR VALUES FROM ('d') TO ('e');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_e FOR VALUES FROM ('e') TO ('f');
+
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_f FOR VALUES FROM ('f') TO (MAXVALUE);
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_name_key UNIQUE (name);

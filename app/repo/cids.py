@@ -39,17 +39,15 @@ def _shards(conn: db.Conn, query: str, key_type: str) -> dict[int, tuple[str, in
 
 def recompute(conn: db.Conn, key_type: str) -> str:
     """The key type's VSync from every one of its CIDs (no DICT call)."""
-    value = 0
-    for bits, _ in _shards(conn, "cids.recompute", key_type).values():
-        value ^= int(bits, 2)
-    return f"{value:064x}"
+    row = one(conn, "cids.recompute", {"key_type": key_type}, _Bits)
+    return _hex(row.bits) if row else EMPTY_VSYNC
 
 
 def repair(conn: db.Conn, key_type: str, now: object) -> list[int]:
     """Rewrite the key type's shards from its CIDs where they differ; the shards
     repaired. Locks the shards first: the key type's entry changes wait."""
     run(conn, "cids.lock_shards", {"key_type": key_type})
-    fresh = _shards(conn, "cids.recompute", key_type)
+    fresh = _shards(conn, "cids.recompute_shards", key_type)
     kept = _shards(conn, "cids.shards", key_type)
     zero = ("0" * 256, 0)
     repaired = []

@@ -150,22 +150,34 @@ resolved:   no longer a divergence when handled (the DICT or we moved since the 
 unresolved: left for an operator; detail says why$$;
 
 -- The DICT's CIDs of one key type, from its CID file, while a run compares them: one
--- UNLOGGED partition per key type (at most one open run per key type), emptied when
--- the next file is staged. A crash empties it; compare_sync then stages the file again.
+-- partition per key type (at most one open run per key type), emptied when the next file
+-- is staged, itself split in 16 UNLOGGED ranges by first hex digit, the ranges
+-- compare_sync walks one per transaction (a range reads only its own rows). A crash
+-- empties them; compare_sync then stages the file again.
 CREATE TABLE dict_cids (
     key_type text NOT NULL,
     cid      text COLLATE "C" NOT NULL
 ) PARTITION BY LIST (key_type);
-CREATE UNLOGGED TABLE dict_cids_cpf PARTITION OF dict_cids (key_type DEFAULT 'CPF')
-    FOR VALUES IN ('CPF');
-CREATE UNLOGGED TABLE dict_cids_cnpj PARTITION OF dict_cids (key_type DEFAULT 'CNPJ')
-    FOR VALUES IN ('CNPJ');
-CREATE UNLOGGED TABLE dict_cids_phone PARTITION OF dict_cids (key_type DEFAULT 'PHONE')
-    FOR VALUES IN ('PHONE');
-CREATE UNLOGGED TABLE dict_cids_email PARTITION OF dict_cids (key_type DEFAULT 'EMAIL')
-    FOR VALUES IN ('EMAIL');
-CREATE UNLOGGED TABLE dict_cids_evp PARTITION OF dict_cids (key_type DEFAULT 'EVP')
-    FOR VALUES IN ('EVP');
+
+DO $$
+DECLARE
+    kt     text;
+    digits text := '0123456789abcdef';
+    i      int;
+BEGIN
+    FOREACH kt IN ARRAY ARRAY['CPF', 'CNPJ', 'PHONE', 'EMAIL', 'EVP'] LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF dict_cids (key_type DEFAULT %L) '
+                       'FOR VALUES IN (%L) PARTITION BY RANGE (cid)',
+                       'dict_cids_' || lower(kt), kt, kt);
+        FOR i IN 1..16 LOOP
+            EXECUTE format('CREATE UNLOGGED TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%s)',
+                           'dict_cids_' || lower(kt) || '_' || substr(digits, i, 1),
+                           'dict_cids_' || lower(kt), substr(digits, i, 1),
+                           CASE WHEN i < 16 THEN quote_literal(substr(digits, i + 1, 1))
+                                ELSE 'MAXVALUE' END);
+        END LOOP;
+    END LOOP;
+END $$;
 
 -- The DICT's CID events of a run's window, the last one per CID.
 CREATE TABLE dict_cid_events (

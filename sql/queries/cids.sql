@@ -5,7 +5,13 @@ SELECT coalesce(bit_xor(vsync), repeat('0', 256)::bit(256))::text AS bits,
 FROM vsyncs WHERE key_type = %(key_type)s;
 
 -- name: recompute
--- A key type's VSync from its CIDs, row by row, and per shard (to repair the shards).
+-- A key type's VSync from its CIDs, row by row.
+SELECT coalesce(bit_xor(('x' || cid)::bit(256)), repeat('0', 256)::bit(256))::text AS bits,
+       count(*) AS entries
+FROM cids WHERE key_type = %(key_type)s;
+
+-- name: recompute_shards
+-- The same per shard (to repair the shards).
 SELECT ('x' || substr(cid, 1, 1))::bit(4)::int AS shard,
        bit_xor(('x' || cid)::bit(256))::text AS bits, count(*) AS entries
 FROM cids WHERE key_type = %(key_type)s

@@ -102,18 +102,23 @@ SET side = excluded.side, entry_id = excluded.entry_id, outcome = 'found', attem
 WHERE sync_divergences.outcome NOT IN ('found', 'in_flight');
 
 -- name: compare_shard
--- One range of CIDs, the DICT's file against ours: those only in the file, and those only
--- ours that were ours before the file was asked for (keys registered during the run are
--- not the file's business).
+-- One range of CIDs, the DICT's file against ours, on the CIDs alone (an index-only scan
+-- of ours): those only in the file, and those only ours that were ours before the file
+-- was asked for (keys registered during the run are not the file's business).
+WITH diff AS (
+    SELECT d.cid AS theirs, o.cid AS ours
+    FROM (SELECT cid FROM dict_cids
+          WHERE key_type = %(key_type)s AND cid >= %(lo)s AND cid < %(hi)s) d
+    FULL JOIN (SELECT cid FROM cids
+               WHERE key_type = %(key_type)s AND cid >= %(lo)s AND cid < %(hi)s) o
+           ON o.cid = d.cid
+    WHERE d.cid IS NULL OR o.cid IS NULL
+)
 INSERT INTO sync_divergences (run_id, cid, side, entry_id, found_at)
-SELECT %(id)s, coalesce(d.cid, o.cid),
-       CASE WHEN o.cid IS NULL THEN 'dict_only' ELSE 'ours_only' END, o.entry_id, %(now)s
-FROM (SELECT cid FROM dict_cids
-      WHERE key_type = %(key_type)s AND cid >= %(lo)s AND cid < %(hi)s) d
-FULL JOIN (SELECT cid, entry_id, added_at FROM cids
-           WHERE key_type = %(key_type)s AND cid >= %(lo)s AND cid < %(hi)s) o
-       ON o.cid = d.cid
-WHERE o.cid IS NULL OR (d.cid IS NULL AND o.added_at <= %(snapshot_at)s)
+SELECT %(id)s, coalesce(diff.theirs, diff.ours),
+       CASE WHEN diff.ours IS NULL THEN 'dict_only' ELSE 'ours_only' END, c.entry_id, %(now)s
+FROM diff LEFT JOIN cids c ON c.key_type = %(key_type)s AND c.cid = diff.ours
+WHERE diff.ours IS NULL OR c.added_at <= %(snapshot_at)s
 ON CONFLICT (run_id, cid) DO UPDATE
 SET side = excluded.side, entry_id = excluded.entry_id, outcome = 'found', attempts = 0,
     retry_at = NULL, handled_at = NULL, found_at = excluded.found_at,
