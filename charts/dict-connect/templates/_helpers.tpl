@@ -130,6 +130,22 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.bridge.breaker.failMax | quote }}
 - name: BRIDGE_BREAKER_RESET_S
   value: {{ .Values.bridge.breaker.resetSeconds | quote }}
+- name: SYNC_DAILY_AT
+  value: {{ .Values.sync.dailyAt | quote }}
+- name: SYNC_TIMEZONE
+  value: {{ .Values.sync.timezone | quote }}
+- name: SYNC_CATCH_UP_AFTER_H
+  value: {{ .Values.sync.catchUpAfterHours | quote }}
+- name: SYNC_RETRY_GAP_MIN
+  value: {{ .Values.sync.retryGapMinutes | quote }}
+- name: SYNC_APPROVAL_THRESHOLD
+  value: {{ .Values.sync.approvalThreshold | quote }}
+- name: SYNC_EVENTS_WINDOW_H
+  value: {{ .Values.sync.eventsWindowHours | quote }}
+- name: SYNC_EVENTS_MAX_PAGES
+  value: {{ .Values.sync.eventsMaxPages | quote }}
+- name: SYNC_FILE_TIMEOUT_S
+  value: {{ .Values.sync.fileTimeoutSeconds | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- with .Values.extraEnv }}
