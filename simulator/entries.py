@@ -1,4 +1,5 @@
-"""Entries (vínculos): create, get, update, delete with the DICT's rules (DICT.md §1, §6).
+"""Entries (vínculos): create, get, update, delete, and checkKeys (which keys exist),
+with the DICT's rules (DICT.md §1, §6).
 
 The rules are ``entry_rules``, written from the spec text rather than shared with the
 connector's ``app.domain.keys``: a rule both got wrong would otherwise pass every test.
@@ -199,3 +200,17 @@ def delete(
         raise problems.EntryLockedByClaim("a claim is open on this key")
     sim.deactivate(req.key, sim.now_us())
     return pb.DeleteEntryResponse(key=req.key)
+
+
+def check_keys(
+    sim: Simulator, caller: Participant, req: pb.CheckKeysRequest
+) -> pb.CheckKeysResponse:
+    """Which of 1..200 keys an entry holds, at any participant (the caller's own keys
+    too: this is no lookup for a payment). Each key is answered as sent, in the
+    request's order. A malformed request is ``BadRequest`` naming every violation."""
+    keys = list(req.keys)
+    found = rules.check_keys_violations(keys)
+    if found:
+        raise problems.BadRequest("the keys to check are invalid", violations=found)
+    store = sim.state.store
+    return pb.CheckKeysResponse(keys=[pb.ExtendedKey(key=k, has_entry=store.has(k)) for k in keys])

@@ -4,8 +4,8 @@ The simulator must refuse exactly what the DICT refuses, so it does not share th
 connector's validation (``app.domain.keys``): a rule both got wrong would pass every
 test. Everything here is transcribed from docs/DICT.md §1 and the official OpenAPI
 v2.6.1 text (the ``Key`` tag's table of key formats, ``components.schemas``, the
-descriptions of createEntry / getEntry / updateEntry / deleteEntry and the error table
-in ``info.description``); each rule cites where it comes from. Rows marked
+descriptions of createEntry / getEntry / updateEntry / deleteEntry / checkKeys and the
+error table in ``info.description``); each rule cites where it comes from. Rows marked
 **[inferred]** are not stated by the spec; their comment says why they read so.
 
 The DICT matches **patterns only**: it does not check CPF/CNPJ check digits (DICT.md
@@ -83,6 +83,18 @@ PAYER_ID = re.compile(r"[0-9]{11}|[0-9]{14}")
 # Only a 200 and a 404 are priced; a refused lookup (400) is charged nothing [inferred:
 # the rules name no other status].
 LOOKUP_COST = {"found": (1, 1), "missing": (3, 20)}  # (participant, user) tokens
+
+# --- checkKeys (OpenAPI /keys/check, schema CheckKeysRequest) ---------------------------
+# Keys: an array of Key, minItems 1, maxItems 200; each Key a string of maxLength 77. The
+# schema Key has no pattern. A string of none of the Key table's shapes is refused too
+# [inferred: the Key tag defines a key as one of its types, and the DICT refuses keys of
+# other shapes on every operation that names a type; checkKeys names none, so the shape
+# is the only type it has]. Refusals are ``BadRequest`` (error table: "Requisição com
+# formato inválido"): checkKeys has no problem type of its own. Which keys exist is
+# asked of the whole directory ("existência de um conjunto de chaves no diretório"),
+# whoever holds them. Charged to KEYS_CHECK, 1 per non-500 answer like the other fixed
+# policies (info.description "Demais políticas").
+CHECK_KEYS_MIN, CHECK_KEYS_MAX = 1, 200
 
 
 def key_violations(key_type: str, key: str, *, creating: bool, field: str = "key") -> Violations:
@@ -176,4 +188,22 @@ def lookup_violations(payer_id: str, end_to_end_id: str) -> Violations:
         found.append(("payer_id", "pattern"))
     if not end_to_end_id:
         found.append(("end_to_end_id", "required"))
+    return found
+
+
+def check_keys_violations(keys: list[str]) -> Violations:
+    """What the schema CheckKeysRequest refuses: a count outside 1..200 (field ``keys``),
+    then each key too long or of no key type's shape (field ``keys[i]``)."""
+    if len(keys) < CHECK_KEYS_MIN:
+        return [("keys", "min_items")]
+    if len(keys) > CHECK_KEYS_MAX:
+        return [("keys", "max_items")]
+    found: Violations = []
+    for i, key in enumerate(keys):
+        if not key:
+            found.append((f"keys[{i}]", "required"))
+        elif len(key) > KEY_MAX_LENGTH:
+            found.append((f"keys[{i}]", "max_length"))
+        elif key_type_of(key) is None:
+            found.append((f"keys[{i}]", "pattern"))
     return found

@@ -13,6 +13,7 @@ ROUTES: dict[str, Route] = {
     "GetEntry": Route(entries.get),
     "UpdateEntry": Route(entries.update, "ENTRIES_UPDATE"),
     "DeleteEntry": Route(entries.delete, "ENTRIES_WRITE"),
+    "CheckKeys": Route(entries.check_keys, "KEYS_CHECK"),
     "CreateClaim": Route(claims.create, "CLAIMS_WRITE"),
     "GetClaim": Route(claims.get, "CLAIMS_READ"),
     "ListClaims": Route(claims.list_claims, claims.list_policy),

@@ -43,6 +43,12 @@ class EntryStore:
         hit = self._synthetic(key) if self._segments else None
         return hit[0].record(hit[1]) if hit else None
 
+    def has(self, key: str) -> bool:
+        """Whether an active entry holds ``key`` (without building its record)."""
+        if key in self._rows:
+            return True
+        return bool(self._segments) and self._synthetic(key) is not None
+
     def by_cid(self, participant: str, cid: bytes) -> EntryRecord | None:
         """The active entry of ``participant`` whose CID is ``cid``."""
         for (p, _kt), index in self._cids.items():

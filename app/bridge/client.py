@@ -286,6 +286,11 @@ class DictClient:
     ) -> pb.DeleteEntryResponse:
         return self._call("DeleteEntry", request, timeout_s, pb.DeleteEntryResponse)
 
+    def check_keys(
+        self, request: pb.CheckKeysRequest, *, timeout_s: float | None = None
+    ) -> pb.CheckKeysResponse:
+        return self._call("CheckKeys", request, timeout_s, pb.CheckKeysResponse)
+
     def create_claim(
         self, request: pb.CreateClaimRequest, *, timeout_s: float | None = None
     ) -> pb.ClaimResponse:

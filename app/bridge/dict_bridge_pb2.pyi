@@ -485,6 +485,82 @@ class DeleteEntryResponse(_message.Message):
 Global___DeleteEntryResponse: _TypeAlias = DeleteEntryResponse  # noqa: Y015
 
 @_typing.final
+class CheckKeysRequest(_message.Message):
+    """DICT: CheckKeysRequest (POST /keys/check, on the DICT's separate "api-np" host)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1 to 200 keys (schema Key: at most 77 characters)"""
+
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckKeysRequest: _TypeAlias = CheckKeysRequest  # noqa: Y015
+
+@_typing.final
+class ExtendedKey(_message.Message):
+    """DICT: ExtendedKey (a Key element: the key as sent, and its hasEntry attribute)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    HAS_ENTRY_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    has_entry: _builtins.bool
+    """an entry holds this key, at any participant"""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        has_entry: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_entry", b"has_entry", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtendedKey: _TypeAlias = ExtendedKey  # noqa: Y015
+
+@_typing.final
+class CheckKeysResponse(_message.Message):
+    """DICT: CheckKeysResponse"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    correlation_id: _builtins.str
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExtendedKey]:
+        """one per key asked, in the request's order (as the spec's example)"""
+
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___ExtendedKey] | None = ...,
+        correlation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_id", b"correlation_id", "keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckKeysResponse: _TypeAlias = CheckKeysResponse  # noqa: Y015
+
+@_typing.final
 class Claim(_message.Message):
     """---------------------------------------------------------------- claims
 

@@ -54,6 +54,11 @@ class DictBridgeStub:
                 request_serializer=app_dot_bridge_dot_dict__bridge__pb2.DeleteEntryRequest.SerializeToString,
                 response_deserializer=app_dot_bridge_dot_dict__bridge__pb2.DeleteEntryResponse.FromString,
                 _registered_method=True)
+        self.CheckKeys = channel.unary_unary(
+                '/dict.bridge.v1.DictBridge/CheckKeys',
+                request_serializer=app_dot_bridge_dot_dict__bridge__pb2.CheckKeysRequest.SerializeToString,
+                response_deserializer=app_dot_bridge_dot_dict__bridge__pb2.CheckKeysResponse.FromString,
+                _registered_method=True)
         self.CreateClaim = channel.unary_unary(
                 '/dict.bridge.v1.DictBridge/CreateClaim',
                 request_serializer=app_dot_bridge_dot_dict__bridge__pb2.CreateClaimRequest.SerializeToString,
@@ -204,6 +209,12 @@ class DictBridgeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteEntry(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckKeys(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -386,6 +397,11 @@ def add_DictBridgeServicer_to_server(servicer, server):
                     servicer.DeleteEntry,
                     request_deserializer=app_dot_bridge_dot_dict__bridge__pb2.DeleteEntryRequest.FromString,
                     response_serializer=app_dot_bridge_dot_dict__bridge__pb2.DeleteEntryResponse.SerializeToString,
+            ),
+            'CheckKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckKeys,
+                    request_deserializer=app_dot_bridge_dot_dict__bridge__pb2.CheckKeysRequest.FromString,
+                    response_serializer=app_dot_bridge_dot_dict__bridge__pb2.CheckKeysResponse.SerializeToString,
             ),
             'CreateClaim': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateClaim,
@@ -621,6 +637,33 @@ class DictBridge:
             '/dict.bridge.v1.DictBridge/DeleteEntry',
             app_dot_bridge_dot_dict__bridge__pb2.DeleteEntryRequest.SerializeToString,
             app_dot_bridge_dot_dict__bridge__pb2.DeleteEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.DictBridge/CheckKeys',
+            app_dot_bridge_dot_dict__bridge__pb2.CheckKeysRequest.SerializeToString,
+            app_dot_bridge_dot_dict__bridge__pb2.CheckKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

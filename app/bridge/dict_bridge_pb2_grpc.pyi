@@ -57,6 +57,7 @@ class DictBridgeStub:
     GetEntry: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetEntryRequest, _dict_bridge_pb2.GetEntryResponse]
     UpdateEntry: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.UpdateEntryRequest, _dict_bridge_pb2.UpdateEntryResponse]
     DeleteEntry: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.DeleteEntryRequest, _dict_bridge_pb2.DeleteEntryResponse]
+    CheckKeys: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.CheckKeysRequest, _dict_bridge_pb2.CheckKeysResponse]
     CreateClaim: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.CreateClaimRequest, _dict_bridge_pb2.ClaimResponse]
     """Claims (reivindicações)"""
     GetClaim: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetClaimRequest, _dict_bridge_pb2.ClaimResponse]
@@ -96,6 +97,7 @@ class DictBridgeAsyncStub(DictBridgeStub):
     GetEntry: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetEntryRequest, _dict_bridge_pb2.GetEntryResponse]  # type: ignore[assignment]
     UpdateEntry: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.UpdateEntryRequest, _dict_bridge_pb2.UpdateEntryResponse]  # type: ignore[assignment]
     DeleteEntry: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.DeleteEntryRequest, _dict_bridge_pb2.DeleteEntryResponse]  # type: ignore[assignment]
+    CheckKeys: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.CheckKeysRequest, _dict_bridge_pb2.CheckKeysResponse]  # type: ignore[assignment]
     CreateClaim: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.CreateClaimRequest, _dict_bridge_pb2.ClaimResponse]  # type: ignore[assignment]
     """Claims (reivindicações)"""
     GetClaim: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetClaimRequest, _dict_bridge_pb2.ClaimResponse]  # type: ignore[assignment]
@@ -156,6 +158,13 @@ class DictBridgeServicer(metaclass=_abc_1.ABCMeta):
         request: _dict_bridge_pb2.DeleteEntryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dict_bridge_pb2.DeleteEntryResponse, _abc.Awaitable[_dict_bridge_pb2.DeleteEntryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CheckKeys(
+        self,
+        request: _dict_bridge_pb2.CheckKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dict_bridge_pb2.CheckKeysResponse, _abc.Awaitable[_dict_bridge_pb2.CheckKeysResponse]]: ...
 
     @_abc_1.abstractmethod
     def CreateClaim(
