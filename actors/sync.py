@@ -50,6 +50,8 @@ IN_FLIGHT_RETRY = timedelta(seconds=30)
 IN_FLIGHT_ATTEMPTS = 20
 """An entry still in flight after this many looks (10 minutes) is left unresolved."""
 DOWNLOAD_TIMEOUT_S = 300.0
+CREATE_FILE_TIMEOUT_S = 60.0
+"""The DICT answers CreateCidSetFile at once; the simulator builds the file first."""
 
 
 def _while_transient(retries: int, exc: BaseException) -> bool:
@@ -142,8 +144,8 @@ def _our_vsync(r: SyncRunRow, now: datetime) -> str:
     with db.pool().connection() as conn:
         if r.verifications == 0:
             return cids.vsync(conn, r.key_type)
-        fresh = cids.recompute(conn, r.key_type)
-        if fresh == cids.vsync(conn, r.key_type):
+        kept, fresh = cids.both(conn, r.key_type)
+        if fresh == kept:
             return fresh
     with outbox.step(actor="worker", trigger="repair_vsync") as s:
         repaired = cids.repair(s.conn, r.key_type, s.now)
@@ -269,7 +271,7 @@ def _collect_file(r: SyncRunRow) -> None:
     if r.file_id is None:
         snapshot = clock.now()  # our CIDs added after this are newer than the file
         request = pb.CreateCidSetFileRequest(participant=_participant(), key_type=r.key_type)
-        created = client().create_cid_set_file(request)
+        created = client().create_cid_set_file(request, timeout_s=CREATE_FILE_TIMEOUT_S)
         with outbox.step(actor="worker") as s:
             if sync_runs.file_requested(s.conn, r.id, created.id, snapshot, s.now):
                 _again(s, "collect_sync", r.id, s.now + timedelta(seconds=FILE_POLL_BACKOFF[0]))
@@ -469,13 +471,19 @@ def _reconciled(s: outbox.Step, r: SyncRunRow) -> None:
     sync_runs.prune_events(s.conn, r.id)
 
 
+class _Refused(Exception):
+    """The DICT refused GetEntryByCid for good (not NotFound): an operator looks."""
+
+
 def _in_dict(cid: str) -> pb.GetEntryByCidResponse | None:
     try:
         return client().get_entry_by_cid(pb.GetEntryByCidRequest(cid=cid))
     except problems.DictProblem as exc:
         if exc.type == "NotFound":
             return None
-        raise
+        if exc.retryable:
+            raise
+        raise _Refused(f"the DICT refused GetEntryByCid: {exc.type}: {exc}") from exc
 
 
 def _ours(row: Any) -> Ours | None:
@@ -484,6 +492,14 @@ def _ours(row: Any) -> Ours | None:
 
 def _handle(r: SyncRunRow, d: DivergenceRow) -> None:
     """Decide and apply one divergence; an entry that moved meanwhile is looked at again."""
+    try:
+        _decide_and_apply(r, d)
+    except _Refused as exc:  # e.g. a line of the DICT's file that is no CID
+        with outbox.step(actor="worker") as s:
+            sync_runs.set_outcome(s.conn, d, "unresolved", s.now, detail=str(exc)[:1000])
+
+
+def _decide_and_apply(r: SyncRunRow, d: DivergenceRow) -> None:
     dict_entry = None
     if d.side == Side.DICT_ONLY:
         dict_entry = _in_dict(d.cid)

@@ -65,6 +65,7 @@ def create_cid_set_file(
         ready_us=now + _processing_us(sim),
     )
     sim.state.files[file.id] = file
+    _forget_old_files(sim, caller.ispb, kt)
     return pb.CidSetFile(
         id=file.id,
         status="REQUESTED",
@@ -72,6 +73,19 @@ def create_cid_set_file(
         participant=caller.ispb,
         request_time=ts(file.requested_us),
     )
+
+
+KEPT_FILES = 2
+"""CID files kept per participant and key type (a 10-million-CID file holds 320 MB here);
+an older one answers NotFound, as an expired file would."""
+
+
+def _forget_old_files(sim: Simulator, participant: str, kt: str) -> None:
+    mine = [
+        f.id for f in sim.state.files.values() if (f.participant, f.key_type) == (participant, kt)
+    ]
+    for old in sorted(mine)[:-KEPT_FILES]:
+        del sim.state.files[old]
 
 
 def _file(sim: Simulator, caller: Participant, file_id: int) -> CidFile:

@@ -912,7 +912,7 @@ ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_7 
 
 ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_8 FOR VALUES FROM ('8') TO ('9');
 
-ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_9 FOR VALUES FROM ('9') TO ('a');
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_9 FOR VALUES FROM ('9') TO (':');
 
 ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_a FOR VALUES FROM ('a') TO ('b');
 
@@ -924,7 +924,7 @@ ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_d 
 
 ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_e FOR VALUES FROM ('e') TO ('f');
 
-ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_f FOR VALUES FROM ('f') TO (MAXVALUE);
+ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_f FOR VALUES FROM ('f') TO ('g');
 
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_cpf FOR VALUES IN ('CPF');
 
@@ -946,7 +946,7 @@ ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_7 FO
 
 ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_8 FOR VALUES FROM ('8') TO ('9');
 
-ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_9 FOR VALUES FROM ('9') TO ('a');
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_9 FOR VALUES FROM ('9') TO (':');
 
 ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_a FOR VALUES FROM ('a') TO ('b');
 
@@ -958,7 +958,7 @@ ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_d FO
 
 ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_e FOR VALUES FROM ('e') TO ('f');
 
-ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_f FOR VALUES FROM ('f') TO (MAXVALUE);
+ALTER TABLE ONLY public.dict_cids_cpf ATTACH PARTITION public.dict_cids_cpf_f FOR VALUES FROM ('f') TO ('g');
 
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_email FOR VALUES IN ('EMAIL');
 
@@ -980,7 +980,7 @@ ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_
 
 ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_8 FOR VALUES FROM ('8') TO ('9');
 
-ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_9 FOR VALUES FROM ('9') TO ('a');
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_9 FOR VALUES FROM ('9') TO (':');
 
 ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_a FOR VALUES FROM ('a') TO ('b');
 
@@ -992,7 +992,7 @@ ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_
 
 ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_e FOR VALUES FROM ('e') TO ('f');
 
-ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_f FOR VALUES FROM ('f') TO (MAXVALUE);
+ALTER TABLE ONLY public.dict_cids_email ATTACH PARTITION public.dict_cids_email_f FOR VALUES FROM ('f') TO ('g');
 
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_evp FOR VALUES IN ('EVP');
 
@@ -1014,7 +1014,7 @@ ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_7 FO
 
 ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_8 FOR VALUES FROM ('8') TO ('9');
 
-ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_9 FOR VALUES FROM ('9') TO ('a');
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_9 FOR VALUES FROM ('9') TO (':');
 
 ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_a FOR VALUES FROM ('a') TO ('b');
 
@@ -1026,7 +1026,7 @@ ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_d FO
 
 ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_e FOR VALUES FROM ('e') TO ('f');
 
-ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_f FOR VALUES FROM ('f') TO (MAXVALUE);
+ALTER TABLE ONLY public.dict_cids_evp ATTACH PARTITION public.dict_cids_evp_f FOR VALUES FROM ('f') TO ('g');
 
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_phone FOR VALUES IN ('PHONE');
 
@@ -1048,7 +1048,7 @@ ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_
 
 ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_8 FOR VALUES FROM ('8') TO ('9');
 
-ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_9 FOR VALUES FROM ('9') TO ('a');
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_9 FOR VALUES FROM ('9') TO (':');
 
 ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_a FOR VALUES FROM ('a') TO ('b');
 
@@ -1060,7 +1060,7 @@ ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_
 
 ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_e FOR VALUES FROM ('e') TO ('f');
 
-ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_f FOR VALUES FROM ('f') TO (MAXVALUE);
+ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_f FOR VALUES FROM ('f') TO ('g');
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_name_key UNIQUE (name);

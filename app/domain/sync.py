@@ -24,10 +24,8 @@ run each, whatever the base's size."""
 
 def shard_range(shard: int) -> tuple[str, str]:
     """The CIDs of ``shard`` are ``lo <= cid < hi`` (lowercase hex, "C" collation)."""
-    digits = "0123456789abcdef"
-    lo = digits[shard]
-    hi = digits[shard + 1] if shard < SHARDS - 1 else "g"
-    return lo, hi
+    lo = "0123456789abcdef"[shard]
+    return lo, chr(ord(lo) + 1)  # "9" to ":", "f" to "g": only lowercase hex inside
 
 
 @dataclass(frozen=True)

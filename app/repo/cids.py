@@ -43,6 +43,18 @@ def recompute(conn: db.Conn, key_type: str) -> str:
     return _hex(row.bits) if row else EMPTY_VSYNC
 
 
+class _Both(msgspec.Struct, frozen=True):
+    kept: str
+    fresh: str
+
+
+def both(conn: db.Conn, key_type: str) -> tuple[str, str]:
+    """(kept, recomputed) VSync of the key type, read in one snapshot."""
+    row = one(conn, "cids.both", {"key_type": key_type}, _Both)
+    assert row is not None  # two aggregates always answer one row
+    return _hex(row.kept), _hex(row.fresh)
+
+
 def repair(conn: db.Conn, key_type: str, now: object) -> list[int]:
     """Rewrite the key type's shards from its CIDs where they differ; the shards
     repaired. Locks the shards first: the key type's entry changes wait."""

@@ -170,11 +170,12 @@ BEGIN
                        'FOR VALUES IN (%L) PARTITION BY RANGE (cid)',
                        'dict_cids_' || lower(kt), kt, kt);
         FOR i IN 1..16 LOOP
-            EXECUTE format('CREATE UNLOGGED TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%s)',
+            -- from the digit to the next character: a line starting with anything but a
+            -- lowercase hex digit fits no range, and the COPY (the run) fails cleanly
+            EXECUTE format('CREATE UNLOGGED TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
                            'dict_cids_' || lower(kt) || '_' || substr(digits, i, 1),
                            'dict_cids_' || lower(kt), substr(digits, i, 1),
-                           CASE WHEN i < 16 THEN quote_literal(substr(digits, i + 1, 1))
-                                ELSE 'MAXVALUE' END);
+                           chr(ascii(substr(digits, i, 1)) + 1));
         END LOOP;
     END LOOP;
 END $$;

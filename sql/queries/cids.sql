@@ -10,6 +10,14 @@ SELECT coalesce(bit_xor(('x' || cid)::bit(256)), repeat('0', 256)::bit(256))::te
        count(*) AS entries
 FROM cids WHERE key_type = %(key_type)s;
 
+-- name: both
+-- The kept VSync and the recomputed one in one statement: one snapshot, so an entry
+-- change committed meanwhile cannot pass for drift.
+SELECT (SELECT coalesce(bit_xor(vsync), repeat('0', 256)::bit(256))
+        FROM vsyncs WHERE key_type = %(key_type)s)::text AS kept,
+       (SELECT coalesce(bit_xor(('x' || cid)::bit(256)), repeat('0', 256)::bit(256))
+        FROM cids WHERE key_type = %(key_type)s)::text AS fresh;
+
 -- name: recompute_shards
 -- The same per shard (to repair the shards).
 SELECT ('x' || substr(cid, 1, 1))::bit(4)::int AS shard,
