@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench proto schema docs
+.PHONY: dev test lint bench bench-sync proto schema docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,6 +26,13 @@ lint: $(STAMP)
 test: lint
 	$(VENV)/bin/pytest --cov=statemachines --cov=actors --cov-report=
 	$(PY) -m tests.coverage_floor
+
+# Sync benchmark (tests/bench/bench_sync.py): its own database bench_sync and Redis db 12;
+# figures into docs/benchmarks.md. Quick: make bench-sync BENCH_SYNC_ARGS="--cids 100000
+# --daily-keys 20000 --no-record". The issue's sizes (the default) take ~20 minutes.
+BENCH_SYNC_ARGS ?= --compare-with driver,worker
+bench-sync: $(STAMP)
+	$(PY) tests/bench/bench_sync.py $(BENCH_SYNC_ARGS)
 
 proto: $(STAMP)
 	$(PY) -m app.bridge.codegen
