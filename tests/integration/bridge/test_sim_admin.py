@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import types
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +86,11 @@ def test_latency_applies_only_to_the_methods_named(
     ours.create_entry(create(entry("PHONE")))  # not delayed
     with pytest.raises(BridgeUnavailable):  # the deadline passes first
         theirs.get_entry(lookup(entry("PHONE").key), timeout_s=0.1)
+    # the server still finishes the call: let it, or the next test's counts see it
+    deadline = time.monotonic() + 5
+    while admin.get_call_counts().by_method.get("GetEntry", 0) < 1:
+        assert time.monotonic() < deadline, "the delayed GetEntry never finished"
+        time.sleep(0.02)
 
 
 def test_call_counts_total_every_method(
