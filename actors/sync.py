@@ -507,10 +507,8 @@ def _decide_and_apply(r: SyncRunRow, d: DivergenceRow) -> None:
         with db.pool().connection() as conn:
             ours = entries.live_by_key(conn, key) if key else None
     else:
-        with db.pool().connection() as conn:
-            ours = (
-                entries.get(conn, d.entry_id) if d.entry_id else cids.owner(conn, r.key_type, d.cid)
-            )
+        with db.pool().connection() as conn:  # the comparison recorded whose CID it is
+            ours = entries.get(conn, d.entry_id)
         if ours is not None and ours.status in ("deleted", "rejected"):
             ours = None
         if ours is not None and ours.status == "active" and ours.cid == d.cid:

@@ -8,7 +8,6 @@ import msgspec
 from app import db
 from app.domain.cid import EMPTY_VSYNC
 from app.repo import many, one, run
-from app.repo.entries import EntryRow
 
 
 class _Bits(msgspec.Struct, frozen=True):
@@ -79,8 +78,3 @@ def repair(conn: db.Conn, key_type: str, now: object) -> list[int]:
             )
             repaired.append(shard)
     return repaired
-
-
-def owner(conn: db.Conn, key_type: str, cid: str) -> EntryRow | None:
-    """Our entry whose CID is ``cid``."""
-    return one(conn, "cids.owner", {"key_type": key_type, "cid": cid}, EntryRow)

@@ -36,8 +36,3 @@ SELECT shard FROM vsyncs WHERE key_type = %(key_type)s ORDER BY shard FOR UPDATE
 -- name: set_shard
 UPDATE vsyncs SET vsync = %(bits)s::bit(256), entries = %(entries)s, updated_at = %(now)s
 WHERE key_type = %(key_type)s AND shard = %(shard)s;
-
--- name: owner
--- Our entry that holds a CID, if any.
-SELECT e.* FROM cids c JOIN entries e ON e.id = c.entry_id
-WHERE c.key_type = %(key_type)s AND c.cid = %(cid)s;
