@@ -24,6 +24,15 @@ broker.add_middleware(CurrentMessage())
 broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
 broker.add_middleware(OutboxMiddleware())
 
-from actors import claim_deadlines, claims, entries, polling, spine, sync  # noqa: E402
+from actors import claim_deadlines, claims, entries, lookups, polling, spine, sync  # noqa: E402
 
-__all__ = ["broker", "claim_deadlines", "claims", "entries", "polling", "spine", "sync"]
+__all__ = [
+    "broker",
+    "claim_deadlines",
+    "claims",
+    "entries",
+    "lookups",
+    "polling",
+    "spine",
+    "sync",
+]

@@ -62,7 +62,7 @@ def publish_event(topic: str, payload: dict[str, Any]) -> None:
     """Append an event for the core banking system to its Redis stream."""
     message = CurrentMessage.get_current_message()
     event_id = str(message.options.get("outbox_id", "")) if message else ""
-    _redis().xadd(
+    redis_client().xadd(
         f"dict-connect.events.{topic}",
         {"event_id": event_id, "topic": topic, "payload": json.dumps(payload)},
         maxlen=EVENT_STREAM_MAXLEN,
@@ -82,7 +82,8 @@ def fire_trigger(
 _client: redis.Redis | None = None
 
 
-def _redis() -> redis.Redis:
+def redis_client() -> redis.Redis:
+    """The worker process's Redis client (events, the lookups' copies)."""
     global _client
     if _client is None:
         _client = redis.Redis.from_url(settings.redis().url)

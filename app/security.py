@@ -43,6 +43,8 @@ KNOWN_SCOPES = (
     "infractions:write",
     "sync:read",
     "sync:write",
+    "lookups:read",
+    "lookups:write",
     ADMIN_SCOPE,
 )
 """Scopes the API's routes ask for; ``admin`` grants every scope."""

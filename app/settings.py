@@ -104,6 +104,24 @@ class SyncSettings(msgspec.Struct, frozen=True):
     continues in a new message (a worker busy 60 s in one message gets it redelivered)."""
 
 
+class LookupSettings(msgspec.Struct, frozen=True):
+    category: str
+    """PARTICIPANT_CATEGORY: our rate-limit category (A–H) as the BCB assigned it; sizes
+    the participant's anti-scan bucket our lookups are limited by (DICT.md §4)."""
+    timeout_s: float
+    """LOOKUP_TIMEOUT_S: deadline of a lookup's call to the DICT; past it the client
+    gets a 503 with Retry-After (a payment waits on this answer)."""
+    payment_window_s: float
+    """LOOKUP_PAYMENT_WINDOW_S: how long after a lookup its payment may still be
+    reported (POST /v1/lookups/{end_to_end_id}/paid) to give its tokens back."""
+    own_check_timeout_s: float
+    """LOOKUP_OWN_CHECK_TIMEOUT_S: while the Redis index of our keys is being rebuilt,
+    how long a lookup may ask PostgreSQL whether the key is ours before going on."""
+    payer_min_lookups: int
+    """LOOKUP_PAYER_MIN_LOOKUPS: lookups a payer makes in a day before the share of
+    misses is judged (over 20 % is suspicious, MO8 §13.2)."""
+
+
 def _opt(name: str) -> str | None:
     value = os.environ.get(name)
     return value or None
@@ -166,7 +184,18 @@ def sync() -> SyncSettings:
     )
 
 
+@functools.cache
+def lookups() -> LookupSettings:
+    return LookupSettings(
+        category=_env("PARTICIPANT_CATEGORY", "A").strip().upper(),
+        timeout_s=float(_env("LOOKUP_TIMEOUT_S", "2")),
+        payment_window_s=float(_env("LOOKUP_PAYMENT_WINDOW_S", "1800")),
+        own_check_timeout_s=float(_env("LOOKUP_OWN_CHECK_TIMEOUT_S", "0.2")),
+        payer_min_lookups=int(_env("LOOKUP_PAYER_MIN_LOOKUPS", "10")),
+    )
+
+
 def reset() -> None:
     """Forget cached settings (tests change the environment)."""
-    for fn in (database, redis, bridge, clock, api, sync):
+    for fn in (database, redis, bridge, clock, api, sync, lookups):
         fn.cache_clear()

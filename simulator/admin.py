@@ -15,7 +15,13 @@ from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
 from simulator import admin_pb2 as apb
 from simulator import entries, loader
-from simulator.config import CATEGORIES, Faults, Participant, SimConfig
+from simulator.config import (
+    CATEGORIES,
+    LEGAL_PERSON_CACHE_MAX_AGE,
+    Faults,
+    Participant,
+    SimConfig,
+)
 from simulator.convert import extended_pb, ts, us_of
 from simulator.state import Simulator, cid_of
 
@@ -65,6 +71,7 @@ def get_config(sim: Simulator, request: Any) -> apb.SimulatorConfig:
         rate_limits_enabled=c.rate_limits_enabled,
         key_limits_enabled=c.key_limits_enabled,
         corrupt_cid_files=c.corrupt_cid_files,
+        legal_person_cache_max_age_seconds=c.legal_person_cache_max_age_seconds,
     )
 
 
@@ -76,6 +83,9 @@ def set_config(sim: Simulator, request: apb.SimulatorConfig) -> apb.SimulatorCon
         rate_limits_enabled=request.rate_limits_enabled,
         key_limits_enabled=request.key_limits_enabled,
         corrupt_cid_files=request.corrupt_cid_files,
+        legal_person_cache_max_age_seconds=min(
+            LEGAL_PERSON_CACHE_MAX_AGE, max(0, request.legal_person_cache_max_age_seconds)
+        ),  # the DICT never allows more than 180 s (manual §12)
     )
     return get_config(sim, request)
 
@@ -124,6 +134,15 @@ def load_entries(sim: Simulator, request: apb.LoadEntriesRequest) -> apb.LoadEnt
     """Generate ``count`` valid entries fast (see ``loader``); holds the lock per chunk."""
     seconds = loader.load(sim, request.participant, request.key_type, request.count, request.seed)
     return apb.LoadEntriesResponse(loaded=request.count, seconds=seconds)
+
+
+def settle_payment(sim: Simulator, request: apb.SettlePaymentRequest) -> apb.SettlePaymentResponse:
+    """What the SPI does when a pacs.008 is sent: credit the buckets the lookups made with
+    its EndToEndId drew on, once (``lookups``); the simulator moves no money."""
+    lookups = sim.state.lookups.settle(request.end_to_end_id)
+    for lookup in lookups:
+        sim.buckets.credit(lookup)
+    return apb.SettlePaymentResponse(credited=bool(lookups))
 
 
 def get_call_counts(sim: Simulator, request: apb.GetCallCountsRequest) -> apb.CallCounts:
@@ -177,6 +196,7 @@ ROUTES: dict[str, Callable[[Simulator, Any], Any]] = {
     "PutEntry": put_entry,
     "RemoveEntry": remove_entry,
     "LoadEntries": load_entries,
+    "SettlePayment": settle_payment,
     "GetCallCounts": get_call_counts,
     "GetStats": get_stats,
     "GetVSync": get_vsync,

@@ -126,6 +126,14 @@ class AdminClient:
         )
         return self._call(self._stub.LoadEntries, request, timeout_s)
 
+    # the SPI's side
+
+    def settle_payment(self, end_to_end_id: str) -> bool:
+        """The pacs.008 of ``end_to_end_id`` was sent: True when the lookups made with it
+        were credited now (False: no such lookup, or already settled)."""
+        request = apb.SettlePaymentRequest(end_to_end_id=end_to_end_id)
+        return bool(self._call(self._stub.SettlePayment, request).credited)
+
     # observation
 
     def get_call_counts(self, request_id: str = "") -> apb.CallCounts:

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from app.bridge import dict_bridge_pb2 as app_dot_bridge_dot_dict__bridge__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15simulator/admin.proto\x12\x0e\x64ict.bridge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1c\x61pp/bridge/dict_bridge.proto\"\x11\n\x0fGetClockRequest\"M\n\nClockState\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eoffset_seconds\x18\x02 \x01(\x01\"&\n\x13\x41\x64vanceClockRequest\x12\x0f\n\x07seconds\x18\x01 \x01(\x01\":\n\x0fSetClockRequest\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x15\x41\x64\x64ParticipantRequest\x12\x0c\n\x04ispb\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\";\n\x0bParticipant\x12\x0c\n\x04ispb\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x19\n\x17ListParticipantsRequest\"M\n\x18ListParticipantsResponse\x12\x31\n\x0cparticipants\x18\x01 \x03(\x0b\x32\x1b.dict.bridge.v1.Participant\"\x12\n\x10GetConfigRequest\"\xa4\x01\n\x0fSimulatorConfig\x12\x18\n\x10list_lag_seconds\x18\x01 \x01(\x01\x12#\n\x1b\x63id_file_processing_seconds\x18\x02 \x01(\x01\x12\x1b\n\x13rate_limits_enabled\x18\x03 \x01(\x08\x12\x1a\n\x12key_limits_enabled\x18\x04 \x01(\x08\x12\x19\n\x11\x63orrupt_cid_files\x18\x05 \x01(\x08\"\\\n\x06\x46\x61ults\x12\x12\n\nlatency_ms\x18\x01 \x01(\x01\x12\x19\n\x11unavailable_ratio\x18\x02 \x01(\x01\x12\x12\n\ndrop_ratio\x18\x03 \x01(\x01\x12\x0f\n\x07methods\x18\x04 \x03(\t\"K\n\x0fPutEntryRequest\x12$\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x15.dict.bridge.v1.Entry\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"!\n\x12RemoveEntryRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"&\n\x13RemoveEntryResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"X\n\x12LoadEntriesRequest\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\x12\x10\n\x08key_type\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x0c\n\x04seed\x18\x04 \x01(\x03\"6\n\x13LoadEntriesResponse\x12\x0e\n\x06loaded\x18\x01 \x01(\x03\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"*\n\x14GetCallCountsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xa2\x01\n\nCallCounts\x12;\n\tby_method\x18\x01 \x03(\x0b\x32(.dict.bridge.v1.CallCounts.ByMethodEntry\x12\x17\n\x0f\x65ntries_created\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x1a/\n\rByMethodEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x11\n\x0fGetStatsRequest\";\n\x05Stats\x12\x0f\n\x07\x65ntries\x18\x01 \x01(\x03\x12\x0e\n\x06\x63laims\x18\x02 \x01(\x03\x12\x11\n\trss_bytes\x18\x03 \x01(\x03\"8\n\x0fGetVSyncRequest\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\x12\x10\n\x08key_type\x18\x02 \x01(\t\"0\n\x10GetVSyncResponse\x12\r\n\x05vsync\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x0e\n\x0cResetRequest\"\x0f\n\rResetResponse2\xb4\t\n\x0eSimulatorAdmin\x12G\n\x08GetClock\x12\x1f.dict.bridge.v1.GetClockRequest\x1a\x1a.dict.bridge.v1.ClockState\x12O\n\x0c\x41\x64vanceClock\x12#.dict.bridge.v1.AdvanceClockRequest\x1a\x1a.dict.bridge.v1.ClockState\x12G\n\x08SetClock\x12\x1f.dict.bridge.v1.SetClockRequest\x1a\x1a.dict.bridge.v1.ClockState\x12T\n\x0e\x41\x64\x64Participant\x12%.dict.bridge.v1.AddParticipantRequest\x1a\x1b.dict.bridge.v1.Participant\x12\x65\n\x10ListParticipants\x12\'.dict.bridge.v1.ListParticipantsRequest\x1a(.dict.bridge.v1.ListParticipantsResponse\x12N\n\tGetConfig\x12 .dict.bridge.v1.GetConfigRequest\x1a\x1f.dict.bridge.v1.SimulatorConfig\x12M\n\tSetConfig\x12\x1f.dict.bridge.v1.SimulatorConfig\x1a\x1f.dict.bridge.v1.SimulatorConfig\x12;\n\tSetFaults\x12\x16.dict.bridge.v1.Faults\x1a\x16.dict.bridge.v1.Faults\x12J\n\x08PutEntry\x12\x1f.dict.bridge.v1.PutEntryRequest\x1a\x1d.dict.bridge.v1.ExtendedEntry\x12V\n\x0bRemoveEntry\x12\".dict.bridge.v1.RemoveEntryRequest\x1a#.dict.bridge.v1.RemoveEntryResponse\x12V\n\x0bLoadEntries\x12\".dict.bridge.v1.LoadEntriesRequest\x1a#.dict.bridge.v1.LoadEntriesResponse\x12Q\n\rGetCallCounts\x12$.dict.bridge.v1.GetCallCountsRequest\x1a\x1a.dict.bridge.v1.CallCounts\x12\x42\n\x08GetStats\x12\x1f.dict.bridge.v1.GetStatsRequest\x1a\x15.dict.bridge.v1.Stats\x12M\n\x08GetVSync\x12\x1f.dict.bridge.v1.GetVSyncRequest\x1a .dict.bridge.v1.GetVSyncResponse\x12\x44\n\x05Reset\x12\x1c.dict.bridge.v1.ResetRequest\x1a\x1d.dict.bridge.v1.ResetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15simulator/admin.proto\x12\x0e\x64ict.bridge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1c\x61pp/bridge/dict_bridge.proto\"\x11\n\x0fGetClockRequest\"M\n\nClockState\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eoffset_seconds\x18\x02 \x01(\x01\"&\n\x13\x41\x64vanceClockRequest\x12\x0f\n\x07seconds\x18\x01 \x01(\x01\":\n\x0fSetClockRequest\x12\'\n\x03now\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x15\x41\x64\x64ParticipantRequest\x12\x0c\n\x04ispb\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\";\n\x0bParticipant\x12\x0c\n\x04ispb\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x19\n\x17ListParticipantsRequest\"M\n\x18ListParticipantsResponse\x12\x31\n\x0cparticipants\x18\x01 \x03(\x0b\x32\x1b.dict.bridge.v1.Participant\"\x12\n\x10GetConfigRequest\"\xd0\x01\n\x0fSimulatorConfig\x12\x18\n\x10list_lag_seconds\x18\x01 \x01(\x01\x12#\n\x1b\x63id_file_processing_seconds\x18\x02 \x01(\x01\x12\x1b\n\x13rate_limits_enabled\x18\x03 \x01(\x08\x12\x1a\n\x12key_limits_enabled\x18\x04 \x01(\x08\x12\x19\n\x11\x63orrupt_cid_files\x18\x05 \x01(\x08\x12*\n\"legal_person_cache_max_age_seconds\x18\x06 \x01(\x05\"\\\n\x06\x46\x61ults\x12\x12\n\nlatency_ms\x18\x01 \x01(\x01\x12\x19\n\x11unavailable_ratio\x18\x02 \x01(\x01\x12\x12\n\ndrop_ratio\x18\x03 \x01(\x01\x12\x0f\n\x07methods\x18\x04 \x03(\t\"K\n\x0fPutEntryRequest\x12$\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x15.dict.bridge.v1.Entry\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"!\n\x12RemoveEntryRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"&\n\x13RemoveEntryResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"X\n\x12LoadEntriesRequest\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\x12\x10\n\x08key_type\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x0c\n\x04seed\x18\x04 \x01(\x03\"6\n\x13LoadEntriesResponse\x12\x0e\n\x06loaded\x18\x01 \x01(\x03\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"-\n\x14SettlePaymentRequest\x12\x15\n\rend_to_end_id\x18\x01 \x01(\t\")\n\x15SettlePaymentResponse\x12\x10\n\x08\x63redited\x18\x01 \x01(\x08\"*\n\x14GetCallCountsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xa2\x01\n\nCallCounts\x12;\n\tby_method\x18\x01 \x03(\x0b\x32(.dict.bridge.v1.CallCounts.ByMethodEntry\x12\x17\n\x0f\x65ntries_created\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x1a/\n\rByMethodEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x11\n\x0fGetStatsRequest\";\n\x05Stats\x12\x0f\n\x07\x65ntries\x18\x01 \x01(\x03\x12\x0e\n\x06\x63laims\x18\x02 \x01(\x03\x12\x11\n\trss_bytes\x18\x03 \x01(\x03\"8\n\x0fGetVSyncRequest\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\x12\x10\n\x08key_type\x18\x02 \x01(\t\"0\n\x10GetVSyncResponse\x12\r\n\x05vsync\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x0e\n\x0cResetRequest\"\x0f\n\rResetResponse2\x92\n\n\x0eSimulatorAdmin\x12G\n\x08GetClock\x12\x1f.dict.bridge.v1.GetClockRequest\x1a\x1a.dict.bridge.v1.ClockState\x12O\n\x0c\x41\x64vanceClock\x12#.dict.bridge.v1.AdvanceClockRequest\x1a\x1a.dict.bridge.v1.ClockState\x12G\n\x08SetClock\x12\x1f.dict.bridge.v1.SetClockRequest\x1a\x1a.dict.bridge.v1.ClockState\x12T\n\x0e\x41\x64\x64Participant\x12%.dict.bridge.v1.AddParticipantRequest\x1a\x1b.dict.bridge.v1.Participant\x12\x65\n\x10ListParticipants\x12\'.dict.bridge.v1.ListParticipantsRequest\x1a(.dict.bridge.v1.ListParticipantsResponse\x12N\n\tGetConfig\x12 .dict.bridge.v1.GetConfigRequest\x1a\x1f.dict.bridge.v1.SimulatorConfig\x12M\n\tSetConfig\x12\x1f.dict.bridge.v1.SimulatorConfig\x1a\x1f.dict.bridge.v1.SimulatorConfig\x12;\n\tSetFaults\x12\x16.dict.bridge.v1.Faults\x1a\x16.dict.bridge.v1.Faults\x12J\n\x08PutEntry\x12\x1f.dict.bridge.v1.PutEntryRequest\x1a\x1d.dict.bridge.v1.ExtendedEntry\x12V\n\x0bRemoveEntry\x12\".dict.bridge.v1.RemoveEntryRequest\x1a#.dict.bridge.v1.RemoveEntryResponse\x12V\n\x0bLoadEntries\x12\".dict.bridge.v1.LoadEntriesRequest\x1a#.dict.bridge.v1.LoadEntriesResponse\x12\\\n\rSettlePayment\x12$.dict.bridge.v1.SettlePaymentRequest\x1a%.dict.bridge.v1.SettlePaymentResponse\x12Q\n\rGetCallCounts\x12$.dict.bridge.v1.GetCallCountsRequest\x1a\x1a.dict.bridge.v1.CallCounts\x12\x42\n\x08GetStats\x12\x1f.dict.bridge.v1.GetStatsRequest\x1a\x15.dict.bridge.v1.Stats\x12M\n\x08GetVSync\x12\x1f.dict.bridge.v1.GetVSyncRequest\x1a .dict.bridge.v1.GetVSyncResponse\x12\x44\n\x05Reset\x12\x1c.dict.bridge.v1.ResetRequest\x1a\x1d.dict.bridge.v1.ResetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,37 +54,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCONFIGREQUEST']._serialized_start=540
   _globals['_GETCONFIGREQUEST']._serialized_end=558
   _globals['_SIMULATORCONFIG']._serialized_start=561
-  _globals['_SIMULATORCONFIG']._serialized_end=725
-  _globals['_FAULTS']._serialized_start=727
-  _globals['_FAULTS']._serialized_end=819
-  _globals['_PUTENTRYREQUEST']._serialized_start=821
-  _globals['_PUTENTRYREQUEST']._serialized_end=896
-  _globals['_REMOVEENTRYREQUEST']._serialized_start=898
-  _globals['_REMOVEENTRYREQUEST']._serialized_end=931
-  _globals['_REMOVEENTRYRESPONSE']._serialized_start=933
-  _globals['_REMOVEENTRYRESPONSE']._serialized_end=971
-  _globals['_LOADENTRIESREQUEST']._serialized_start=973
-  _globals['_LOADENTRIESREQUEST']._serialized_end=1061
-  _globals['_LOADENTRIESRESPONSE']._serialized_start=1063
-  _globals['_LOADENTRIESRESPONSE']._serialized_end=1117
-  _globals['_GETCALLCOUNTSREQUEST']._serialized_start=1119
-  _globals['_GETCALLCOUNTSREQUEST']._serialized_end=1161
-  _globals['_CALLCOUNTS']._serialized_start=1164
-  _globals['_CALLCOUNTS']._serialized_end=1326
-  _globals['_CALLCOUNTS_BYMETHODENTRY']._serialized_start=1279
-  _globals['_CALLCOUNTS_BYMETHODENTRY']._serialized_end=1326
-  _globals['_GETSTATSREQUEST']._serialized_start=1328
-  _globals['_GETSTATSREQUEST']._serialized_end=1345
-  _globals['_STATS']._serialized_start=1347
-  _globals['_STATS']._serialized_end=1406
-  _globals['_GETVSYNCREQUEST']._serialized_start=1408
-  _globals['_GETVSYNCREQUEST']._serialized_end=1464
-  _globals['_GETVSYNCRESPONSE']._serialized_start=1466
-  _globals['_GETVSYNCRESPONSE']._serialized_end=1514
-  _globals['_RESETREQUEST']._serialized_start=1516
-  _globals['_RESETREQUEST']._serialized_end=1530
-  _globals['_RESETRESPONSE']._serialized_start=1532
-  _globals['_RESETRESPONSE']._serialized_end=1547
-  _globals['_SIMULATORADMIN']._serialized_start=1550
-  _globals['_SIMULATORADMIN']._serialized_end=2754
+  _globals['_SIMULATORCONFIG']._serialized_end=769
+  _globals['_FAULTS']._serialized_start=771
+  _globals['_FAULTS']._serialized_end=863
+  _globals['_PUTENTRYREQUEST']._serialized_start=865
+  _globals['_PUTENTRYREQUEST']._serialized_end=940
+  _globals['_REMOVEENTRYREQUEST']._serialized_start=942
+  _globals['_REMOVEENTRYREQUEST']._serialized_end=975
+  _globals['_REMOVEENTRYRESPONSE']._serialized_start=977
+  _globals['_REMOVEENTRYRESPONSE']._serialized_end=1015
+  _globals['_LOADENTRIESREQUEST']._serialized_start=1017
+  _globals['_LOADENTRIESREQUEST']._serialized_end=1105
+  _globals['_LOADENTRIESRESPONSE']._serialized_start=1107
+  _globals['_LOADENTRIESRESPONSE']._serialized_end=1161
+  _globals['_SETTLEPAYMENTREQUEST']._serialized_start=1163
+  _globals['_SETTLEPAYMENTREQUEST']._serialized_end=1208
+  _globals['_SETTLEPAYMENTRESPONSE']._serialized_start=1210
+  _globals['_SETTLEPAYMENTRESPONSE']._serialized_end=1251
+  _globals['_GETCALLCOUNTSREQUEST']._serialized_start=1253
+  _globals['_GETCALLCOUNTSREQUEST']._serialized_end=1295
+  _globals['_CALLCOUNTS']._serialized_start=1298
+  _globals['_CALLCOUNTS']._serialized_end=1460
+  _globals['_CALLCOUNTS_BYMETHODENTRY']._serialized_start=1413
+  _globals['_CALLCOUNTS_BYMETHODENTRY']._serialized_end=1460
+  _globals['_GETSTATSREQUEST']._serialized_start=1462
+  _globals['_GETSTATSREQUEST']._serialized_end=1479
+  _globals['_STATS']._serialized_start=1481
+  _globals['_STATS']._serialized_end=1540
+  _globals['_GETVSYNCREQUEST']._serialized_start=1542
+  _globals['_GETVSYNCREQUEST']._serialized_end=1598
+  _globals['_GETVSYNCRESPONSE']._serialized_start=1600
+  _globals['_GETVSYNCRESPONSE']._serialized_end=1648
+  _globals['_RESETREQUEST']._serialized_start=1650
+  _globals['_RESETREQUEST']._serialized_end=1664
+  _globals['_RESETRESPONSE']._serialized_start=1666
+  _globals['_RESETRESPONSE']._serialized_end=1681
+  _globals['_SIMULATORADMIN']._serialized_start=1684
+  _globals['_SIMULATORADMIN']._serialized_end=2982
 # @@protoc_insertion_point(module_scope)

@@ -215,6 +215,7 @@ class SimulatorConfig(_message.Message):
     RATE_LIMITS_ENABLED_FIELD_NUMBER: _builtins.int
     KEY_LIMITS_ENABLED_FIELD_NUMBER: _builtins.int
     CORRUPT_CID_FILES_FIELD_NUMBER: _builtins.int
+    LEGAL_PERSON_CACHE_MAX_AGE_SECONDS_FIELD_NUMBER: _builtins.int
     list_lag_seconds: _builtins.float
     """lists (claims, CID events, reports) hide rows younger than this"""
     cid_file_processing_seconds: _builtins.float
@@ -225,6 +226,10 @@ class SimulatorConfig(_message.Message):
     """Downloads of CID files deliver bytes that do not match the announced Sha256 (one
     CID line altered, same size): a corrupted transfer. GetCidSetFile is unchanged.
     """
+    legal_person_cache_max_age_seconds: _builtins.int
+    """GetEntry's Cache-Control max-age for a LEGAL_PERSON's key (manual §12: at most 180 s);
+    a NATURAL_PERSON's key is answered with 0 (not to be cached).
+    """
     def __init__(
         self,
         *,
@@ -233,10 +238,11 @@ class SimulatorConfig(_message.Message):
         rate_limits_enabled: _builtins.bool = ...,
         key_limits_enabled: _builtins.bool = ...,
         corrupt_cid_files: _builtins.bool = ...,
+        legal_person_cache_max_age_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cid_file_processing_seconds", b"cid_file_processing_seconds", "corrupt_cid_files", b"corrupt_cid_files", "key_limits_enabled", b"key_limits_enabled", "list_lag_seconds", b"list_lag_seconds", "rate_limits_enabled", b"rate_limits_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cid_file_processing_seconds", b"cid_file_processing_seconds", "corrupt_cid_files", b"corrupt_cid_files", "key_limits_enabled", b"key_limits_enabled", "legal_person_cache_max_age_seconds", b"legal_person_cache_max_age_seconds", "list_lag_seconds", b"list_lag_seconds", "rate_limits_enabled", b"rate_limits_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -388,6 +394,48 @@ class LoadEntriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LoadEntriesResponse: _TypeAlias = LoadEntriesResponse  # noqa: Y015
+
+@_typing.final
+class SettlePaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    END_TO_END_ID_FIELD_NUMBER: _builtins.int
+    end_to_end_id: _builtins.str
+    """the PI-EndToEndId of earlier GetEntry calls"""
+    def __init__(
+        self,
+        *,
+        end_to_end_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_to_end_id", b"end_to_end_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettlePaymentRequest: _TypeAlias = SettlePaymentRequest  # noqa: Y015
+
+@_typing.final
+class SettlePaymentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDITED_FIELD_NUMBER: _builtins.int
+    credited: _builtins.bool
+    """A lookup made with this id was found and its buckets credited; false for an id no
+    lookup carried (or forgotten: the last 1,000,000 are kept) and for one already settled.
+    """
+    def __init__(
+        self,
+        *,
+        credited: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credited", b"credited"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettlePaymentResponse: _TypeAlias = SettlePaymentResponse  # noqa: Y015
 
 @_typing.final
 class GetCallCountsRequest(_message.Message):

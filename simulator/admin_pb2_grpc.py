@@ -90,6 +90,11 @@ class SimulatorAdminStub:
                 request_serializer=simulator_dot_admin__pb2.LoadEntriesRequest.SerializeToString,
                 response_deserializer=simulator_dot_admin__pb2.LoadEntriesResponse.FromString,
                 _registered_method=True)
+        self.SettlePayment = channel.unary_unary(
+                '/dict.bridge.v1.SimulatorAdmin/SettlePayment',
+                request_serializer=simulator_dot_admin__pb2.SettlePaymentRequest.SerializeToString,
+                response_deserializer=simulator_dot_admin__pb2.SettlePaymentResponse.FromString,
+                _registered_method=True)
         self.GetCallCounts = channel.unary_unary(
                 '/dict.bridge.v1.SimulatorAdmin/GetCallCounts',
                 request_serializer=simulator_dot_admin__pb2.GetCallCountsRequest.SerializeToString,
@@ -185,6 +190,14 @@ class SimulatorAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SettlePayment(self, request, context):
+        """The SPI's side (the simulator has none): the pacs.008 carrying this end-to-end id was
+        sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCallCounts(self, request, context):
         """Observability for tests.
         """
@@ -267,6 +280,11 @@ def add_SimulatorAdminServicer_to_server(servicer, server):
                     servicer.LoadEntries,
                     request_deserializer=simulator_dot_admin__pb2.LoadEntriesRequest.FromString,
                     response_serializer=simulator_dot_admin__pb2.LoadEntriesResponse.SerializeToString,
+            ),
+            'SettlePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.SettlePayment,
+                    request_deserializer=simulator_dot_admin__pb2.SettlePaymentRequest.FromString,
+                    response_serializer=simulator_dot_admin__pb2.SettlePaymentResponse.SerializeToString,
             ),
             'GetCallCounts': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCallCounts,
@@ -586,6 +604,33 @@ class SimulatorAdmin:
             '/dict.bridge.v1.SimulatorAdmin/LoadEntries',
             simulator_dot_admin__pb2.LoadEntriesRequest.SerializeToString,
             simulator_dot_admin__pb2.LoadEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SettlePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.SimulatorAdmin/SettlePayment',
+            simulator_dot_admin__pb2.SettlePaymentRequest.SerializeToString,
+            simulator_dot_admin__pb2.SettlePaymentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,10 @@ class SimulatorAdminStub:
     """Divergences: change the DICT side only (no call counted against any participant)."""
     RemoveEntry: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RemoveEntryRequest, _admin_pb2.RemoveEntryResponse]
     LoadEntries: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LoadEntriesRequest, _admin_pb2.LoadEntriesResponse]
+    SettlePayment: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SettlePaymentRequest, _admin_pb2.SettlePaymentResponse]
+    """The SPI's side (the simulator has none): the pacs.008 carrying this end-to-end id was
+    sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
+    """
     GetCallCounts: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetCallCountsRequest, _admin_pb2.CallCounts]
     """Observability for tests."""
     GetStats: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetStatsRequest, _admin_pb2.Stats]
@@ -78,6 +82,10 @@ class SimulatorAdminAsyncStub(SimulatorAdminStub):
     """Divergences: change the DICT side only (no call counted against any participant)."""
     RemoveEntry: _aio.UnaryUnaryMultiCallable[_admin_pb2.RemoveEntryRequest, _admin_pb2.RemoveEntryResponse]  # type: ignore[assignment]
     LoadEntries: _aio.UnaryUnaryMultiCallable[_admin_pb2.LoadEntriesRequest, _admin_pb2.LoadEntriesResponse]  # type: ignore[assignment]
+    SettlePayment: _aio.UnaryUnaryMultiCallable[_admin_pb2.SettlePaymentRequest, _admin_pb2.SettlePaymentResponse]  # type: ignore[assignment]
+    """The SPI's side (the simulator has none): the pacs.008 carrying this end-to-end id was
+    sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
+    """
     GetCallCounts: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetCallCountsRequest, _admin_pb2.CallCounts]  # type: ignore[assignment]
     """Observability for tests."""
     GetStats: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetStatsRequest, _admin_pb2.Stats]  # type: ignore[assignment]
@@ -165,6 +173,16 @@ class SimulatorAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.LoadEntriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.LoadEntriesResponse, _abc.Awaitable[_admin_pb2.LoadEntriesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SettlePayment(
+        self,
+        request: _admin_pb2.SettlePaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SettlePaymentResponse, _abc.Awaitable[_admin_pb2.SettlePaymentResponse]]:
+        """The SPI's side (the simulator has none): the pacs.008 carrying this end-to-end id was
+        sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
+        """
 
     @_abc_1.abstractmethod
     def GetCallCounts(

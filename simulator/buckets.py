@@ -23,6 +23,7 @@ from simulator.clock import to_datetime
 from simulator.common import own
 from simulator.config import Participant
 from simulator.entry_rules import key_type_of
+from simulator.lookups import Lookup
 
 if TYPE_CHECKING:
     from simulator.state import Simulator
@@ -38,6 +39,18 @@ def user_antiscan(key: str) -> str:
     if key_type_of(key) in ("PHONE", "EMAIL"):
         return "ENTRIES_READ_USER_ANTISCAN"
     return "ENTRIES_READ_USER_ANTISCAN_V2"
+
+
+def user_subject(ispb: str, payer_id: str) -> str:
+    """Whose user bucket: one per (requesting participant, PI-PayerId)."""
+    return f"user:{ispb}:{payer_id}"
+
+
+def user_policy(name: str, payer_id: str) -> Policy:
+    """The user policy ``name`` sized by the payer's kind: PI-PayerId of 11 digits is a
+    person's CPF, of 14 a company's CNPJ (the only lengths a lookup is admitted with)."""
+    person = "NATURAL_PERSON" if len(payer_id) == 11 else "LEGAL_PERSON"
+    return policy(name, person_type=person)
 
 
 @dataclass(slots=True)
@@ -81,18 +94,30 @@ class Limiter:
 
     def admit_user(self, caller: Participant, payer_id: str, name: str) -> Ticket | None:
         """The same for the payer's bucket ``name``: one per (requesting participant,
-        PI-PayerId), sized by the payer's kind (11 digits: a person, 14: a company)."""
+        PI-PayerId), sized by the payer's kind."""
         if not self.sim.config.rate_limits_enabled:
             return None
-        person = "NATURAL_PERSON" if len(payer_id) == 11 else "LEGAL_PERSON"
-        subject = f"user:{caller.ispb}:{payer_id}"
-        return self._admit(subject, policy(name, person_type=person))
+        return self._admit(user_subject(caller.ispb, payer_id), user_policy(name, payer_id))
 
     @staticmethod
     def settle(ticket: Ticket | None, cost: int) -> None:
         """Take the call's whole cost from the bucket that admitted it (may go negative)."""
         if ticket is not None:
             ticket.bucket.charge(cost, ticket.at)
+
+    def credit(self, lookup: Lookup) -> None:
+        """The payment ordered with ``lookup``'s E2E id was sent: give back each bucket the
+        lookup drew on its policy's ``payment_credit`` (the payer's: +1 for a person, +2 for
+        a company; the participant's ENTRIES_READ_PARTICIPANT_ANTISCAN: +1), never above
+        capacity. Done even with rate limits off: a credit only ever refills."""
+        now = self._now()
+        caller = self.sim.participants[lookup.participant]
+        payer = user_subject(caller.ispb, lookup.payer_id)
+        for subject, p in (
+            (caller.ispb, policy(PARTICIPANT_ANTISCAN, caller.category)),
+            (payer, user_policy(lookup.policy, lookup.payer_id)),
+        ):
+            self._bucket(subject, p, now).credit(p.costs.payment_credit, now)
 
     def forget(self, ispb: str) -> None:
         """Drop a participant's buckets (its category changed: new sizes)."""

@@ -15,6 +15,10 @@ CATEGORIES = ("A", "B", "C", "D", "E", "F", "G", "H")
 # default PARTICIPANT_ISPB) and a second PSP to claim our keys and be claimed from.
 DEFAULT_PARTICIPANTS: tuple[tuple[str, str], ...] = (("12345678", "A"), ("87654321", "A"))
 
+LEGAL_PERSON_CACHE_MAX_AGE = 180
+"""Manual §12: lookups of keys "vinculadas a usuários pessoa jurídica podem ter suas
+respostas cacheadas ... prazo máximo de 180 segundos definido no header Cache-Control"."""
+
 
 @dataclass
 class SimConfig:
@@ -29,6 +33,9 @@ class SimConfig:
     corrupt_cid_files: bool = False
     """Downloads of CID files deliver bytes that do not match the announced Sha256 (one
     CID line altered, same size): a corrupted transfer. GetCidSetFile is unchanged."""
+    legal_person_cache_max_age_seconds: int = LEGAL_PERSON_CACHE_MAX_AGE
+    """GetEntry's Cache-Control max-age for a LEGAL_PERSON's key (0..180); a NATURAL_PERSON's
+    key is always answered with 0, not to be cached."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ so our running stack sees them the way it would see a real counterparty: by poll
   dict-connect sim claim list
   dict-connect sim claim acknowledge|confirm|cancel|complete CLAIM_ID
   dict-connect sim advance 7d        # the simulator's clock and ours (every dev process)
+  dict-connect sim settle E12345678202612031200abcdefghijk   # its pacs.008 was sent
   dict-connect sim clock | calls | participants
 
 The simulator is at BRIDGE_ADDRESS (default 127.0.0.1:50051) unless --simulator says.
@@ -372,6 +373,20 @@ def calls(args: argparse.Namespace) -> Out:
     return Out(_dict_of(counts), lines)
 
 
+def settle(args: argparse.Namespace) -> Out:
+    """The SPI's part, which the simulator lacks: the payment of a looked-up E2E id was
+    sent, so the lookups made with it get their tokens back (once)."""
+    with _admin(args) as admin:
+        credited = admin.settle_payment(args.end_to_end_id)
+    e2e = args.end_to_end_id
+    line = (
+        f"payment {e2e} sent: the buckets its lookups drew on were credited"
+        if credited
+        else f"nothing to credit for {e2e}: no lookup carried it, or it was settled already"
+    )
+    return Out({"end_to_end_id": e2e, "credited": credited}, [line])
+
+
 def participants(args: argparse.Namespace) -> Out:
     with _admin(args) as admin:
         found = admin.list_participants()
@@ -469,6 +484,8 @@ def parser() -> argparse.ArgumentParser:
     counted = _cmd(sub, "calls", calls, "calls the simulator saw, by method")
     counted.add_argument("--request-id", help="only calls carrying this RequestId")
     _cmd(sub, "participants", participants, "the participants the simulator knows")
+    settled = _cmd(sub, "settle", settle, "a looked-up payment was sent: credit its lookups")
+    settled.add_argument("end_to_end_id", metavar="E2E_ID", help="the lookups' PI-EndToEndId")
     return p
 
 

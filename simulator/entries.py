@@ -13,10 +13,11 @@ import hashlib
 
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
-from simulator import buckets
+from simulator import buckets, entry_statistics
 from simulator import entry_rules as rules
 from simulator.config import Participant
 from simulator.convert import new_uuid4, record_of, uuid_bytes, with_entry
+from simulator.lookups import Lookup
 from simulator.models import CLAIM_IN_PROGRESS, CLAIM_LOCKS_KEY
 from simulator.records import EntryRecord, pack, unpack
 from simulator.state import CreateMemo, Simulator
@@ -117,13 +118,16 @@ def create(
 def get(sim: Simulator, caller: Participant, req: pb.GetEntryRequest) -> pb.GetEntryResponse:
     """A lookup needs PI-PayerId and PI-EndToEndId (BadRequest without them); a key the
     requesting participant holds itself is a book transfer, never looked up. Lookups
-    charge the anti-scan buckets by outcome: a miss costs more (DICT.md §4)."""
+    charge the anti-scan buckets by outcome: a miss costs more (DICT.md §4), and a charged
+    lookup is remembered by its E2E id until its payment credits them back (``lookups``).
+    Statistics come only when asked for (IncludeStatistics)."""
     found = rules.lookup_violations(req.payer_id, req.end_to_end_id)
     if found:
         raise problems.BadRequest("PI-PayerId and PI-EndToEndId are mandatory", violations=found)
     limiter = sim.buckets
+    user_policy = buckets.user_antiscan(req.key)
     ticket = limiter.admit(caller, buckets.PARTICIPANT_ANTISCAN)
-    user_ticket = limiter.admit_user(caller, req.payer_id, buckets.user_antiscan(req.key))
+    user_ticket = limiter.admit_user(caller, req.payer_id, user_policy)
     record = sim.state.store.get(req.key)
     if record is not None and record.participant == caller.ispb:
         raise problems.EntryCannotBeQueriedForBookTransfer(
@@ -132,9 +136,26 @@ def get(sim: Simulator, caller: Participant, req: pb.GetEntryRequest) -> pb.GetE
     participant_cost, user_cost = rules.LOOKUP_COST["missing" if record is None else "found"]
     limiter.settle(ticket, participant_cost)
     limiter.settle(user_ticket, user_cost)
+    owner = "" if record is None else record.tax_id
+    lookup = Lookup(caller.ispb, req.payer_id, user_policy, req.key, owner)
+    sim.state.lookups.remember(req.end_to_end_id, lookup)
     if record is None:
         raise problems.NotFound("no active entry has this key")
-    return with_entry(pb.GetEntryResponse, record, open_claim_us(sim, req.key))
+    out = with_entry(pb.GetEntryResponse, record, open_claim_us(sim, req.key))
+    out.cache_max_age_seconds = cache_max_age(sim, record)
+    if req.include_statistics:
+        entry_statistics.attach(sim, record, out)
+    return out
+
+
+def cache_max_age(sim: Simulator, record: EntryRecord) -> int:
+    """The answer's Cache-Control max-age: manual §12 lets a PSP cache lookups of keys of
+    LEGAL_PERSON owners, up to 180 s; others carry 0, not to be cached [inferred: the
+    manual allows caching for legal persons only; the header the DICT sends for a natural
+    person's key is not in the spec]."""
+    if record.owner_type == "LEGAL_PERSON":
+        return sim.config.legal_person_cache_max_age_seconds
+    return 0
 
 
 def update(

@@ -59,14 +59,32 @@ def create_report(
     if any(_same_open_report(r, caller.ispb, req) for r in sim.state.reports.values()):
         raise problems.InfractionReportAlreadyExists("a report exists for this transaction")
     now = sim.now_us()
+    key, owner = _payee(sim, caller, req)
     report = Report(
         f"ir-{sim.next_id():010d}", req.transaction_id, req.reason, req.situation_type,
         req.report_details, caller.ispb, req.counterparty_participant,
         req.contact_information, now, now, req.request_id, fingerprint=_fingerprint(req),
+        key=key, owner=owner,
     )  # fmt: skip
     sim.state.reports[report.id] = report
     sim.state.report_requests[memo_key] = report.id
     return pb.InfractionReportResponse(report=report.to_pb())
+
+
+def _payee(
+    sim: Simulator, caller: Participant, req: pb.CreateInfractionReportRequest
+) -> tuple[str, str]:
+    """The key a refund request's transaction paid and its owner's tax id, or ("", "").
+    The DICT learns them from the SPI; the simulator, which has none, from the lookup the
+    reporter (the payer's PSP) made with the transaction's E2E id as PI-EndToEndId
+    [inferred]. A REFUND_CANCELLED report's TransactionId is an RtrId, never looked up, and
+    a transaction whose lookup is unknown or found nothing: neither is tied to anyone."""
+    if req.reason != "REFUND_REQUEST":
+        return "", ""
+    lookup = sim.state.lookups.made_by(req.transaction_id, caller.ispb)
+    if lookup is None or not lookup.owner:
+        return "", ""
+    return lookup.key, lookup.owner
 
 
 def _validate_create(
@@ -170,11 +188,13 @@ def close_report(
         raise Invalid("the analysis is invalid", violations=bad)
     report.analysis_result, report.analysis_details, report.fraud_type = params
     if req.analysis_result == "AGREED":
+        # Manual §10: it "gera automaticamente uma marcação de fraude para o usuário
+        # recebedor da transação": the payee, when the report is tied to one.
         marker = Marker(
             f"fm-{sim.next_id():010d}",
             caller.ispb,
-            "",
-            "",
+            report.owner,
+            report.key,
             req.fraud_type,
             sim.now_us(),
             report_id=report.id,

@@ -86,6 +86,8 @@ class Report:
     analysis_details: str = ""
     fraud_type: str = ""  # given on close; shown by the marker, not by the report
     fraud_marker_id: str = ""
+    key: str = ""  # the key the reported transaction paid, when the simulator knows it
+    owner: str = ""  # that key's owner's tax id (the payee): what the statistics count
 
     def to_pb(self) -> pb.InfractionReport:
         return pb.InfractionReport(

@@ -22,6 +22,7 @@ from simulator.clock import SimClock
 from simulator.config import DEFAULT_PARTICIPANTS, Faults, Participant, SimConfig
 from simulator.counters import CallCounters
 from simulator.ledger import Ledger
+from simulator.lookups import Lookups
 from simulator.models import CidFile, Claim, Marker, Report
 from simulator.records import EntryRecord
 from simulator.store import EntryStore
@@ -67,6 +68,7 @@ class DictState:
     report_requests: dict[str, str] = field(default_factory=dict)  # RequestId -> report id
     files: dict[int, CidFile] = field(default_factory=dict)
     buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
+    lookups: Lookups = field(default_factory=Lookups)  # E2E id -> lookups awaiting payment
     sequence: int = 0
 
 

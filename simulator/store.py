@@ -28,6 +28,7 @@ class EntryStore:
         self._rows: dict[str, bytes] = {}
         self._cids: dict[tuple[str, str], dict[bytes, str]] = {}
         self._accounts: dict[Account, int] = {}
+        self._owners: dict[str, dict[Account, int]] = {}  # tax id -> its rows per account
         self._segments: list[Segment] = []
         self._by_type: dict[str, list[Segment]] = {}
         self._next_code = dict(synthetic.CODE_START)
@@ -65,6 +66,13 @@ class EntryStore:
         """Active keys on this account (participant, branch, number, type)."""
         return self._accounts.get(account, 0) + self._synthetic_account_count(account)
 
+    def owner_account_count(self, tax_id: str) -> int:
+        """Distinct accounts holding active keys of the person ``tax_id``."""
+        accounts = set(self._owners.get(tax_id, ()))
+        for seg in self._segments:
+            accounts.update(seg.owner_accounts(tax_id))
+        return len(accounts)
+
     def cids(self, participant: str, key_type: str) -> Iterator[bytes]:
         """Raw CIDs of the participant's active entries of one key type, in chunks."""
         index = self._cids.get((participant, key_type))
@@ -83,7 +91,8 @@ class EntryStore:
         """Store an entry whose key is not active (callers check) and whose CID is set."""
         self._rows[record.key] = pack(record)
         self._cids.setdefault((record.participant, record.key_type), {})[record.cid] = record.key
-        self._accounts[record.account] = self._accounts.get(record.account, 0) + 1
+        _count(self._accounts, record.account, +1)
+        _count(self._owners.setdefault(record.tax_id, {}), record.account, +1)
 
     def remove(self, key: str) -> EntryRecord | None:
         """Take the entry out; returns what it was (with its CID) or None."""
@@ -91,11 +100,11 @@ class EntryStore:
         if row is not None:
             record = unpack(row)
             self._cids[(record.participant, record.key_type)].pop(record.cid, None)
-            left = self._accounts[record.account] - 1
-            if left:
-                self._accounts[record.account] = left
-            else:
-                del self._accounts[record.account]
+            _count(self._accounts, record.account, -1)
+            owned = self._owners[record.tax_id]
+            _count(owned, record.account, -1)
+            if not owned:
+                del self._owners[record.tax_id]
             return record
         hit = self._synthetic(key) if self._segments else None
         if hit is None:
@@ -184,3 +193,12 @@ class EntryStore:
             return 0
         k = seg.per_account
         return sum(1 for i in range(j * k, (j + 1) * k) if seg.live(i))
+
+
+def _count(counts: dict[Account, int], account: Account, delta: int) -> None:
+    """Add ``delta`` to an account's count, dropping the account at zero."""
+    left = counts.get(account, 0) + delta
+    if left:
+        counts[account] = left
+    else:
+        del counts[account]

@@ -199,6 +199,35 @@ class Segment:
             _person_name(owner_code),
         )
 
+    def owner_accounts(self, tax_id: str) -> set[tuple[str, str, str, str]]:
+        """The accounts of this segment holding live keys of ``tax_id``: ``owner`` run
+        backwards (a CPF/CNPJ key is its own owner; otherwise the owner code gives the
+        account), so no index of millions of owners is kept."""
+        k = self.per_account
+        if self.key_type in ("CPF", "CNPJ"):
+            decoded = decode_key(tax_id)
+            firsts = [decoded[1] - self.start] if decoded and decoded[0] == self.key_type else []
+        else:
+            firsts = [j * k for j in self._owner_slots(tax_id)]
+        return {
+            (self.participant, BRANCH, self.account_number(i // k), "CACC")
+            for i in firsts
+            if any(self.live(x) for x in range(i, i + k))
+        }
+
+    def _owner_slots(self, tax_id: str) -> list[int]:
+        """The accounts j whose shared natural-person owner is ``tax_id`` (two when the
+        owner code was stepped back from a never-issued one, as ``owner`` does)."""
+        if len(tax_id) != 11 or not tax_id.isdigit():
+            return []
+        code = int(tax_id[:9])
+        if cpf_with_check_digits(tax_id[:9]) != tax_id or code % 111_111_111 == 0:
+            return []
+        codes = [code, code + 1] if (code + 1) % 111_111_111 == 0 else [code]
+        accounts = -(-self.count // self.per_account)
+        slots = [(c - self.owner_start) % 10**9 for c in codes]
+        return [j for j in slots if j < accounts]
+
     def record(self, i: int) -> EntryRecord:
         """Entry i as a record (every field recomputed from (segment, i))."""
         key = encode_key(self.key_type, self.start + i)

@@ -76,6 +76,31 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.lookup_key_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'claims' THEN
+        IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
+            RETURN NULL;
+        END IF;
+        INSERT INTO lookup_key_changes (key_hash, held)
+        VALUES (sha256(convert_to(NEW.key, 'UTF8')), NULL);
+        RETURN NULL;
+    END IF;
+    -- entries: a key is held while its entry has a CID (active, updating, deleting)
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.cid IS NOT NULL
+       AND (TG_OP = 'DELETE' OR NEW.key IS DISTINCT FROM OLD.key OR NEW.cid IS NULL) THEN
+        INSERT INTO lookup_key_changes (key_hash, held)
+        VALUES (sha256(convert_to(OLD.key, 'UTF8')), false);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.cid IS NOT NULL THEN
+        INSERT INTO lookup_key_changes (key_hash, held)
+        VALUES (sha256(convert_to(NEW.key, 'UTF8')), true);
+    END IF;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.record_transition() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -700,6 +725,21 @@ CREATE TABLE public.idempotency_keys (
     CONSTRAINT idempotency_keys_answer_complete CHECK (((status_code IS NULL) = (response_body IS NULL)))
 );
 
+CREATE TABLE public.lookup_key_changes (
+    seq bigint NOT NULL,
+    key_hash bytea NOT NULL,
+    held boolean
+);
+
+ALTER TABLE public.lookup_key_changes ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.lookup_key_changes_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.machine_states (
     machine text NOT NULL,
     status text NOT NULL,
@@ -1095,6 +1135,9 @@ ALTER TABLE ONLY public.entries
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (api_key_id, key);
 
+ALTER TABLE ONLY public.lookup_key_changes
+    ADD CONSTRAINT lookup_key_changes_pkey PRIMARY KEY (seq);
+
 ALTER TABLE ONLY public.machine_states
     ADD CONSTRAINT machine_states_pkey PRIMARY KEY (machine, status);
 
@@ -1166,11 +1209,15 @@ CREATE UNIQUE INDEX sync_runs_one_open_per_key_type ON public.sync_runs USING bt
 
 CREATE TRIGGER claims_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('claim');
 
+CREATE TRIGGER claims_lookup_key_changed AFTER INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.lookup_key_changed();
+
 CREATE TRIGGER claims_record_transition AFTER INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.record_transition('claim');
 
 CREATE TRIGGER entries_cid_moved AFTER INSERT OR DELETE OR UPDATE OF cid ON public.entries FOR EACH ROW EXECUTE FUNCTION public.entries_cid_moved();
 
 CREATE TRIGGER entries_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.entries FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('entry');
+
+CREATE TRIGGER entries_lookup_key_changed AFTER INSERT OR DELETE OR UPDATE OF cid, key ON public.entries FOR EACH ROW EXECUTE FUNCTION public.lookup_key_changed();
 
 CREATE TRIGGER entries_record_transition AFTER INSERT OR UPDATE OF status ON public.entries FOR EACH ROW EXECUTE FUNCTION public.record_transition('entry');
 

@@ -9,6 +9,7 @@ are serialised rather than read, and parameters a protocol imposes.
 from app.api import auth, claims, entries, sync
 from app.domain import keys, problems
 from app import events
+from app.lookups import answers
 from simulator import claim_rules, pools
 
 # The DICT's vocabulary: types it may answer with, kept whole (DICT.md §1, §6).
@@ -24,6 +25,9 @@ events.DeadlineMissed.due_at, events.DeadlineMissed.acted_at
 events.SyncDiverged.awaiting_approval, events.SyncReconciled.resolved
 events.SyncReconciled.unresolved, sync.Started.already_open
 claim_rules.Periods.day30
+answers.FraudMarkerStatistics.unknown_frauds, answers.LookupAnswer.book_transfer
+answers.FraudMarkerStatistics.total_fraud_transaction_amount
+answers.LookupStatistics.entries_watermark
 auth.required_scope  # set on the guard function, read by the OpenAPI document
 
 # Parameters a protocol imposes: __exit__'s, a signal handler's, pybreaker's listener's.

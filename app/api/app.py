@@ -27,6 +27,7 @@ from app import db
 from app.api import auth, errors, observability, openapi, system
 from app.api.idempotency import IdempotencyMiddleware
 from app.logging import configure_logging, is_configured
+from app.lookups import service as lookups
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ RESOURCES = (
     ("app.api.entries", "EntryController"),
     ("app.api.claims", "ClaimController"),
     ("app.api.sync", "SyncRunController"),
+    ("app.api.lookups", "LookupController"),
 )
 """(module, controller) pairs joining the secured router. A module not written yet is
 skipped; one that exists but fails to import fails the app, loudly."""
@@ -62,7 +64,8 @@ def _on_startup(app: Litestar) -> None:
     log.info("api ready", extra={"routes": len(app.routes)})
 
 
-def _on_shutdown() -> None:
+async def _on_shutdown() -> None:
+    await lookups.close()
     system.close_clients()
     db.close_pool()
 

@@ -28,7 +28,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client import multiprocess as prom_multiprocess
 from psycopg_pool import ConnectionPool
 
-from app import db, outbox, settings
+from app import clock, db, outbox, settings
+from app.lookups import metrics as lookup_metrics
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,19 @@ def postgres_ready() -> bool:
 _redis: dict[str, redis_lib.Redis] = {}
 
 
-def redis_ready() -> bool:
+def _redis_client() -> redis_lib.Redis:
     url = settings.redis().url
+    client = _redis.get(url)
+    if client is None:
+        client = _redis[url] = redis_lib.Redis.from_url(
+            url, socket_timeout=CHECK_TIMEOUT_S, socket_connect_timeout=CHECK_TIMEOUT_S
+        )
+    return client
+
+
+def redis_ready() -> bool:
     try:
-        client = _redis.get(url)
-        if client is None:
-            client = _redis[url] = redis_lib.Redis.from_url(
-                url, socket_timeout=CHECK_TIMEOUT_S, socket_connect_timeout=CHECK_TIMEOUT_S
-            )
-        return bool(client.ping())
+        return bool(_redis_client().ping())
     except Exception:
         return False
 
@@ -171,7 +176,12 @@ class SystemController(Controller):
         if prom_multiprocess_dir():
             registry = CollectorRegistry()
             prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        body = generate_latest(registry) + generate_latest(_bridge_registry) + _backlog_metrics()
+        body = (
+            generate_latest(registry)
+            + generate_latest(_bridge_registry)
+            + _backlog_metrics()
+            + _lookup_metrics()
+        )
         # The header, not media_type: Litestar would append a second charset.
         return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -201,6 +211,19 @@ def _backlog_metrics() -> bytes:
         return generate_latest(_backlog_registry)
     except Exception:
         log.warning("outbox backlog metrics unavailable", exc_info=True)
+        return b""
+
+
+_lookup_registry = CollectorRegistry(auto_describe=False)
+_lookup_registry.register(lookup_metrics.RedisCollector(_redis_client, clock.now))
+
+
+def _lookup_metrics() -> bytes:
+    """The lookups' gauges of shared Redis state; absent while Redis is down."""
+    try:
+        return generate_latest(_lookup_registry)
+    except Exception:
+        log.warning("lookup metrics unavailable", exc_info=True)
         return b""
 
 

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -82,10 +82,11 @@ class TransportBreaker:
     def __init__(
         self, fail_max: int, reset_s: float, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
+        self._storage = _ClockedStorage(clock)
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=fail_max,
             reset_timeout=reset_s,
-            state_storage=_ClockedStorage(clock),
+            state_storage=self._storage,
             exclude=[_is_answer],
             throw_new_error_on_trip=False,
             name="dict-bridge",
@@ -116,6 +117,43 @@ class TransportBreaker:
         if self._breaker.current_state != pybreaker.STATE_CLOSED:
             return  # a late outcome of a call made before the breaker opened tells nothing new
         # Swallow the replayed failure itself: the caller raises the real one.
+        with contextlib.suppress(BridgeUnavailable, pybreaker.CircuitBreakerError):
+            self._breaker.call(_replay, failed)
+
+    async def acall(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """``call`` for a coroutine (the API's lookups, on an event loop): the same
+        states, with the trial decided before the call and its outcome replayed after."""
+        if self._breaker.current_state == pybreaker.STATE_CLOSED:
+            try:
+                result = await fn()
+            except problems.DictProblem as exc:
+                self._record(failed=not _is_answer(exc))
+                raise
+            self._record(failed=False)
+            return result
+        wait = self.seconds_until_trial()
+        if wait > 0 or not self._trial.acquire(blocking=False):
+            raise CircuitOpen("the bridge is failing; calls fail fast", retry_after_s=wait or 1.0)
+        try:
+            try:
+                result = await fn()
+            except problems.DictProblem as exc:
+                self._replay_trial(failed=not _is_answer(exc))
+                raise
+            self._replay_trial(failed=False)
+            return result
+        finally:
+            self._trial.release()
+
+    def seconds_until_trial(self) -> float:
+        """While open, how long until a trial call may go; 0 when one may go now."""
+        opened = self._storage.opened_at
+        if self._breaker.current_state != pybreaker.STATE_OPEN or opened is None:
+            return 0.0
+        due = opened + timedelta(seconds=self._breaker.reset_timeout)
+        return max(0.0, (due - datetime.now(UTC)).total_seconds())
+
+    def _replay_trial(self, *, failed: bool) -> None:
         with contextlib.suppress(BridgeUnavailable, pybreaker.CircuitBreakerError):
             self._breaker.call(_replay, failed)
 

@@ -347,28 +347,316 @@ Global___GetEntryRequest: _TypeAlias = GetEntryRequest  # noqa: Y015
 
 @_typing.final
 class GetEntryResponse(_message.Message):
-    """DICT: GetEntryResponse (OwnerStatistics and KeyStatistics not carried yet)"""
+    """DICT: GetEntryResponse. The statistics come only when the request asked for them
+    (IncludeStatistics). cache_max_age_seconds carries the HTTP answer's Cache-Control
+    max-age (manual §12: a LEGAL_PERSON key's answer may be kept up to 180 s); 0 when the
+    answer carries none and must not be cached.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTRY_FIELD_NUMBER: _builtins.int
     CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    OWNER_STATISTICS_FIELD_NUMBER: _builtins.int
+    KEY_STATISTICS_FIELD_NUMBER: _builtins.int
+    CACHE_MAX_AGE_SECONDS_FIELD_NUMBER: _builtins.int
     correlation_id: _builtins.str
+    cache_max_age_seconds: _builtins.int
     @_builtins.property
     def entry(self) -> Global___ExtendedEntry: ...
+    @_builtins.property
+    def owner_statistics(self) -> Global___PersonStatistics: ...
+    @_builtins.property
+    def key_statistics(self) -> Global___KeyStatistics: ...
     def __init__(
         self,
         *,
         entry: Global___ExtendedEntry | None = ...,
         correlation_id: _builtins.str = ...,
+        owner_statistics: Global___PersonStatistics | None = ...,
+        key_statistics: Global___KeyStatistics | None = ...,
+        cache_max_age_seconds: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "key_statistics", b"key_statistics", "owner_statistics", b"owner_statistics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_id", b"correlation_id", "entry", b"entry"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_max_age_seconds", b"cache_max_age_seconds", "correlation_id", b"correlation_id", "entry", b"entry", "key_statistics", b"key_statistics", "owner_statistics", b"owner_statistics"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetEntryResponse: _TypeAlias = GetEntryResponse  # noqa: Y015
+
+@_typing.final
+class WindowedValue(_message.Message):
+    """DICT: WindowedValue (counts over the last 90 days, 12 months and 60 months)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    D90_FIELD_NUMBER: _builtins.int
+    M12_FIELD_NUMBER: _builtins.int
+    M60_FIELD_NUMBER: _builtins.int
+    d90: _builtins.int
+    m12: _builtins.int
+    m60: _builtins.int
+    def __init__(
+        self,
+        *,
+        d90: _builtins.int = ...,
+        m12: _builtins.int = ...,
+        m60: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["d90", b"d90", "m12", b"m12", "m60", b"m60"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WindowedValue: _TypeAlias = WindowedValue  # noqa: Y015
+
+@_typing.final
+class SpiStatistics(_message.Message):
+    """DICT: PersonStatistics.Spi / KeyStatistics.Spi (settlements in the SPI)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATERMARK_FIELD_NUMBER: _builtins.int
+    SETTLEMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watermark(self) -> _timestamp_pb2.Timestamp:
+        """the last event counted"""
+
+    @_builtins.property
+    def settlements(self) -> Global___WindowedValue:
+        """as payee (a person) or through the key"""
+
+    def __init__(
+        self,
+        *,
+        watermark: _timestamp_pb2.Timestamp | None = ...,
+        settlements: Global___WindowedValue | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settlements", b"settlements", "watermark", b"watermark"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settlements", b"settlements", "watermark", b"watermark"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpiStatistics: _TypeAlias = SpiStatistics  # noqa: Y015
+
+@_typing.final
+class FraudMarkerStatistics(_message.Message):
+    """DICT: PersonStatistics.FraudMarkers / KeyStatistics.FraudMarkers"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATERMARK_FIELD_NUMBER: _builtins.int
+    APPLICATION_FRAUDS_FIELD_NUMBER: _builtins.int
+    MULE_ACCOUNTS_FIELD_NUMBER: _builtins.int
+    SCAMMER_ACCOUNTS_FIELD_NUMBER: _builtins.int
+    OTHER_FRAUDS_FIELD_NUMBER: _builtins.int
+    UNKNOWN_FRAUDS_FIELD_NUMBER: _builtins.int
+    TOTAL_FRAUD_TRANSACTION_AMOUNT_FIELD_NUMBER: _builtins.int
+    DISTINCT_FRAUD_REPORTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def watermark(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def application_frauds(self) -> Global___WindowedValue:
+        """FraudType APPLICATION_FRAUD"""
+
+    @_builtins.property
+    def mule_accounts(self) -> Global___WindowedValue:
+        """MULE_ACCOUNT"""
+
+    @_builtins.property
+    def scammer_accounts(self) -> Global___WindowedValue:
+        """SCAMMER_ACCOUNT"""
+
+    @_builtins.property
+    def other_frauds(self) -> Global___WindowedValue:
+        """OTHER"""
+
+    @_builtins.property
+    def unknown_frauds(self) -> Global___WindowedValue:
+        """no type (created through API v1)"""
+
+    @_builtins.property
+    def total_fraud_transaction_amount(self) -> Global___WindowedValue:
+        """settled amounts, integer part"""
+
+    @_builtins.property
+    def distinct_fraud_reporters(self) -> Global___WindowedValue:
+        """distinct participants marking"""
+
+    def __init__(
+        self,
+        *,
+        watermark: _timestamp_pb2.Timestamp | None = ...,
+        application_frauds: Global___WindowedValue | None = ...,
+        mule_accounts: Global___WindowedValue | None = ...,
+        scammer_accounts: Global___WindowedValue | None = ...,
+        other_frauds: Global___WindowedValue | None = ...,
+        unknown_frauds: Global___WindowedValue | None = ...,
+        total_fraud_transaction_amount: Global___WindowedValue | None = ...,
+        distinct_fraud_reporters: Global___WindowedValue | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application_frauds", b"application_frauds", "distinct_fraud_reporters", b"distinct_fraud_reporters", "mule_accounts", b"mule_accounts", "other_frauds", b"other_frauds", "scammer_accounts", b"scammer_accounts", "total_fraud_transaction_amount", b"total_fraud_transaction_amount", "unknown_frauds", b"unknown_frauds", "watermark", b"watermark"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_frauds", b"application_frauds", "distinct_fraud_reporters", b"distinct_fraud_reporters", "mule_accounts", b"mule_accounts", "other_frauds", b"other_frauds", "scammer_accounts", b"scammer_accounts", "total_fraud_transaction_amount", b"total_fraud_transaction_amount", "unknown_frauds", b"unknown_frauds", "watermark", b"watermark"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FraudMarkerStatistics: _TypeAlias = FraudMarkerStatistics  # noqa: Y015
+
+@_typing.final
+class InfractionReportStatistics(_message.Message):
+    """DICT: PersonStatistics.InfractionReports / KeyStatistics.InfractionReports"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATERMARK_FIELD_NUMBER: _builtins.int
+    OPEN_REPORTS_FIELD_NUMBER: _builtins.int
+    OPEN_REPORTS_DISTINCT_REPORTERS_FIELD_NUMBER: _builtins.int
+    REJECTED_REPORTS_FIELD_NUMBER: _builtins.int
+    open_reports: _builtins.int
+    open_reports_distinct_reporters: _builtins.int
+    @_builtins.property
+    def watermark(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rejected_reports(self) -> Global___WindowedValue: ...
+    def __init__(
+        self,
+        *,
+        watermark: _timestamp_pb2.Timestamp | None = ...,
+        open_reports: _builtins.int = ...,
+        open_reports_distinct_reporters: _builtins.int = ...,
+        rejected_reports: Global___WindowedValue | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rejected_reports", b"rejected_reports", "watermark", b"watermark"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_reports", b"open_reports", "open_reports_distinct_reporters", b"open_reports_distinct_reporters", "rejected_reports", b"rejected_reports", "watermark", b"watermark"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InfractionReportStatistics: _TypeAlias = InfractionReportStatistics  # noqa: Y015
+
+@_typing.final
+class PersonEntryStatistics(_message.Message):
+    """DICT: PersonStatistics.Entries"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATERMARK_FIELD_NUMBER: _builtins.int
+    REGISTERED_ACCOUNTS_FIELD_NUMBER: _builtins.int
+    registered_accounts: _builtins.int
+    """accounts with keys of this person"""
+    @_builtins.property
+    def watermark(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        watermark: _timestamp_pb2.Timestamp | None = ...,
+        registered_accounts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["watermark", b"watermark"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["registered_accounts", b"registered_accounts", "watermark", b"watermark"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonEntryStatistics: _TypeAlias = PersonEntryStatistics  # noqa: Y015
+
+@_typing.final
+class KeyEntryStatistics(_message.Message):
+    """DICT: KeyStatistics.Entries"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATERMARK_FIELD_NUMBER: _builtins.int
+    DISTINCT_ACCOUNTS_FIELD_NUMBER: _builtins.int
+    distinct_accounts: _builtins.int
+    """accounts this key has pointed to"""
+    @_builtins.property
+    def watermark(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        watermark: _timestamp_pb2.Timestamp | None = ...,
+        distinct_accounts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["watermark", b"watermark"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["distinct_accounts", b"distinct_accounts", "watermark", b"watermark"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyEntryStatistics: _TypeAlias = KeyEntryStatistics  # noqa: Y015
+
+@_typing.final
+class PersonStatistics(_message.Message):
+    """DICT: PersonStatistics (of the key's owner)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPI_FIELD_NUMBER: _builtins.int
+    FRAUD_MARKERS_FIELD_NUMBER: _builtins.int
+    INFRACTION_REPORTS_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spi(self) -> Global___SpiStatistics: ...
+    @_builtins.property
+    def fraud_markers(self) -> Global___FraudMarkerStatistics: ...
+    @_builtins.property
+    def infraction_reports(self) -> Global___InfractionReportStatistics: ...
+    @_builtins.property
+    def entries(self) -> Global___PersonEntryStatistics: ...
+    def __init__(
+        self,
+        *,
+        spi: Global___SpiStatistics | None = ...,
+        fraud_markers: Global___FraudMarkerStatistics | None = ...,
+        infraction_reports: Global___InfractionReportStatistics | None = ...,
+        entries: Global___PersonEntryStatistics | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "fraud_markers", b"fraud_markers", "infraction_reports", b"infraction_reports", "spi", b"spi"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "fraud_markers", b"fraud_markers", "infraction_reports", b"infraction_reports", "spi", b"spi"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonStatistics: _TypeAlias = PersonStatistics  # noqa: Y015
+
+@_typing.final
+class KeyStatistics(_message.Message):
+    """DICT: KeyStatistics"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPI_FIELD_NUMBER: _builtins.int
+    FRAUD_MARKERS_FIELD_NUMBER: _builtins.int
+    INFRACTION_REPORTS_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spi(self) -> Global___SpiStatistics: ...
+    @_builtins.property
+    def fraud_markers(self) -> Global___FraudMarkerStatistics: ...
+    @_builtins.property
+    def infraction_reports(self) -> Global___InfractionReportStatistics: ...
+    @_builtins.property
+    def entries(self) -> Global___KeyEntryStatistics: ...
+    def __init__(
+        self,
+        *,
+        spi: Global___SpiStatistics | None = ...,
+        fraud_markers: Global___FraudMarkerStatistics | None = ...,
+        infraction_reports: Global___InfractionReportStatistics | None = ...,
+        entries: Global___KeyEntryStatistics | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "fraud_markers", b"fraud_markers", "infraction_reports", b"infraction_reports", "spi", b"spi"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "fraud_markers", b"fraud_markers", "infraction_reports", b"infraction_reports", "spi", b"spi"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyStatistics: _TypeAlias = KeyStatistics  # noqa: Y015
 
 @_typing.final
 class UpdateEntryRequest(_message.Message):

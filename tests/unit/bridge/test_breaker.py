@@ -217,3 +217,48 @@ def test_it_stays_open_until_the_reset_timeout_has_passed(breaker, bridge, clock
 
     assert breaker.call(bridge) == "back"
     assert bridge.calls == 4
+
+
+# --- the API's lookups await their calls (``acall``): the same states ---------------
+
+
+def test_awaited_calls_open_it_fail_fast_with_retry_after_and_recover(
+    breaker, bridge, clock, wait_reset
+) -> None:
+    import asyncio
+
+    async def call() -> str:
+        async def invoke() -> str:
+            return bridge()
+
+        return await breaker.acall(invoke)
+
+    async def scenario() -> None:
+        bridge.answer = down
+        for _ in range(3):
+            with pytest.raises(BridgeUnavailable):
+                await call()
+        assert breaker.state == "open"
+        clock.now += 4
+        with pytest.raises(CircuitOpen) as fast:
+            await call()
+        assert fast.value.retry_after_s == pytest.approx(RESET_S - 4, abs=0.1)
+        assert bridge.calls == 3
+
+        clock.now += RESET_S  # the trial goes, fails, and the breaker opens again
+        with pytest.raises(BridgeUnavailable):
+            await call()
+        assert bridge.calls == 4 and breaker.state == "open"
+        with pytest.raises(CircuitOpen):
+            await call()
+
+        wait_reset()
+        bridge.answer = lambda: "ok"
+        assert await call() == "ok"  # the trial succeeded: closed again
+        assert breaker.state == "closed"
+        bridge.answer = refuses
+        with pytest.raises(problems.EntryAlreadyExists):
+            await call()
+        assert breaker.state == "closed"
+
+    asyncio.run(scenario())
