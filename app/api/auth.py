@@ -17,20 +17,25 @@ bad key does not hammer the database.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
+import psycopg
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Guard
+from psycopg_pool import PoolTimeout
 
 from app import db, security
 from app.api.errors import FieldError, Forbidden, Unauthorized
 from app.security import ApiKey
+
+log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
 """How long a verified (or refused) key is trusted without asking the database."""
@@ -39,17 +44,22 @@ CACHE_MAX = 10_000
 
 DB_TIMEOUT_S = 5.0
 """Wait at most this for a pooled connection; past it the caller gets a 503."""
+STALE_SECONDS = 300.0
+"""While the database cannot be asked, a key verified valid within this long is still
+trusted (re-checked every ``CACHE_SECONDS``): key lookups for payments answer from the
+DICT and Redis and must not stop because PostgreSQL did. A revocation cannot be read
+during the outage either; it bites when the database answers again."""
 
 BEARER_SCHEME = "BearerAuth"
 """The OpenAPI security scheme name (``app.api.app`` declares it)."""
 
 
 class _KeyCache:
-    """token digest → (expiry on ``clock``, key or None). ``clock`` is the monotonic
-    clock; tests replace it to pass ``CACHE_SECONDS`` without waiting."""
+    """token digest → (expiry on ``clock``, key or None, when it was verified). ``clock``
+    is the monotonic clock; tests replace it to pass ``CACHE_SECONDS`` without waiting."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._items: dict[bytes, tuple[float, ApiKey | None]] = {}
+        self._items: dict[bytes, tuple[float, ApiKey | None, float]] = {}
         self._lock = threading.Lock()
         self.clock = clock
 
@@ -63,7 +73,19 @@ class _KeyCache:
         with self._lock:
             if len(self._items) >= CACHE_MAX:
                 self._items.clear()
-            self._items[digest] = (self.clock() + CACHE_SECONDS, key)
+            now = self.clock()
+            self._items[digest] = (now + CACHE_SECONDS, key, now)
+
+    def stale(self, digest: bytes) -> ApiKey | None:
+        """While the database cannot be asked: a key verified valid within
+        ``STALE_SECONDS``, trusted for another ``CACHE_SECONDS``; else None."""
+        with self._lock:
+            hit = self._items.get(digest)
+            now = self.clock()
+            if hit is None or hit[1] is None or hit[2] + STALE_SECONDS < now:
+                return None
+            self._items[digest] = (now + CACHE_SECONDS, hit[1], hit[2])
+            return hit[1]
 
     def clear(self) -> None:
         with self._lock:
@@ -83,6 +105,11 @@ def _bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return token.strip()
 
 
+_verifying = anyio.Lock()
+"""Requests arriving together when a key's cache entry has just expired (a burst of
+lookups) wait for one database check instead of each holding a thread for its own."""
+
+
 def _verify(token: str) -> ApiKey | None:
     with db.pool().connection(timeout=DB_TIMEOUT_S) as conn:
         return security.verify(conn, token)
@@ -92,9 +119,25 @@ async def authenticate(token: str) -> ApiKey | None:
     """The live key for ``token``, from the cache or the database (off the event loop)."""
     digest = hashlib.sha256(token.encode()).digest()
     found, key = cache.get(digest)
-    if not found:
+    if found:
+        return key
+    async with _verifying:  # one verification at a time: the rest find it cached
+        found, key = cache.get(digest)
+        if found:
+            return key
+        return await _verify_or_stale(token, digest)
+
+
+async def _verify_or_stale(token: str, digest: bytes) -> ApiKey | None:
+    try:
         key = await anyio.to_thread.run_sync(_verify, token)
-        cache.put(digest, key)
+    except (psycopg.OperationalError, PoolTimeout):
+        stale = cache.stale(digest)
+        if stale is None:
+            raise
+        log.warning("database unavailable: trusting API key %r as last verified", stale.name)
+        return stale
+    cache.put(digest, key)
     return key
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 import psycopg
+import redis
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -235,15 +236,16 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[byte
     log.error(
         "unhandled error on %s %s",
         request.method,
-        request.url.path,
+        request.scope.get("path_template", "?"),  # never the path: it may hold a Pix key
         exc_info=(type(exc), exc, exc.__traceback__),
     )
-    if isinstance(exc, psycopg.OperationalError):  # the database is down or saturated
+    unavailable = next((what for cls, what in _UNAVAILABLE.items() if isinstance(exc, cls)), None)
+    if unavailable:  # the database or Redis is down or saturated
         problem = _problem(
             503,
             "service-unavailable",
             "Service unavailable",
-            "the database is unavailable; retry later",
+            f"{unavailable} is unavailable; retry later",
             request_id=request_id_var.get(),
         )
         return problem_response(request, problem, {"Retry-After": "5"})
@@ -255,6 +257,13 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[byte
         request_id=request_id_var.get(),
     )
     return problem_response(request, problem)
+
+
+_UNAVAILABLE: dict[type[Exception], str] = {
+    psycopg.OperationalError: "the database",
+    redis.ConnectionError: "Redis",
+    redis.TimeoutError: "Redis",
+}
 
 
 def _violation(v: Any) -> FieldError:

@@ -34,6 +34,16 @@ class PaymentReported(msgspec.Struct, frozen=True):
     reported before or no lookup of it reached the DICT."""
 
 
+class SuspiciousPayer(msgspec.Struct, frozen=True):
+    payer_id: str
+    flagged_at: datetime
+    """When its misses first passed 20 % of its lookups (with at least
+    LOOKUP_PAYER_MIN_LOOKUPS of them)."""
+    found: int
+    missing: int
+    """Its lookups of the day that found a key, and that did not."""
+
+
 class KeysCheck(msgspec.Struct, forbid_unknown_fields=True):
     keys: list[str]
     use_cache: bool = True
@@ -89,7 +99,9 @@ class LookupController(Controller):
         end_to_end_id: Annotated[
             str, QueryParameter(description="EndToEndId of the pacs.008 that will follow")
         ],
-        include_statistics: bool = False,
+        include_statistics: Annotated[
+            bool, QueryParameter(description="Add the owner's and the key's statistics")
+        ] = False,
     ) -> LookupAnswer:
         """The key's account and owner as the DICT answers them; a key of ours answers
         ``book_transfer: true`` from our base without asking the DICT. 404 ``NotFound``
@@ -121,6 +133,19 @@ class LookupController(Controller):
         if payment is None:
             raise NotFoundError("lookup with end-to-end id", end_to_end_id)
         return PaymentReported(payment.end_to_end_id, payment.lookups, payment.credited)
+
+    @get(
+        "/suspicious-payers",
+        operation_id="listSuspiciousPayers",
+        guards=[requires("lookups:write")],
+        summary="Payers whose lookups miss too often (possible key scanning)",
+    )
+    async def suspicious_payers(self) -> list[SuspiciousPayer]:
+        """Payers whose misses passed 20 % of their lookups within the last 24 h: the
+        BCB treats that as a sign of a read attack (manual §13.2). The alert
+        DictLookupSuspiciousPayers fires while this list is not empty."""
+        found = await service.service().suspicious_payers()
+        return [SuspiciousPayer(p.payer_id, p.flagged_at, p.found, p.missing) for p in found]
 
     @post(
         "/keys/check",

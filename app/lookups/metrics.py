@@ -34,6 +34,22 @@ PER_PAYMENT = Histogram(
 )
 
 
+OUTCOMES = (
+    "found",
+    "not_found",
+    "own_key",
+    "cached",
+    "rate_limited",
+    "rate_limited_by_dict",
+    "unavailable",
+    "refused",
+)
+for _outcome in OUTCOMES:  # every series exists from the start: increase() sees the first
+    LOOKUPS.labels(outcome=_outcome)
+for _result in ("hit", "miss"):
+    CACHE.labels(result=_result)
+
+
 def lookup(outcome: str) -> None:
     LOOKUPS.labels(outcome=outcome).inc()
 

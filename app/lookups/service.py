@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -98,6 +98,14 @@ class Payment:
     end_to_end_id: str
     lookups: int
     credited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SuspiciousPayer:
+    payer_id: str
+    flagged_at: datetime
+    found: int
+    missing: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +306,7 @@ class Lookups:
         timeout = self.own_check_timeout_s if bounded else 5.0
         with anyio.move_on_after(timeout):
             try:
-                return await anyio.to_thread.run_sync(_own_entry, key, timeout)
+                return await anyio.to_thread.run_sync(_own_entry, key, timeout, limiter=_PG_THREADS)
             except Exception:
                 if not bounded:
                     raise
@@ -335,6 +343,26 @@ class Lookups:
             _now(),
         )
         return Payment(end_to_end_id, lookups, credited=True)
+
+    async def suspicious_payers(self) -> list[SuspiciousPayer]:
+        """Payers whose misses passed 20 % of their lookups within the last 24 h."""
+        day_ago = _now().timestamp() - 86_400
+        flagged: list[tuple[bytes, float]] = await self.redis.zrangebyscore(  # type: ignore[assignment]
+            keys.SUSPICIOUS, day_ago, "+inf", withscores=True
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        for payer, _ in flagged:
+            pipe.hmget(keys.payer(payer.decode()), "found", "missing")
+        counts = await pipe.execute()
+        return [
+            SuspiciousPayer(
+                payer.decode(),
+                datetime.fromtimestamp(at, UTC),
+                int(found or 0),
+                int(missing or 0),
+            )
+            for (payer, at), (found, missing) in zip(flagged, counts, strict=True)
+        ]
 
     # ------------------------------------------------------------------ checkKeys
 
@@ -387,6 +415,11 @@ def _own_entry(key: str, timeout: float) -> Any:
         row = entries.live_by_key(conn, key)
     return row if row is not None and row.cid is not None else None
 
+
+_PG_THREADS = anyio.CapacityLimiter(4)
+"""Threads a process's lookups may hold on PostgreSQL at once (answering our own keys,
+checking keys while the index is rebuilt): a slow or dead database makes lookups wait
+their bounded turn, never piles up threads."""
 
 _service: Lookups | None = None
 

@@ -170,6 +170,25 @@ def test_misses_empty_the_payers_bucket_here_and_it_refills(stack: Stack) -> Non
     assert dict_lookups(stack) == asked + 2
 
 
+def test_a_payer_missing_more_than_a_fifth_is_listed_and_counted(stack: Stack) -> None:
+    """MO8 §13.2: a payer whose lookups miss over 20 % is suspicious (judged after
+    LOOKUP_PAYER_MIN_LOOKUPS = 10). A legal person holds enough tokens for 10 misses."""
+    e = theirs(stack, "PHONE", 1)
+    with stack.http() as http:
+        for n in range(8):
+            assert lookup(http, e.key, n, payer=PJ_PAYER).status_code == 200
+        for n in range(8, 11):  # the 10th lookup, 2 misses in 10: not yet (20 %)
+            code = lookup(http, f"+55119{n:08d}", n, payer=PJ_PAYER).status_code
+            assert code == 404
+            listed = http.get("/v1/suspicious-payers").json()
+            assert listed == [] if n < 10 else len(listed) == 1
+        (flagged,) = http.get("/v1/suspicious-payers").json()
+        assert (flagged["payer_id"], flagged["found"], flagged["missing"]) == (PJ_PAYER, 8, 3)
+        metrics = http.get("/metrics").text
+    assert "dict_lookup_suspicious_payers 1.0" in metrics
+    assert 'dict_lookups_total{outcome="not_found"} 3.0' in metrics
+
+
 def test_a_payment_gives_the_lookups_tokens_back_once(stack: Stack) -> None:
     e = theirs(stack, "EMAIL", 1)
     with stack.http() as http:
@@ -261,8 +280,13 @@ def test_a_change_noted_for_a_key_drops_its_cached_answer(stack: Stack) -> None:
         assert lookup(http, company_key, 3).json()["source"] == "dict"
 
 
-def _threads(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
+def _threads(pid: int) -> list[str]:
+    tasks = f"/proc/{pid}/task"
+    names = []
+    for t in os.listdir(tasks):
+        with open(f"{tasks}/{t}/comm") as fh:
+            names.append(fh.read().strip())
+    return sorted(names)
 
 
 def test_a_dict_outage_answers_503_fast_without_piling_up_threads(stack: Stack) -> None:
@@ -287,7 +311,11 @@ def test_a_dict_outage_answers_503_fast_without_piling_up_threads(stack: Stack) 
         assert {a.status_code for a in answers} == {503}
         assert all(int(a.headers["Retry-After"]) >= 1 for a in answers)
         assert took < 10  # one 2 s deadline, then the breaker fails the rest fast
-        assert during <= threads + 4
+        from collections import Counter
+
+        # Without the index of our keys (never built here) each lookup also asks our
+        # base whether the key is ours: at most 4 threads do, whatever the burst.
+        assert len(during) <= len(threads) + 4, Counter(during) - Counter(threads)
         wait_until(
             lambda: lookup(http, e.key, 200).status_code == 200,
             timeout=20,

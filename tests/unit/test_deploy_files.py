@@ -16,6 +16,7 @@ import importlib.util
 import json
 import re
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import yaml
 from app.api import observability
 from app.bridge import metrics as bridge_metrics
 from app.cli import parser
+from app.lookups import metrics as lookup_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "compose"
@@ -324,6 +326,34 @@ def test_chart_sets_only_variables_the_code_reads() -> None:
                 assert name in known, f"{path.name} sets {name}, which nothing reads"
 
 
+class _ScrapeRedis:
+    """Just enough of a Redis client for ``RedisCollector.collect`` to yield its gauges:
+    a pipeline whose every command answers 0."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def pipeline(self, **_: Any) -> _ScrapeRedis:
+        self.calls = 0
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        def queue(*args: Any, **kwargs: Any) -> None:
+            self.calls += 1
+
+        return queue
+
+    def execute(self) -> list[int]:
+        return [0] * self.calls
+
+
+def _lookup_gauges() -> set[str]:
+    """The gauges ``RedisCollector`` yields at scrape time (not registered at import)."""
+    client = _ScrapeRedis()
+    collector = lookup_metrics.RedisCollector(lambda: client, lambda: datetime.now(UTC))
+    return {family.name for family in collector.collect()}
+
+
 def _known_metrics() -> dict[str, set[str]]:
     """Metric name -> label names, for every series the alert rules may use."""
     prefix = observability.METRICS_PREFIX
@@ -341,9 +371,13 @@ def _known_metrics() -> dict[str, set[str]]:
             "requests_error_total",
         )
     }
-    for metric in (bridge_metrics.CALLS, bridge_metrics.DURATION):
+    lookups = (lookup_metrics.LOOKUPS, lookup_metrics.CACHE, lookup_metrics.PER_PAYMENT)
+    for metric in (bridge_metrics.CALLS, bridge_metrics.DURATION, *lookups):
         name = metric._name + ("_total" if metric._type == "counter" else "")
         known[name] = set(metric._labelnames)
+    gauges = _lookup_gauges()
+    assert "dict_lookup_own_index_built" in gauges, "RedisCollector's gauges changed"
+    known |= {name: set() for name in gauges}
     outbox = (ROOT / "app" / "outbox.py").read_text()
     known |= {name: set() for name in re.findall(r'"(dict_outbox_[a-z_]+)"', outbox)}
     known |= {"dict_claims_open": {"role", "status"}, "dict_claims_deadline_missed": {"role"}}

@@ -9,7 +9,14 @@ from app import outbox
 from app.events import ClaimAnomaly
 
 ROOT = Path(__file__).resolve().parents[2]
-SENT_BY_CRONS = {"relay", "maintenance", "poll_claims_tick", "poll_claims", "sync_schedule"}
+SENT_BY_CRONS = {
+    "relay",
+    "maintenance",
+    "poll_claims_tick",
+    "poll_claims",
+    "sync_schedule",
+    "lookup_index",
+}
 """Actors the scheduler (or the poll tick) sends directly: no outbox row names them."""
 
 

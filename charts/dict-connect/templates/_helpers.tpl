@@ -91,6 +91,10 @@ Settings that have no safe default: fail the render with a clear message.
 {{- if not (regexMatch "^[0-9]{8}$" $ispb) }}
 {{- fail (printf "participant.ispb must be 8 digits, got %q (quote it in YAML: leading zeros)" $ispb) }}
 {{- end }}
+{{- $category := .Values.participant.category | toString | upper }}
+{{- if not (regexMatch "^[A-H]$" $category) }}
+{{- fail (printf "participant.category must be our rate-limit category as the BCB assigned it, A to H, got %q" (.Values.participant.category | toString)) }}
+{{- end }}
 {{- $_ := required "bridge.address is required: host:port of the gRPC bridge to the DICT" .Values.bridge.address }}
 {{- if .Values.bridge.tls.enabled }}
 {{- $_ := required "bridge.tls.caSecret is required while bridge.tls.enabled (or set bridge.tls.enabled=false for a plaintext bridge)" .Values.bridge.tls.caSecret }}
@@ -122,6 +126,8 @@ Environment common to every container: app/settings.py, one variable each.
       key: {{ .Values.apiKeyPepper.key }}
 - name: PARTICIPANT_ISPB
   value: {{ .Values.participant.ispb | toString | quote }}
+- name: PARTICIPANT_CATEGORY
+  value: {{ .Values.participant.category | toString | upper | quote }}
 - name: BRIDGE_ADDRESS
   value: {{ .Values.bridge.address | quote }}
 - name: BRIDGE_TIMEOUT_S
@@ -146,6 +152,14 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.sync.eventsMaxPages | quote }}
 - name: SYNC_FILE_TIMEOUT_S
   value: {{ .Values.sync.fileTimeoutSeconds | quote }}
+- name: LOOKUP_TIMEOUT_S
+  value: {{ .Values.lookups.timeoutSeconds | quote }}
+- name: LOOKUP_PAYMENT_WINDOW_S
+  value: {{ .Values.lookups.paymentWindowSeconds | quote }}
+- name: LOOKUP_OWN_CHECK_TIMEOUT_S
+  value: {{ .Values.lookups.ownCheckTimeoutSeconds | quote }}
+- name: LOOKUP_PAYER_MIN_LOOKUPS
+  value: {{ .Values.lookups.payerMinLookups | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- with .Values.extraEnv }}

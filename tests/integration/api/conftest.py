@@ -96,7 +96,14 @@ async def explode(data: JSONBody[EchoIn]) -> None:
     raise RuntimeError("the database fell over")
 
 
-TEST_ROUTES = [echo, read, dict_problem, rate_limited, conflict, missing, boom, explode]
+@get("/test/redis-down/{key:str}", operation_id="testRedisDown")
+async def redis_down(key: FromPath[str]) -> None:
+    import redis
+
+    raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+TEST_ROUTES = [echo, read, dict_problem, rate_limited, conflict, missing, boom, explode, redis_down]
 
 
 # --- fixtures -----------------------------------------------------------------------

@@ -54,3 +54,25 @@ def test_a_key_in_use_is_refused_once_the_cache_period_ends_and_ever_after(
         assert client.get("/test/read", headers=bearer(key)).status_code == 401
         cache_clock.now += auth.CACHE_SECONDS + 0.001
     assert client.get("/test/read", headers=bearer(other)).status_code == 200
+
+
+def test_a_key_verified_before_a_database_outage_is_trusted_through_it_for_a_while(
+    client, make_key, cache_clock, monkeypatch
+) -> None:
+    """Key lookups answer from the DICT and Redis: a PostgreSQL outage must not stop them
+    at authentication. A key verified within STALE_SECONDS keeps working; an unknown
+    one, or one verified longer ago, gets the 503 the outage causes."""
+    import psycopg
+
+    key, other = make_key("test:read", name="in-use"), make_key("test:read", name="idle")
+    assert client.get("/test/read", headers=bearer(key)).status_code == 200
+
+    def down(token: str) -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(auth, "_verify", down)
+    cache_clock.now += auth.CACHE_SECONDS + 1
+    assert client.get("/test/read", headers=bearer(key)).status_code == 200
+    assert client.get("/test/read", headers=bearer(other)).status_code == 503
+    cache_clock.now += auth.STALE_SECONDS
+    assert client.get("/test/read", headers=bearer(key)).status_code == 503

@@ -95,3 +95,17 @@ def test_a_500_leaks_nothing_and_quotes_the_request_id(client, make_key) -> None
     assert "hunter2" not in r.text and "RuntimeError" not in r.text
     assert r.json()["request_id"] == "req-42"
     assert r.headers["x-request-id"] == "req-42"
+
+
+def test_redis_down_is_a_503_to_retry_and_the_log_never_holds_the_path(
+    client, make_key, caplog
+) -> None:
+    """A lookup's path holds a Pix key: the error log names the route, not the path."""
+    r = client.get("/test/redis-down/+5561988880000", headers=bearer(make_key("test:read")))
+
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "5"
+    assert r.json()["detail"] == "Redis is unavailable; retry later"
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "GET /test/redis-down/{key}" in logged
+    assert "+5561988880000" not in logged
