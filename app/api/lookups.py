@@ -7,7 +7,6 @@ waits on them. They are ``async`` and never block a thread on the DICT, Redis or
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -19,29 +18,10 @@ from app.api.errors import NotFoundError, ValidationFailed
 from app.domain import keys
 from app.domain.lookups import E2E_PATTERN, key_type_of, parse_lookup
 from app.lookups import service
-from app.lookups.answers import LookupAnswer
+from app.lookups.answers import CheckedKey, LookupAnswer, PaymentReported, SuspiciousPayer
 
 CHECK_KEYS_MAX = 200
 """The DICT's checkKeys takes 1 to 200 keys."""
-
-
-class PaymentReported(msgspec.Struct, frozen=True):
-    end_to_end_id: str
-    lookups: int
-    """Lookups made with this end-to-end id (about one per payment is normal)."""
-    credited: bool
-    """True when this report gave the lookup's tokens back; false when it had been
-    reported before or no lookup of it reached the DICT."""
-
-
-class SuspiciousPayer(msgspec.Struct, frozen=True):
-    payer_id: str
-    flagged_at: datetime
-    """When its misses first passed 20 % of its lookups (with at least
-    LOOKUP_PAYER_MIN_LOOKUPS of them)."""
-    found: int
-    missing: int
-    """Its lookups of the day that found a key, and that did not."""
 
 
 class KeysCheck(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,14 +29,6 @@ class KeysCheck(msgspec.Struct, forbid_unknown_fields=True):
     use_cache: bool = True
     """Answer from what lookups learned within 30 days when possible (saves the DICT's
     KEYS_CHECK bucket, 70 calls a minute); false asks the DICT about every key."""
-
-
-class CheckedKey(msgspec.Struct, frozen=True):
-    key: str
-    has_entry: bool
-    source: str
-    """dict (asked now), cache (a lookup within 30 days) or own_base (a key of ours)."""
-    checked_at: datetime
 
 
 class KeysChecked(msgspec.Struct, frozen=True):
@@ -132,7 +104,7 @@ class LookupController(Controller):
         payment = await service.service().paid(end_to_end_id)
         if payment is None:
             raise NotFoundError("lookup with end-to-end id", end_to_end_id)
-        return PaymentReported(payment.end_to_end_id, payment.lookups, payment.credited)
+        return payment
 
     @get(
         "/suspicious-payers",
@@ -144,8 +116,7 @@ class LookupController(Controller):
         """Payers whose misses passed 20 % of their lookups within the last 24 h: the
         BCB treats that as a sign of a read attack (manual §13.2). The alert
         DictLookupSuspiciousPayers fires while this list is not empty."""
-        found = await service.service().suspicious_payers()
-        return [SuspiciousPayer(p.payer_id, p.flagged_at, p.found, p.missing) for p in found]
+        return await service.service().suspicious_payers()
 
     @post(
         "/keys/check",
@@ -158,7 +129,4 @@ class LookupController(Controller):
         """For the bank's own use (batch payments, bucket planning), never to answer a
         customer (manual §16). Up to 200 keys."""
         normalised = _normalised(data.keys)
-        checked = await service.service().check_keys(normalised, data.use_cache)
-        return KeysChecked(
-            [CheckedKey(c.key, c.has_entry, c.source, c.checked_at) for c in checked]
-        )
+        return KeysChecked(await service.service().check_keys(normalised, data.use_cache))

@@ -22,7 +22,12 @@ from app.bridge import dict_bridge_pb2 as pb
 from app.bridge import dict_bridge_pb2_grpc as pb_grpc
 from app.bridge import metrics
 from app.bridge.breaker import TransportBreaker
-from app.bridge.client import CHANNEL_OPTIONS, PARTICIPANT_METADATA, _credentials
+from app.bridge.client import (
+    CHANNEL_OPTIONS,
+    PARTICIPANT_METADATA,
+    _credentials,
+    security_and_breaker,
+)
 from app.bridge.status import from_rpc_error
 from app.domain import problems
 
@@ -54,16 +59,12 @@ class AsyncDictClient:
 
     @classmethod
     def from_settings(cls) -> AsyncDictClient:
-        s, lookups = settings.bridge(), settings.lookups()
+        s = settings.bridge()
         return cls(
             s.address,
             s.participant,
-            timeout_s=lookups.timeout_s,
-            ca_file=s.ca_file,
-            cert_file=s.cert_file,
-            key_file=s.key_file,
-            breaker_fail_max=s.breaker_fail_max,
-            breaker_reset_s=s.breaker_reset_s,
+            timeout_s=settings.lookups().timeout_s,
+            **security_and_breaker(s),
         )
 
     async def close(self) -> None:

@@ -120,6 +120,17 @@ def _rest(first: Any, stream: Any) -> Iterator[Any]:
 R = TypeVar("R")
 
 
+def security_and_breaker(s: settings.BridgeSettings) -> dict[str, Any]:
+    """The mTLS files and breaker settings every bridge client of the process takes."""
+    return {
+        "ca_file": s.ca_file,
+        "cert_file": s.cert_file,
+        "key_file": s.key_file,
+        "breaker_fail_max": s.breaker_fail_max,
+        "breaker_reset_s": s.breaker_reset_s,
+    }
+
+
 class DictClient:
     """Calls to the DICT: one method per DictBridge RPC, request in, response out.
 
@@ -156,16 +167,7 @@ class DictClient:
     def from_settings(cls) -> DictClient:
         """The process's client as configured by the environment (``settings.bridge()``)."""
         s = settings.bridge()
-        return cls(
-            s.address,
-            s.participant,
-            timeout_s=s.timeout_s,
-            ca_file=s.ca_file,
-            cert_file=s.cert_file,
-            key_file=s.key_file,
-            breaker_fail_max=s.breaker_fail_max,
-            breaker_reset_s=s.breaker_reset_s,
-        )
+        return cls(s.address, s.participant, timeout_s=s.timeout_s, **security_and_breaker(s))
 
     def __enter__(self) -> DictClient:
         return self

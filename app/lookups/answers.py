@@ -104,6 +104,33 @@ class LookupAnswer(msgspec.Struct, frozen=True, kw_only=True):
     key_statistics: LookupStatistics | None = None
 
 
+class PaymentReported(msgspec.Struct, frozen=True):
+    end_to_end_id: str
+    lookups: int
+    """Lookups made with this end-to-end id (about one per payment is normal)."""
+    credited: bool
+    """True when this report gave the lookup's tokens back; false when it had been
+    reported before or no lookup of it reached the DICT."""
+
+
+class SuspiciousPayer(msgspec.Struct, frozen=True):
+    payer_id: str
+    flagged_at: datetime
+    """When its misses first passed 20 % of its lookups (with at least
+    LOOKUP_PAYER_MIN_LOOKUPS of them)."""
+    found: int
+    missing: int
+    """Its lookups of the day that found a key, and that did not."""
+
+
+class CheckedKey(msgspec.Struct, frozen=True):
+    key: str
+    has_entry: bool
+    source: str
+    """dict (asked now), cache (a lookup within 30 days) or own_base (a key of ours)."""
+    checked_at: datetime
+
+
 def _windowed(w: pb.WindowedValue) -> StatisticsWindow:
     return StatisticsWindow(w.d90, w.m12, w.m60)
 

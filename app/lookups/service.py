@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +42,7 @@ from app.domain.lookups import (
     key_digest,
 )
 from app.lookups import answers, keys, metrics
-from app.lookups.answers import LookupAnswer
+from app.lookups.answers import CheckedKey, LookupAnswer, PaymentReported, SuspiciousPayer
 from app.lookups.buckets import LIB, Buckets, Draw, argv, now_ms
 from app.repo import entries
 
@@ -91,29 +90,6 @@ redis.call('HSET', KEYS[1], 'paid', '1')
 if not p[3] then return {'nothing', p[1]} end
 return {'credit', p[1], p[3], p[4], p[5]}
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Payment:
-    end_to_end_id: str
-    lookups: int
-    credited: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SuspiciousPayer:
-    payer_id: str
-    flagged_at: datetime
-    found: int
-    missing: int
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedKey:
-    key: str
-    has_entry: bool
-    source: str  # dict, cache (a lookup within 30 days) or own_base
-    checked_at: datetime
 
 
 class Lookups:
@@ -319,7 +295,7 @@ class Lookups:
 
     # ------------------------------------------------------------------ credits
 
-    async def paid(self, end_to_end_id: str) -> Payment | None:
+    async def paid(self, end_to_end_id: str) -> PaymentReported | None:
         """The payment of a lookup was sent: give its tokens back once, as the DICT
         does (+1 / +2 to the payer by kind, +1 to us). None: no lookup of it in the
         window."""
@@ -328,10 +304,10 @@ class Lookups:
             return None
         kind, lookups = result[0], int(result[1])
         if kind == b"again":
-            return Payment(end_to_end_id, lookups, credited=False)
+            return PaymentReported(end_to_end_id, lookups, credited=False)
         metrics.paid(lookups)
         if kind == b"nothing":
-            return Payment(end_to_end_id, lookups, credited=False)
+            return PaymentReported(end_to_end_id, lookups, credited=False)
         bucket, policy_name, payer_type = (v.decode() for v in result[2:5])
         user = policy(policy_name, person_type=payer_type)
         ours = policy("ENTRIES_READ_PARTICIPANT_ANTISCAN", self.category)
@@ -342,7 +318,7 @@ class Lookups:
             ],
             _now(),
         )
-        return Payment(end_to_end_id, lookups, credited=True)
+        return PaymentReported(end_to_end_id, lookups, credited=True)
 
     async def suspicious_payers(self) -> list[SuspiciousPayer]:
         """Payers whose misses passed 20 % of their lookups within the last 24 h."""
