@@ -27,7 +27,7 @@ events.SyncReconciled.unresolved, sync.Started.already_open
 claim_rules.Periods.day30
 answers.FraudMarkerStatistics.unknown_frauds, answers.LookupAnswer.book_transfer
 answers.FraudMarkerStatistics.total_fraud_transaction_amount
-answers.LookupStatistics.entries_watermark
+answers.LookupStatistics.entries_watermark, answers.SuspiciousPayer.flagged_at
 auth.required_scope  # set on the guard function, read by the OpenAPI document
 
 # Parameters a protocol imposes: __exit__'s, a signal handler's, pybreaker's listener's.
