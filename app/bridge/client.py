@@ -407,6 +407,31 @@ class DictClient:
     ) -> pb.FraudMarkerResponse:
         return self._call("CancelFraudMarker", request, timeout_s, pb.FraudMarkerResponse)
 
+    def create_refund(
+        self, request: pb.CreateRefundRequest, *, timeout_s: float | None = None
+    ) -> pb.RefundResponse:
+        return self._call("CreateRefund", request, timeout_s, pb.RefundResponse)
+
+    def get_refund(
+        self, request: pb.GetRefundRequest, *, timeout_s: float | None = None
+    ) -> pb.RefundResponse:
+        return self._call("GetRefund", request, timeout_s, pb.RefundResponse)
+
+    def list_refunds(
+        self, request: pb.ListRefundsRequest, *, timeout_s: float | None = None
+    ) -> pb.ListRefundsResponse:
+        return self._call("ListRefunds", request, timeout_s, pb.ListRefundsResponse)
+
+    def close_refund(
+        self, request: pb.CloseRefundRequest, *, timeout_s: float | None = None
+    ) -> pb.RefundResponse:
+        return self._call("CloseRefund", request, timeout_s, pb.RefundResponse)
+
+    def cancel_refund(
+        self, request: pb.CancelRefundRequest, *, timeout_s: float | None = None
+    ) -> pb.RefundResponse:
+        return self._call("CancelRefund", request, timeout_s, pb.RefundResponse)
+
     def list_bucket_states(
         self, request: pb.ListBucketStatesRequest, *, timeout_s: float | None = None
     ) -> pb.ListBucketStatesResponse:

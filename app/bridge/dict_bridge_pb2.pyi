@@ -2103,6 +2103,344 @@ class CancelFraudMarkerRequest(_message.Message):
 Global___CancelFraudMarkerRequest: _TypeAlias = CancelFraudMarkerRequest  # noqa: Y015
 
 @_typing.final
+class Refund(_message.Message):
+    """---------------------------------------------------------------- refunds
+
+    Amounts: the DICT types RefundAmount as "number, format currency" ("100.00"). It
+    travels here as that decimal in a string, never as a float (binary floating point
+    cannot hold 0.10 exactly): digits, then optionally "." and one or two digits.
+
+    DICT: ExtendedRefund (Refund's TransactionId, RefundReason, RefundAmount, RefundDetails,
+    then the DICT's own fields).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    REFUND_REASON_FIELD_NUMBER: _builtins.int
+    REFUND_AMOUNT_FIELD_NUMBER: _builtins.int
+    REFUND_DETAILS_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REQUESTING_PARTICIPANT_FIELD_NUMBER: _builtins.int
+    CONTESTED_PARTICIPANT_FIELD_NUMBER: _builtins.int
+    CREATION_TIME_FIELD_NUMBER: _builtins.int
+    LAST_MODIFIED_FIELD_NUMBER: _builtins.int
+    INFRACTION_REPORT_ID_FIELD_NUMBER: _builtins.int
+    ANALYSIS_RESULT_FIELD_NUMBER: _builtins.int
+    ANALYSIS_DETAILS_FIELD_NUMBER: _builtins.int
+    REFUND_REJECTION_REASON_FIELD_NUMBER: _builtins.int
+    REFUND_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """E2E id of the contested transaction (an RtrId for"""
+    refund_reason: _builtins.str
+    """REFUND_CANCELLED); pattern \\w{32}
+    FRAUD | OPERATIONAL_FLAW | REFUND_CANCELLED | PIX_AUTOMATICO
+    """
+    refund_amount: _builtins.str
+    """decimal string, e.g. "100.00" """
+    refund_details: _builtins.str
+    """required for OPERATIONAL_FLAW; <= 2000 characters;"""
+    id: _builtins.str
+    """a list sends it only when asked (include_details)
+    RefundId, a UUID
+    """
+    status: _builtins.str
+    """OPEN | CLOSED | CANCELLED"""
+    requesting_participant: _builtins.str
+    """the payer's PSP (the debited participant)"""
+    contested_participant: _builtins.str
+    """the payee's PSP"""
+    infraction_report_id: _builtins.str
+    """FRAUD (and REFUND_CANCELLED): the AGREED report"""
+    analysis_result: _builtins.str
+    """TOTALLY_ACCEPTED | PARTIALLY_ACCEPTED | REJECTED"""
+    analysis_details: _builtins.str
+    """<= 2000; a list sends it only when asked (include_details)"""
+    refund_rejection_reason: _builtins.str
+    """NO_BALANCE | ACCOUNT_CLOSURE | INVALID_REQUEST | OTHER"""
+    refund_transaction_id: _builtins.str
+    """the refund's pacs.004 RtrId (a pacs.008 E2E id for"""
+    @_builtins.property
+    def creation_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_modified(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        refund_reason: _builtins.str = ...,
+        refund_amount: _builtins.str = ...,
+        refund_details: _builtins.str = ...,
+        id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        requesting_participant: _builtins.str = ...,
+        contested_participant: _builtins.str = ...,
+        creation_time: _timestamp_pb2.Timestamp | None = ...,
+        last_modified: _timestamp_pb2.Timestamp | None = ...,
+        infraction_report_id: _builtins.str = ...,
+        analysis_result: _builtins.str = ...,
+        analysis_details: _builtins.str = ...,
+        refund_rejection_reason: _builtins.str = ...,
+        refund_transaction_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "last_modified", b"last_modified"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_details", b"analysis_details", "analysis_result", b"analysis_result", "contested_participant", b"contested_participant", "creation_time", b"creation_time", "id", b"id", "infraction_report_id", b"infraction_report_id", "last_modified", b"last_modified", "refund_amount", b"refund_amount", "refund_details", b"refund_details", "refund_reason", b"refund_reason", "refund_rejection_reason", b"refund_rejection_reason", "refund_transaction_id", b"refund_transaction_id", "requesting_participant", b"requesting_participant", "status", b"status", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Refund: _TypeAlias = Refund  # noqa: Y015
+
+@_typing.final
+class RefundResponse(_message.Message):
+    """DICT: CreateRefundResponse, GetRefundResponse, CloseRefundResponse, CancelRefundResponse
+    (each holds one ExtendedRefund)
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_FIELD_NUMBER: _builtins.int
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    correlation_id: _builtins.str
+    @_builtins.property
+    def refund(self) -> Global___Refund: ...
+    def __init__(
+        self,
+        *,
+        refund: Global___Refund | None = ...,
+        correlation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refund", b"refund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_id", b"correlation_id", "refund", b"refund"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefundResponse: _TypeAlias = RefundResponse  # noqa: Y015
+
+@_typing.final
+class CreateRefundRequest(_message.Message):
+    """DICT: CreateRefundRequest (Participant and its Refund). v2.6.1's CreateRefundRequest has
+    no RequestId, so none travels: a repeat while the first request is OPEN is answered
+    RefundAlreadyBeingProcessedForTransaction; find the first with ListRefunds (role
+    REQUESTING) by transaction_id. The contested participant is not sent: the DICT takes it
+    from the SPI's record of the transaction (the payee's PSP).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    REFUND_REASON_FIELD_NUMBER: _builtins.int
+    REFUND_AMOUNT_FIELD_NUMBER: _builtins.int
+    REFUND_DETAILS_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """the requesting participant: the payer's PSP"""
+    transaction_id: _builtins.str
+    refund_reason: _builtins.str
+    refund_amount: _builtins.str
+    """decimal string; at most the transaction's amount"""
+    refund_details: _builtins.str
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        transaction_id: _builtins.str = ...,
+        refund_reason: _builtins.str = ...,
+        refund_amount: _builtins.str = ...,
+        refund_details: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["participant", b"participant", "refund_amount", b"refund_amount", "refund_details", b"refund_details", "refund_reason", b"refund_reason", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRefundRequest: _TypeAlias = CreateRefundRequest  # noqa: Y015
+
+@_typing.final
+class GetRefundRequest(_message.Message):
+    """DICT: GET /refunds/{RefundId} (PI-RequestingParticipant travels in the metadata)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    refund_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        refund_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refund_id", b"refund_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRefundRequest: _TypeAlias = GetRefundRequest  # noqa: Y015
+
+@_typing.final
+class ListRefundsRequest(_message.Message):
+    """DICT: GET /refunds/ query parameters"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    INCLUDE_INDIRECT_PARTICIPANTS_FIELD_NUMBER: _builtins.int
+    PARTICIPANT_ROLE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    INCLUDE_DETAILS_FIELD_NUMBER: _builtins.int
+    MODIFIED_AFTER_FIELD_NUMBER: _builtins.int
+    MODIFIED_BEFORE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    include_indirect_participants: _builtins.bool
+    participant_role: _builtins.str
+    """REQUESTING | CONTESTED (RefundRequestRole); required"""
+    include_details: _builtins.bool
+    """send RefundDetails and AnalysisDetails"""
+    limit: _builtins.int
+    """default 20, max 200"""
+    @_builtins.property
+    def status(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """RefundStatus values; empty = any"""
+
+    @_builtins.property
+    def modified_after(self) -> _timestamp_pb2.Timestamp:
+        """inclusive"""
+
+    @_builtins.property
+    def modified_before(self) -> _timestamp_pb2.Timestamp:
+        """inclusive"""
+
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        include_indirect_participants: _builtins.bool = ...,
+        participant_role: _builtins.str = ...,
+        status: _abc.Iterable[_builtins.str] | None = ...,
+        include_details: _builtins.bool = ...,
+        modified_after: _timestamp_pb2.Timestamp | None = ...,
+        modified_before: _timestamp_pb2.Timestamp | None = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["modified_after", b"modified_after", "modified_before", b"modified_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_details", b"include_details", "include_indirect_participants", b"include_indirect_participants", "limit", b"limit", "modified_after", b"modified_after", "modified_before", b"modified_before", "participant", b"participant", "participant_role", b"participant_role", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRefundsRequest: _TypeAlias = ListRefundsRequest  # noqa: Y015
+
+@_typing.final
+class ListRefundsResponse(_message.Message):
+    """DICT: ListRefundsResponse"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUNDS_FIELD_NUMBER: _builtins.int
+    HAS_MORE_ELEMENTS_FIELD_NUMBER: _builtins.int
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    has_more_elements: _builtins.bool
+    correlation_id: _builtins.str
+    @_builtins.property
+    def refunds(self) -> _containers.RepeatedCompositeFieldContainer[Global___Refund]:
+        """ascending by last_modified"""
+
+    def __init__(
+        self,
+        *,
+        refunds: _abc.Iterable[Global___Refund] | None = ...,
+        has_more_elements: _builtins.bool = ...,
+        correlation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_id", b"correlation_id", "has_more_elements", b"has_more_elements", "refunds", b"refunds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRefundsResponse: _TypeAlias = ListRefundsResponse  # noqa: Y015
+
+@_typing.final
+class CloseRefundRequest(_message.Message):
+    """DICT: CloseRefundRequest (by the contested participant, while OPEN)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    REFUND_ANALYSIS_RESULT_FIELD_NUMBER: _builtins.int
+    REFUND_ANALYSIS_DETAILS_FIELD_NUMBER: _builtins.int
+    REFUND_REJECTION_REASON_FIELD_NUMBER: _builtins.int
+    REFUND_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    REFUNDED_AMOUNT_FIELD_NUMBER: _builtins.int
+    refund_id: _builtins.str
+    participant: _builtins.str
+    """the contested participant"""
+    refund_analysis_result: _builtins.str
+    """TOTALLY_ACCEPTED | PARTIALLY_ACCEPTED | REJECTED"""
+    refund_analysis_details: _builtins.str
+    """required when REJECTED with INVALID_REQUEST"""
+    refund_rejection_reason: _builtins.str
+    """required when REJECTED; INVALID_REQUEST only for"""
+    refund_transaction_id: _builtins.str
+    """an OPERATIONAL_FLAW refund
+    required when TOTALLY_ or PARTIALLY_ACCEPTED
+    """
+    refunded_amount: _builtins.str
+    """NOT IN THE DICT: the amount a PARTIALLY_ACCEPTED close returned (decimal string). The
+    DICT learns it from the SPI's refund transaction; the simulator has no SPI, so it may
+    take it here (when absent it counts the whole requested amount as returned). A real
+    bridge ignores it.
+    """
+    def __init__(
+        self,
+        *,
+        refund_id: _builtins.str = ...,
+        participant: _builtins.str = ...,
+        refund_analysis_result: _builtins.str = ...,
+        refund_analysis_details: _builtins.str = ...,
+        refund_rejection_reason: _builtins.str = ...,
+        refund_transaction_id: _builtins.str = ...,
+        refunded_amount: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["participant", b"participant", "refund_analysis_details", b"refund_analysis_details", "refund_analysis_result", b"refund_analysis_result", "refund_id", b"refund_id", "refund_rejection_reason", b"refund_rejection_reason", "refund_transaction_id", b"refund_transaction_id", "refunded_amount", b"refunded_amount"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseRefundRequest: _TypeAlias = CloseRefundRequest  # noqa: Y015
+
+@_typing.final
+class CancelRefundRequest(_message.Message):
+    """DICT: CancelRefundRequest (by the requesting participant, while OPEN)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    refund_id: _builtins.str
+    participant: _builtins.str
+    """the requesting participant"""
+    def __init__(
+        self,
+        *,
+        refund_id: _builtins.str = ...,
+        participant: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["participant", b"participant", "refund_id", b"refund_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRefundRequest: _TypeAlias = CancelRefundRequest  # noqa: Y015
+
+@_typing.final
 class BucketState(_message.Message):
     """---------------------------------------------------------------- buckets
 

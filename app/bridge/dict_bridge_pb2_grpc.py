@@ -174,6 +174,31 @@ class DictBridgeStub:
                 request_serializer=app_dot_bridge_dot_dict__bridge__pb2.CancelFraudMarkerRequest.SerializeToString,
                 response_deserializer=app_dot_bridge_dot_dict__bridge__pb2.FraudMarkerResponse.FromString,
                 _registered_method=True)
+        self.CreateRefund = channel.unary_unary(
+                '/dict.bridge.v1.DictBridge/CreateRefund',
+                request_serializer=app_dot_bridge_dot_dict__bridge__pb2.CreateRefundRequest.SerializeToString,
+                response_deserializer=app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.FromString,
+                _registered_method=True)
+        self.GetRefund = channel.unary_unary(
+                '/dict.bridge.v1.DictBridge/GetRefund',
+                request_serializer=app_dot_bridge_dot_dict__bridge__pb2.GetRefundRequest.SerializeToString,
+                response_deserializer=app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.FromString,
+                _registered_method=True)
+        self.ListRefunds = channel.unary_unary(
+                '/dict.bridge.v1.DictBridge/ListRefunds',
+                request_serializer=app_dot_bridge_dot_dict__bridge__pb2.ListRefundsRequest.SerializeToString,
+                response_deserializer=app_dot_bridge_dot_dict__bridge__pb2.ListRefundsResponse.FromString,
+                _registered_method=True)
+        self.CloseRefund = channel.unary_unary(
+                '/dict.bridge.v1.DictBridge/CloseRefund',
+                request_serializer=app_dot_bridge_dot_dict__bridge__pb2.CloseRefundRequest.SerializeToString,
+                response_deserializer=app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.FromString,
+                _registered_method=True)
+        self.CancelRefund = channel.unary_unary(
+                '/dict.bridge.v1.DictBridge/CancelRefund',
+                request_serializer=app_dot_bridge_dot_dict__bridge__pb2.CancelRefundRequest.SerializeToString,
+                response_deserializer=app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.FromString,
+                _registered_method=True)
         self.ListBucketStates = channel.unary_unary(
                 '/dict.bridge.v1.DictBridge/ListBucketStates',
                 request_serializer=app_dot_bridge_dot_dict__bridge__pb2.ListBucketStatesRequest.SerializeToString,
@@ -362,6 +387,37 @@ class DictBridgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateRefund(self, request, context):
+        """Refunds (solicitações de devolução)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRefund(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRefunds(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseRefund(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRefund(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListBucketStates(self, request, context):
         """Rate-limit buckets (policies)
         """
@@ -517,6 +573,31 @@ def add_DictBridgeServicer_to_server(servicer, server):
                     servicer.CancelFraudMarker,
                     request_deserializer=app_dot_bridge_dot_dict__bridge__pb2.CancelFraudMarkerRequest.FromString,
                     response_serializer=app_dot_bridge_dot_dict__bridge__pb2.FraudMarkerResponse.SerializeToString,
+            ),
+            'CreateRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRefund,
+                    request_deserializer=app_dot_bridge_dot_dict__bridge__pb2.CreateRefundRequest.FromString,
+                    response_serializer=app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.SerializeToString,
+            ),
+            'GetRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRefund,
+                    request_deserializer=app_dot_bridge_dot_dict__bridge__pb2.GetRefundRequest.FromString,
+                    response_serializer=app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.SerializeToString,
+            ),
+            'ListRefunds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRefunds,
+                    request_deserializer=app_dot_bridge_dot_dict__bridge__pb2.ListRefundsRequest.FromString,
+                    response_serializer=app_dot_bridge_dot_dict__bridge__pb2.ListRefundsResponse.SerializeToString,
+            ),
+            'CloseRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseRefund,
+                    request_deserializer=app_dot_bridge_dot_dict__bridge__pb2.CloseRefundRequest.FromString,
+                    response_serializer=app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.SerializeToString,
+            ),
+            'CancelRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRefund,
+                    request_deserializer=app_dot_bridge_dot_dict__bridge__pb2.CancelRefundRequest.FromString,
+                    response_serializer=app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.SerializeToString,
             ),
             'ListBucketStates': grpc.unary_unary_rpc_method_handler(
                     servicer.ListBucketStates,
@@ -1285,6 +1366,141 @@ class DictBridge:
             '/dict.bridge.v1.DictBridge/CancelFraudMarker',
             app_dot_bridge_dot_dict__bridge__pb2.CancelFraudMarkerRequest.SerializeToString,
             app_dot_bridge_dot_dict__bridge__pb2.FraudMarkerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.DictBridge/CreateRefund',
+            app_dot_bridge_dot_dict__bridge__pb2.CreateRefundRequest.SerializeToString,
+            app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.DictBridge/GetRefund',
+            app_dot_bridge_dot_dict__bridge__pb2.GetRefundRequest.SerializeToString,
+            app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRefunds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.DictBridge/ListRefunds',
+            app_dot_bridge_dot_dict__bridge__pb2.ListRefundsRequest.SerializeToString,
+            app_dot_bridge_dot_dict__bridge__pb2.ListRefundsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.DictBridge/CloseRefund',
+            app_dot_bridge_dot_dict__bridge__pb2.CloseRefundRequest.SerializeToString,
+            app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.DictBridge/CancelRefund',
+            app_dot_bridge_dot_dict__bridge__pb2.CancelRefundRequest.SerializeToString,
+            app_dot_bridge_dot_dict__bridge__pb2.RefundResponse.FromString,
             options,
             channel_credentials,
             insecure,

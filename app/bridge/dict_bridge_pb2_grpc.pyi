@@ -85,6 +85,12 @@ class DictBridgeStub:
     """Fraud markers"""
     GetFraudMarker: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetFraudMarkerRequest, _dict_bridge_pb2.FraudMarkerResponse]
     CancelFraudMarker: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.CancelFraudMarkerRequest, _dict_bridge_pb2.FraudMarkerResponse]
+    CreateRefund: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.CreateRefundRequest, _dict_bridge_pb2.RefundResponse]
+    """Refunds (solicitações de devolução)"""
+    GetRefund: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetRefundRequest, _dict_bridge_pb2.RefundResponse]
+    ListRefunds: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.ListRefundsRequest, _dict_bridge_pb2.ListRefundsResponse]
+    CloseRefund: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.CloseRefundRequest, _dict_bridge_pb2.RefundResponse]
+    CancelRefund: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.CancelRefundRequest, _dict_bridge_pb2.RefundResponse]
     ListBucketStates: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.ListBucketStatesRequest, _dict_bridge_pb2.ListBucketStatesResponse]
     """Rate-limit buckets (policies)"""
     GetBucketState: _grpc.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetBucketStateRequest, _dict_bridge_pb2.GetBucketStateResponse]
@@ -125,6 +131,12 @@ class DictBridgeAsyncStub(DictBridgeStub):
     """Fraud markers"""
     GetFraudMarker: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetFraudMarkerRequest, _dict_bridge_pb2.FraudMarkerResponse]  # type: ignore[assignment]
     CancelFraudMarker: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.CancelFraudMarkerRequest, _dict_bridge_pb2.FraudMarkerResponse]  # type: ignore[assignment]
+    CreateRefund: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.CreateRefundRequest, _dict_bridge_pb2.RefundResponse]  # type: ignore[assignment]
+    """Refunds (solicitações de devolução)"""
+    GetRefund: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetRefundRequest, _dict_bridge_pb2.RefundResponse]  # type: ignore[assignment]
+    ListRefunds: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.ListRefundsRequest, _dict_bridge_pb2.ListRefundsResponse]  # type: ignore[assignment]
+    CloseRefund: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.CloseRefundRequest, _dict_bridge_pb2.RefundResponse]  # type: ignore[assignment]
+    CancelRefund: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.CancelRefundRequest, _dict_bridge_pb2.RefundResponse]  # type: ignore[assignment]
     ListBucketStates: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.ListBucketStatesRequest, _dict_bridge_pb2.ListBucketStatesResponse]  # type: ignore[assignment]
     """Rate-limit buckets (policies)"""
     GetBucketState: _aio.UnaryUnaryMultiCallable[_dict_bridge_pb2.GetBucketStateRequest, _dict_bridge_pb2.GetBucketStateResponse]  # type: ignore[assignment]
@@ -330,6 +342,42 @@ class DictBridgeServicer(metaclass=_abc_1.ABCMeta):
         request: _dict_bridge_pb2.CancelFraudMarkerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dict_bridge_pb2.FraudMarkerResponse, _abc.Awaitable[_dict_bridge_pb2.FraudMarkerResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateRefund(
+        self,
+        request: _dict_bridge_pb2.CreateRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dict_bridge_pb2.RefundResponse, _abc.Awaitable[_dict_bridge_pb2.RefundResponse]]:
+        """Refunds (solicitações de devolução)"""
+
+    @_abc_1.abstractmethod
+    def GetRefund(
+        self,
+        request: _dict_bridge_pb2.GetRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dict_bridge_pb2.RefundResponse, _abc.Awaitable[_dict_bridge_pb2.RefundResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRefunds(
+        self,
+        request: _dict_bridge_pb2.ListRefundsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dict_bridge_pb2.ListRefundsResponse, _abc.Awaitable[_dict_bridge_pb2.ListRefundsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CloseRefund(
+        self,
+        request: _dict_bridge_pb2.CloseRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dict_bridge_pb2.RefundResponse, _abc.Awaitable[_dict_bridge_pb2.RefundResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelRefund(
+        self,
+        request: _dict_bridge_pb2.CancelRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dict_bridge_pb2.RefundResponse, _abc.Awaitable[_dict_bridge_pb2.RefundResponse]]: ...
 
     @_abc_1.abstractmethod
     def ListBucketStates(

@@ -148,6 +148,30 @@ FraudMarkerInvalid = _define(
 FraudMarkerOperationInvalid = _define(
     "FraudMarkerOperationInvalid", 400, "FAILED_PRECONDITION", False, InfractionProblem
 )
+# Refunds: the error table's "Solicitação de Devolução" rows (v2.6.1), all HTTP 400.
+RefundInvalid = _define("RefundInvalid", 400, "INVALID_ARGUMENT", False, InfractionProblem)
+RefundOperationInvalid = _define(
+    "RefundOperationInvalid", 400, "FAILED_PRECONDITION", False, InfractionProblem
+)
+RefundTransactionNotFound = _define(
+    "RefundTransactionNotFound", 400, "NOT_FOUND", False, InfractionProblem
+)
+# "Too early": once the SPI has settled the transaction, the same request can succeed.
+RefundTransactionNotSettled = _define(
+    "RefundTransactionNotSettled", 400, "FAILED_PRECONDITION", True, InfractionProblem
+)
+RefundAlreadyProcessedForTransaction = _define(
+    "RefundAlreadyProcessedForTransaction", 400, "ALREADY_EXISTS", False, InfractionProblem
+)
+RefundAlreadyBeingProcessedForTransaction = _define(
+    "RefundAlreadyBeingProcessedForTransaction", 400, "ALREADY_EXISTS", False, InfractionProblem
+)
+RefundPeriodExpired = _define(
+    "RefundPeriodExpired", 400, "FAILED_PRECONDITION", False, InfractionProblem
+)
+RefundInfractionReportNotFound = _define(
+    "RefundInfractionReportNotFound", 400, "FAILED_PRECONDITION", False, InfractionProblem
+)
 
 
 def problem_class(type_name: str) -> type[DictProblem]:

@@ -36,15 +36,20 @@ local function store(key, t, ts, cap, refill, period)
   redis.call('HSET', key, 't', tostring(t), 'ts', tostring(ts))
   redis.call('PEXPIRE', key, math.ceil((cap - t) * period / refill) + 60000)
 end
+-- One bucket per ARGV entry "capacity,refill tokens,refill period ms,amount" (one
+-- argument, not four: the client's cost is per argument).
 -- mode admit: all buckets must hold a whole token, then each loses its amount;
 -- charge: each loses its amount, no question asked; credit: each gains, up to cap.
 -- Returns {1, tokens...} or, when admit refuses, {0, ms until every bucket has a token}.
+local function spec(a)
+  local cap, refill, period, amount = string.match(ARGV[a], '([^,]+),([^,]+),([^,]+),([^,]+)')
+  return tonumber(cap), tonumber(refill), tonumber(period), tonumber(amount)
+end
 local function apply(mode, now, first_key, first_arg)
   local n = #KEYS - first_key + 1
   local levels, wait = {}, 0
   for i = 0, n - 1 do
-    local a = first_arg + i * 4
-    local cap, refill, period = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local cap, refill, period = spec(first_arg + i)
     local t, ts = level(KEYS[first_key + i], cap, refill, period, now)
     levels[i] = {t, ts}
     if mode == 'admit' and t < 1 then
@@ -54,9 +59,7 @@ local function apply(mode, now, first_key, first_arg)
   if wait > 0 then return {0, wait} end
   local out = {1}
   for i = 0, n - 1 do
-    local a = first_arg + i * 4
-    local cap, refill, period = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local amount = tonumber(ARGV[a + 3])
+    local cap, refill, period, amount = spec(first_arg + i)
     local t = levels[i][1]
     if mode == 'credit' then t = math.min(cap, t + amount) else t = t - amount end
     store(KEYS[first_key + i], t, levels[i][2], cap, refill, period)
@@ -77,13 +80,13 @@ class Draw:
     policy: Policy
     amount: int
 
-    def argv(self) -> list[float]:
+    def argv(self) -> str:
         p = self.policy
-        return [p.capacity, p.refill_tokens, p.refill_period_s * 1000, self.amount]
+        return f"{p.capacity},{p.refill_tokens},{p.refill_period_s * 1000},{self.amount}"
 
 
-def argv(draws: tuple[Draw, ...] | list[Draw]) -> list[float]:
-    return [value for draw in draws for value in draw.argv()]
+def argv(draws: tuple[Draw, ...] | list[Draw]) -> list[str]:
+    return [draw.argv() for draw in draws]
 
 
 def now_ms(now: datetime) -> int:

@@ -44,18 +44,18 @@ OUTCOMES = (
     "unavailable",
     "refused",
 )
-for _outcome in OUTCOMES:  # every series exists from the start: increase() sees the first
-    LOOKUPS.labels(outcome=_outcome)
-for _result in ("hit", "miss"):
-    CACHE.labels(result=_result)
+# Every series exists from the start (increase() sees the first event), and each
+# child is looked up once, not per lookup.
+_BY_OUTCOME = {outcome: LOOKUPS.labels(outcome=outcome) for outcome in OUTCOMES}
+_HIT, _MISS = CACHE.labels(result="hit"), CACHE.labels(result="miss")
 
 
 def lookup(outcome: str) -> None:
-    LOOKUPS.labels(outcome=outcome).inc()
+    _BY_OUTCOME[outcome].inc()
 
 
 def cache(*, hit: bool) -> None:
-    CACHE.labels(result="hit" if hit else "miss").inc()
+    (_HIT if hit else _MISS).inc()
 
 
 def paid(lookups: int) -> None:

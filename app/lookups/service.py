@@ -8,9 +8,10 @@ A lookup, in order (``docs/lookups.md``):
    bucket the DICT would refuse is refused here, with the DICT's ``RateLimited`` and
    Retry-After, without calling it.
 2. GetEntry through the bridge, awaited with its own deadline and circuit breaker.
-3. One pipeline: the rest of a miss's cost, the key's existence (SHA-256, 30 days),
+3. One more script: the rest of a miss's cost, the key's existence (SHA-256, 30 days),
    the answer when it may be cached, the payment's record for its credit, the
-   payer's misses.
+   payer's misses. (A script, not a pipeline: one command to encode and parse instead
+   of eight, the client's largest cost.)
 
 PostgreSQL is read only to answer a key of ours (the answer is our entry), and,
 while the Redis index of our keys is being rebuilt, to ask whether a key is ours.
@@ -49,7 +50,7 @@ from app.repo import entries
 log = logging.getLogger(__name__)
 
 # KEYS: own, own built, cached answer, payment, buckets...; ARGV: digest, check own,
-# now ms, payment window ms, then 4 per bucket. The outcome of step 1 in one round trip.
+# now ms, payment window ms, then one per bucket (buckets.LIB). The outcome of step 1 in one round trip.
 # A cached answer is "<expiry ms on our clock>|<JSON>": it expires on the clock every
 # process and test shares (Redis's own expiry, in real time, only frees the memory).
 BEGIN = (
@@ -79,6 +80,32 @@ return {'admitted'}
 """
 )
 
+# KEYS: existence, payment, payer, answer, suspicious payers, [buckets a miss charges];
+# ARGV: found (1/0), now ISO, existence ttl s, payment window ms, the payer's bucket,
+# its policy, payer type, the answer to cache ('' for none), its ttl s, its expiry ms,
+# payer id, lookups before a payer is judged, now s, now ms, then one per bucket.
+FINISH = (
+    LIB
+    + """
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'n', 1)
+redis.call('HSET', KEYS[2], 'bucket', ARGV[5], 'policy', ARGV[6], 'payer_type', ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('HINCRBY', KEYS[3], ARGV[1] == '1' and 'found' or 'missing', 1)
+redis.call('EXPIRE', KEYS[3], 86400, 'NX')
+if ARGV[8] ~= '' then redis.call('SET', KEYS[4], ARGV[10] .. '|' .. ARGV[8], 'EX', ARGV[9]) end
+if ARGV[1] == '0' then
+  if #KEYS > 5 then apply('charge', tonumber(ARGV[14]), 6, 15) end
+  local c = redis.call('HMGET', KEYS[3], 'found', 'missing')
+  local f, m = tonumber(c[1] or 0), tonumber(c[2] or 0)
+  if f + m >= tonumber(ARGV[12]) and m / (f + m) > 0.2 then
+    redis.call('ZADD', KEYS[5], 'NX', ARGV[13], ARGV[11])
+  end
+end
+return 1
+"""
+)
+
 # KEYS: payment. Returns nil (no lookup of it in the window), {'again', n} (reported
 # before), {'nothing', n} (no lookup of it reached the DICT: nothing was charged) or
 # {'credit', n, payer's bucket, its policy, payer type} (credit it now, once).
@@ -101,6 +128,7 @@ class Lookups:
         self.buckets = Buckets(redis)
         self._begin = redis.register_script(BEGIN)
         self._paid = redis.register_script(PAID)
+        self._finish = redis.register_script(FINISH)
         cfg = settings.lookups()
         self.category = cfg.category
         self.window_ms = int(cfg.payment_window_s * 1000)
@@ -237,42 +265,45 @@ class Lookups:
         answer: LookupAnswer | None = None,
         max_age: int = 0,
         statistics: bool = False,
+        rest: list[Draw] | None = None,
     ) -> None:
-        """Record what the DICT said: existence, cache, the payment's buckets, the payer."""
+        """Record what the DICT said, in one script: existence, the answer when it may
+        be cached, the payment's buckets, the payer's counts, and (``rest``) the rest of
+        a miss's cost."""
         now = _now()
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(
-            keys.existence(digest), f"{int(found)}|{now.isoformat()}", ex=EXISTENCE_CACHE_MAX_S
-        )
-        payment = keys.payment(req.end_to_end_id)
-        pipe.hincrby(payment, "n", 1)
-        pipe.hset(
-            payment,
-            mapping={
-                "bucket": draws[0].key,
-                "policy": draws[0].policy.name,
-                "payer_type": str(req.payer_type),
-            },
-        )
-        pipe.pexpire(payment, self.window_ms)
-        payer = keys.payer(req.payer_id)
-        pipe.hincrby(payer, "found" if found else "missing", 1)
-        pipe.hmget(payer, "found", "missing")
-        pipe.expire(payer, 86_400, nx=True)
+        cached, ttl = b"", 0
         if answer is not None:
             ttl = answer_cache_seconds(answer.owner.type, max_age)
             if ttl > 0:
-                expires = now_ms(now) + ttl * 1000
                 cached = msgspec.json.encode(msgspec.structs.replace(answer, source="cache"))
-                pipe.set(
-                    keys.answer(digest, statistics),
-                    b"%d|%b" % (expires, cached),
-                    ex=ttl,
-                )
-        results = await pipe.execute()
-        hits, misses = (int(v or 0) for v in results[5])
-        if not found and hits + misses >= self.payer_min_lookups and misses / (hits + misses) > 0.2:
-            await self.redis.zadd(keys.SUSPICIOUS, {req.payer_id: now.timestamp()}, nx=True)
+        rest = rest or []
+        await self._finish(
+            [
+                keys.existence(digest),
+                keys.payment(req.end_to_end_id),
+                keys.payer(req.payer_id),
+                keys.answer(digest, statistics),
+                keys.SUSPICIOUS,
+                *(d.key for d in rest),
+            ],
+            [
+                int(found),
+                now.isoformat(),
+                EXISTENCE_CACHE_MAX_S,
+                self.window_ms,
+                draws[0].key,
+                draws[0].policy.name,
+                str(req.payer_type),
+                cached,
+                ttl,
+                now_ms(now) + ttl * 1000,
+                req.payer_id,
+                self.payer_min_lookups,
+                now.timestamp(),
+                now_ms(now),
+                *argv(rest),
+            ],
+        )
 
     # ------------------------------------------------------------------ our keys
 
