@@ -50,7 +50,7 @@ from app.repo import entries
 log = logging.getLogger(__name__)
 
 # KEYS: own, own built, cached answer, payment, buckets...; ARGV: digest, check own,
-# now ms, payment window ms, then one per bucket (buckets.LIB). The outcome of step 1 in one round trip.
+# now ms, payment window ms, then one per bucket (buckets.LIB). Step 1 in one round trip.
 # A cached answer is "<expiry ms on our clock>|<JSON>": it expires on the clock every
 # process and test shares (Redis's own expiry, in real time, only frees the memory).
 BEGIN = (
