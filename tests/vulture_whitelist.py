@@ -7,7 +7,7 @@ are serialised rather than read, and parameters a protocol imposes.
 
 # ruff: noqa
 from app.api import auth, claims, entries, sync
-from app.domain import keys, problems
+from app.domain import infractions, keys, problems
 from app import events
 from app.lookups import answers
 from simulator import claim_rules, pools
@@ -18,6 +18,10 @@ problems.EntryBlocked, problems.EntryWithFraudRelatedRestriction
 problems.InfractionReportTransactionNotFound, problems.FraudMarkerOperationInvalid
 keys.AccountType.CACC, keys.AccountType.SVGS, keys.AccountType.SLRY, keys.AccountType.TRAN
 keys.PHONE_PATTERN_V1_8_0  # v1.8.0's pattern, for a deployment that must follow it
+infractions.Reason.REFUND_REQUEST, infractions.SituationType.SCAM
+infractions.SituationType.ACCOUNT_TAKEOVER, infractions.SituationType.COERCION
+infractions.SituationType.FRAUDULENT_ACCESS, infractions.FraudType.APPLICATION_FRAUD
+infractions.FraudType.MULE_ACCOUNT, infractions.FraudType.SCAMMER_ACCOUNT
 
 # Fields serialised to JSON (API answers, events), never read back in Python.
 claims.ClaimPage.next_cursor, entries.EntryPage.next_cursor
