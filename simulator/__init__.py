@@ -15,8 +15,9 @@ running simulator that plays the other participant and moves the dev clocks).
 Layout: ``boundary`` (the one place calls cross in: faults, participant, buckets,
 problems -> gRPC status), ``routes`` (RPC -> operation and policy), one module per
 area of the DICT (``entries``, ``entry_statistics``, ``claims``, ``sync``,
-``infractions``, ``markers``, ``buckets``), the state they share (``state``, ``store``,
-``synthetic``, ``ledger``, ``lookups``).
+``infractions``, ``markers``, ``refunds``, ``buckets``), the state they share (``state``,
+``store``, ``synthetic``, ``ledger``, ``lookups``, and ``transactions``: the SPI's
+settlements that refund requests name, registered through SimulatorAdmin).
 The rules of entries and claims are ``entry_rules`` and ``claim_rules``, written from the
 spec text and never imported from the connector (``app.domain.keys`` / ``.claims``): the
 simulator is what every test trusts, so a wrong rule must not be shared with our code.

@@ -2,7 +2,8 @@
 
 Admin calls change the simulated DICT directly: the clock, participants,
 configuration, faults, divergent entries (PutEntry/RemoveEntry change the DICT
-side only, but keep its VSyncs and CID events true), bulk entries, counters.
+side only, but keep its VSyncs and CID events true), bulk entries, the SPI's settled
+transactions (which refund requests name), the homologation's virtual payer, counters.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ from typing import Any
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
 from simulator import admin_pb2 as apb
-from simulator import entries, loader
+from simulator import entries, infractions, loader, refunds, transactions
+from simulator.clock import to_datetime
 from simulator.config import (
     CATEGORIES,
+    FRAUD_REFUND_WINDOW_HOURS,
     LEGAL_PERSON_CACHE_MAX_AGE,
+    OPERATIONAL_FLAW_REFUND_WINDOW_DAYS,
     Faults,
     Participant,
     SimConfig,
 )
-from simulator.convert import extended_pb, ts, us_of
+from simulator.convert import amount_text, cents_of, extended_pb, new_uuid4, ts, us_of
+from simulator.models import Transaction
 from simulator.state import Simulator, cid_of
 
 _ISPB = re.compile(r"[0-9]{8}")
@@ -72,6 +77,8 @@ def get_config(sim: Simulator, request: Any) -> apb.SimulatorConfig:
         key_limits_enabled=c.key_limits_enabled,
         corrupt_cid_files=c.corrupt_cid_files,
         legal_person_cache_max_age_seconds=c.legal_person_cache_max_age_seconds,
+        fraud_refund_window_hours=c.fraud_refund_window_hours,
+        operational_flaw_refund_window_days=c.operational_flaw_refund_window_days,
     )
 
 
@@ -86,8 +93,19 @@ def set_config(sim: Simulator, request: apb.SimulatorConfig) -> apb.SimulatorCon
         legal_person_cache_max_age_seconds=min(
             LEGAL_PERSON_CACHE_MAX_AGE, max(0, request.legal_person_cache_max_age_seconds)
         ),  # the DICT never allows more than 180 s (manual §12)
+        # 0 is proto3's "unset": a caller that does not know these keeps the spec's windows.
+        fraud_refund_window_hours=_positive_or(
+            request.fraud_refund_window_hours, FRAUD_REFUND_WINDOW_HOURS
+        ),
+        operational_flaw_refund_window_days=_positive_or(
+            request.operational_flaw_refund_window_days, OPERATIONAL_FLAW_REFUND_WINDOW_DAYS
+        ),
     )
     return get_config(sim, request)
+
+
+def _positive_or(value: float, default: float) -> float:
+    return value if value > 0 else default
 
 
 def set_faults(sim: Simulator, request: apb.Faults) -> apb.Faults:
@@ -145,6 +163,139 @@ def settle_payment(sim: Simulator, request: apb.SettlePaymentRequest) -> apb.Set
     return apb.SettlePaymentResponse(credited=bool(lookups))
 
 
+def add_transaction(sim: Simulator, request: apb.Transaction) -> apb.Transaction:
+    """Record a transaction the SPI settled (``transactions``). A repeat answers the first;
+    the same E2E id with other data is a BadRequest."""
+    bad = []
+    if not transactions.TRANSACTION_ID.fullmatch(request.end_to_end_id):
+        bad.append(("end_to_end_id", "pattern"))
+    for name in ("payer_participant", "payee_participant"):
+        if not _ISPB.fullmatch(getattr(request, name)):
+            bad.append((name, "pattern"))
+    if request.payer_participant == request.payee_participant:
+        bad.append(("payee_participant", "another_participant"))  # the SPI moves money between PSPs
+    cents = cents_of(request.amount)
+    if not cents:
+        bad.append(("amount", "positive_amount"))
+    if bad or cents is None:
+        raise problems.BadRequest("the transaction is invalid", violations=bad)
+    given = request.HasField("settled_at")
+    tx = Transaction(
+        request.end_to_end_id,
+        request.payer_participant,
+        request.payee_participant,
+        cents,
+        us_of(request.settled_at) if given else sim.now_us(),
+        request.pix_automatico,
+    )
+    return _transaction_pb(transactions.add(sim, tx, given))
+
+
+def _transaction_pb(tx: Transaction) -> apb.Transaction:
+    return apb.Transaction(
+        end_to_end_id=tx.end_to_end_id,
+        payer_participant=tx.payer,
+        payee_participant=tx.payee,
+        amount=amount_text(tx.amount_cents),
+        settled_at=ts(tx.settled_us),
+        pix_automatico=tx.pix_automatico,
+    )
+
+
+def list_transactions(sim: Simulator, request: Any) -> apb.ListTransactionsResponse:
+    return apb.ListTransactionsResponse(
+        transactions=[_transaction_pb(tx) for tx in transactions.listed(sim)]
+    )
+
+
+VIRTUAL_PAYER = "99999003"
+"""IN BCB 508 (homologation), refund tests iii and iv: "completar a solicitação de devolução
+por motivo de falha operacional [e] de fundada suspeita de fraude, criada pelo PSP virtual
+pagador 99999003"."""
+
+_VIRTUAL_DETAILS = {
+    refunds.OPERATIONAL_FLAW: "Homologação: transação em duplicidade (PSP virtual pagador).",
+    refunds.FRAUD: "Homologação: fundada suspeita de fraude (PSP virtual pagador).",
+}
+
+
+def open_virtual_payer_refunds(
+    sim: Simulator, request: apb.OpenVirtualPayerRefundsRequest
+) -> apb.OpenVirtualPayerRefundsResponse:
+    """Play the homologation's virtual payer PSP 99999003: it pays the participant twice
+    (transactions it registers itself) and, as the payer's PSP, asks for each payment back,
+    first for an operational flaw, then for fraud. The requests are made by the DICT's own
+    rules (``refunds.create_refund``), without drawing on any bucket. 99999003 becomes a
+    participant (category A) if it is not one."""
+    if not _ISPB.fullmatch(request.participant) or request.participant == VIRTUAL_PAYER:
+        raise problems.BadRequest(
+            "participant must be 8 digits, other than the virtual payer",
+            violations=[("participant", "pattern")],
+        )
+    contested = sim.participant(request.participant)  # ParticipantInvalid when unknown
+    cents = cents_of(request.amount or "100.00")
+    if not cents:
+        raise problems.BadRequest("amount is invalid", violations=[("amount", "positive_amount")])
+    payer = sim.participants.setdefault(
+        VIRTUAL_PAYER, Participant(VIRTUAL_PAYER, "A", "PSP virtual pagador (homologação)")
+    )
+    opened = []
+    for reason in (refunds.OPERATIONAL_FLAW, refunds.FRAUD):
+        e2e = f"E{VIRTUAL_PAYER}{to_datetime(sim.now_us()):%Y%m%d%H%M}{sim.next_id():011d}"
+        tx = Transaction(e2e, VIRTUAL_PAYER, contested.ispb, cents, sim.now_us())
+        transactions.add(sim, tx, settled_given=True)
+        if reason == refunds.FRAUD:
+            _agreed_report_fixture(sim, payer, contested, e2e)
+        create = pb.CreateRefundRequest(
+            participant=VIRTUAL_PAYER,
+            transaction_id=e2e,
+            refund_reason=reason,
+            refund_amount=amount_text(cents),
+            refund_details=_VIRTUAL_DETAILS[reason],
+        )
+        opened.append(refunds.create_refund(sim, payer, create).refund)
+    return apb.OpenVirtualPayerRefundsResponse(refunds=opened)
+
+
+def _agreed_report_fixture(
+    sim: Simulator, payer: Participant, contested: Participant, e2e: str
+) -> None:
+    """FIXTURE, not a DICT flow: the infraction report a fraud refund must follow (manual
+    §17.2), created already CLOSED as AGREED. The homologation prepares it on the BCB's
+    side; here the participant's acknowledge and close are made on its behalf, by the same
+    operations its calls would run (so the AGREED close registers its fraud marker too)."""
+    report = infractions.create_report(
+        sim,
+        payer,
+        pb.CreateInfractionReportRequest(
+            participant=VIRTUAL_PAYER,
+            transaction_id=e2e,
+            reason="REFUND_REQUEST",
+            situation_type="SCAM",
+            contact_information=pb.ContactInformation(
+                email="homologacao@psp-virtual.example", phone="+5561999990003"
+            ),
+            counterparty_participant=contested.ispb,
+            request_id=new_uuid4(),
+        ),
+    ).report
+    ispb = contested.ispb
+    infractions.acknowledge_report(
+        sim, contested, pb.AcknowledgeInfractionReportRequest(id=report.id, participant=ispb)
+    )
+    infractions.close_report(
+        sim,
+        contested,
+        pb.CloseInfractionReportRequest(
+            id=report.id,
+            participant=ispb,
+            analysis_result="AGREED",
+            analysis_details="Fixture of the simulator's virtual payer (homologation).",
+            fraud_type="SCAMMER_ACCOUNT",
+        ),
+    )
+
+
 def get_call_counts(sim: Simulator, request: apb.GetCallCountsRequest) -> apb.CallCounts:
     by_method, created, total = sim.state.counters.for_request(request.request_id)
     return apb.CallCounts(by_method=by_method, entries_created=created, total=total)
@@ -197,6 +348,9 @@ ROUTES: dict[str, Callable[[Simulator, Any], Any]] = {
     "RemoveEntry": remove_entry,
     "LoadEntries": load_entries,
     "SettlePayment": settle_payment,
+    "AddTransaction": add_transaction,
+    "ListTransactions": list_transactions,
+    "OpenVirtualPayerRefunds": open_virtual_payer_refunds,
     "GetCallCounts": get_call_counts,
     "GetStats": get_stats,
     "GetVSync": get_vsync,

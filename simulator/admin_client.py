@@ -134,6 +134,41 @@ class AdminClient:
         request = apb.SettlePaymentRequest(end_to_end_id=end_to_end_id)
         return bool(self._call(self._stub.SettlePayment, request).credited)
 
+    def add_transaction(
+        self,
+        end_to_end_id: str,
+        payer: str,
+        payee: str,
+        amount: str,
+        settled_at: datetime | None = None,
+        *,
+        pix_automatico: bool = False,
+    ) -> apb.Transaction:
+        """The SPI settled this transaction (at ``settled_at``; now when None): refund
+        requests may name it. ``amount`` is a decimal string, e.g. "100.00"."""
+        request = apb.Transaction(
+            end_to_end_id=end_to_end_id,
+            payer_participant=payer,
+            payee_participant=payee,
+            amount=amount,
+            pix_automatico=pix_automatico,
+        )
+        if settled_at is not None:
+            request.settled_at.CopyFrom(ts(from_datetime(settled_at)))
+        return self._call(self._stub.AddTransaction, request)
+
+    def list_transactions(self) -> list[apb.Transaction]:
+        request = apb.ListTransactionsRequest()
+        return list(self._call(self._stub.ListTransactions, request).transactions)
+
+    # the homologation's virtual payer PSP (99999003)
+
+    def open_virtual_payer_refunds(self, participant: str, amount: str = "") -> list[pb.Refund]:
+        """99999003 pays ``participant`` twice and asks for both back: an OPERATIONAL_FLAW
+        refund request, then a FRAUD one (after an AGREED report, made as a fixture)."""
+        request = apb.OpenVirtualPayerRefundsRequest(participant=participant, amount=amount)
+        return list(self._call(self._stub.OpenVirtualPayerRefunds, request).refunds)
+
     # observation
 
     def get_call_counts(self, request_id: str = "") -> apb.CallCounts:

@@ -216,6 +216,8 @@ class SimulatorConfig(_message.Message):
     KEY_LIMITS_ENABLED_FIELD_NUMBER: _builtins.int
     CORRUPT_CID_FILES_FIELD_NUMBER: _builtins.int
     LEGAL_PERSON_CACHE_MAX_AGE_SECONDS_FIELD_NUMBER: _builtins.int
+    FRAUD_REFUND_WINDOW_HOURS_FIELD_NUMBER: _builtins.int
+    OPERATIONAL_FLAW_REFUND_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
     list_lag_seconds: _builtins.float
     """lists (claims, CID events, reports) hide rows younger than this"""
     cid_file_processing_seconds: _builtins.float
@@ -230,6 +232,12 @@ class SimulatorConfig(_message.Message):
     """GetEntry's Cache-Control max-age for a LEGAL_PERSON's key (manual §12: at most 180 s);
     a NATURAL_PERSON's key is answered with 0 (not to be cached).
     """
+    fraud_refund_window_hours: _builtins.float
+    """Refund windows (manual §10.1 and §17.2: a FRAUD refund within 72 h of the AGREED close
+    of its infraction report; §17.1: an OPERATIONAL_FLAW refund for a transaction of the
+    last 90 days). 0 or less restores the spec's value.
+    """
+    operational_flaw_refund_window_days: _builtins.float
     def __init__(
         self,
         *,
@@ -239,10 +247,12 @@ class SimulatorConfig(_message.Message):
         key_limits_enabled: _builtins.bool = ...,
         corrupt_cid_files: _builtins.bool = ...,
         legal_person_cache_max_age_seconds: _builtins.int = ...,
+        fraud_refund_window_hours: _builtins.float = ...,
+        operational_flaw_refund_window_days: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cid_file_processing_seconds", b"cid_file_processing_seconds", "corrupt_cid_files", b"corrupt_cid_files", "key_limits_enabled", b"key_limits_enabled", "legal_person_cache_max_age_seconds", b"legal_person_cache_max_age_seconds", "list_lag_seconds", b"list_lag_seconds", "rate_limits_enabled", b"rate_limits_enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cid_file_processing_seconds", b"cid_file_processing_seconds", "corrupt_cid_files", b"corrupt_cid_files", "fraud_refund_window_hours", b"fraud_refund_window_hours", "key_limits_enabled", b"key_limits_enabled", "legal_person_cache_max_age_seconds", b"legal_person_cache_max_age_seconds", "list_lag_seconds", b"list_lag_seconds", "operational_flaw_refund_window_days", b"operational_flaw_refund_window_days", "rate_limits_enabled", b"rate_limits_enabled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -436,6 +446,135 @@ class SettlePaymentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SettlePaymentResponse: _TypeAlias = SettlePaymentResponse  # noqa: Y015
+
+@_typing.final
+class Transaction(_message.Message):
+    """A transaction the SPI settled (a pacs.008; for a REFUND_CANCELLED request, the pacs.004
+    being contested, whose payer is the PSP that returned the funds).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    END_TO_END_ID_FIELD_NUMBER: _builtins.int
+    PAYER_PARTICIPANT_FIELD_NUMBER: _builtins.int
+    PAYEE_PARTICIPANT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    SETTLED_AT_FIELD_NUMBER: _builtins.int
+    PIX_AUTOMATICO_FIELD_NUMBER: _builtins.int
+    end_to_end_id: _builtins.str
+    """E2E id (or RtrId), \\w{32}"""
+    payer_participant: _builtins.str
+    """the debited PSP: the only one that may request a refund"""
+    payee_participant: _builtins.str
+    """the credited PSP: a refund's contested participant"""
+    amount: _builtins.str
+    """decimal string, as Refund.refund_amount ("100.00")"""
+    pix_automatico: _builtins.bool
+    """a Pix Automático payment (the only kind a PIX_AUTOMATICO"""
+    @_builtins.property
+    def settled_at(self) -> _timestamp_pb2.Timestamp:
+        """unset: now; later than now: not settled yet"""
+
+    def __init__(
+        self,
+        *,
+        end_to_end_id: _builtins.str = ...,
+        payer_participant: _builtins.str = ...,
+        payee_participant: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        settled_at: _timestamp_pb2.Timestamp | None = ...,
+        pix_automatico: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settled_at", b"settled_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "end_to_end_id", b"end_to_end_id", "payee_participant", b"payee_participant", "payer_participant", b"payer_participant", "pix_automatico", b"pix_automatico", "settled_at", b"settled_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Transaction: _TypeAlias = Transaction  # noqa: Y015
+
+@_typing.final
+class ListTransactionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTransactionsRequest: _TypeAlias = ListTransactionsRequest  # noqa: Y015
+
+@_typing.final
+class ListTransactionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def transactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Transaction]:
+        """ascending by settled_at"""
+
+    def __init__(
+        self,
+        *,
+        transactions: _abc.Iterable[Global___Transaction] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["transactions", b"transactions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTransactionsResponse: _TypeAlias = ListTransactionsResponse  # noqa: Y015
+
+@_typing.final
+class OpenVirtualPayerRefundsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """the payee's PSP: the refunds' contested participant"""
+    amount: _builtins.str
+    """each transaction's amount and refund amount; "100.00" if empty"""
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        amount: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "participant", b"participant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenVirtualPayerRefundsRequest: _TypeAlias = OpenVirtualPayerRefundsRequest  # noqa: Y015
+
+@_typing.final
+class OpenVirtualPayerRefundsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUNDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refunds(self) -> _containers.RepeatedCompositeFieldContainer[_dict_bridge_pb2.Refund]:
+        """OPERATIONAL_FLAW, then FRAUD; each names the transaction registered for it."""
+
+    def __init__(
+        self,
+        *,
+        refunds: _abc.Iterable[_dict_bridge_pb2.Refund] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refunds", b"refunds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenVirtualPayerRefundsResponse: _TypeAlias = OpenVirtualPayerRefundsResponse  # noqa: Y015
 
 @_typing.final
 class GetCallCountsRequest(_message.Message):

@@ -95,6 +95,21 @@ class SimulatorAdminStub:
                 request_serializer=simulator_dot_admin__pb2.SettlePaymentRequest.SerializeToString,
                 response_deserializer=simulator_dot_admin__pb2.SettlePaymentResponse.FromString,
                 _registered_method=True)
+        self.AddTransaction = channel.unary_unary(
+                '/dict.bridge.v1.SimulatorAdmin/AddTransaction',
+                request_serializer=simulator_dot_admin__pb2.Transaction.SerializeToString,
+                response_deserializer=simulator_dot_admin__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.ListTransactions = channel.unary_unary(
+                '/dict.bridge.v1.SimulatorAdmin/ListTransactions',
+                request_serializer=simulator_dot_admin__pb2.ListTransactionsRequest.SerializeToString,
+                response_deserializer=simulator_dot_admin__pb2.ListTransactionsResponse.FromString,
+                _registered_method=True)
+        self.OpenVirtualPayerRefunds = channel.unary_unary(
+                '/dict.bridge.v1.SimulatorAdmin/OpenVirtualPayerRefunds',
+                request_serializer=simulator_dot_admin__pb2.OpenVirtualPayerRefundsRequest.SerializeToString,
+                response_deserializer=simulator_dot_admin__pb2.OpenVirtualPayerRefundsResponse.FromString,
+                _registered_method=True)
         self.GetCallCounts = channel.unary_unary(
                 '/dict.bridge.v1.SimulatorAdmin/GetCallCounts',
                 request_serializer=simulator_dot_admin__pb2.GetCallCountsRequest.SerializeToString,
@@ -198,6 +213,28 @@ class SimulatorAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddTransaction(self, request, context):
+        """The SPI's record of settled transactions, which the DICT consults for refund requests
+        (who paid, who received, how much, when). Refunds name a transaction added here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTransactions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OpenVirtualPayerRefunds(self, request, context):
+        """The homologation's virtual payer PSP 99999003 (IN BCB 508, refund tests iii and iv):
+        it opens one refund request per reason against the participant, which must close them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCallCounts(self, request, context):
         """Observability for tests.
         """
@@ -285,6 +322,21 @@ def add_SimulatorAdminServicer_to_server(servicer, server):
                     servicer.SettlePayment,
                     request_deserializer=simulator_dot_admin__pb2.SettlePaymentRequest.FromString,
                     response_serializer=simulator_dot_admin__pb2.SettlePaymentResponse.SerializeToString,
+            ),
+            'AddTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTransaction,
+                    request_deserializer=simulator_dot_admin__pb2.Transaction.FromString,
+                    response_serializer=simulator_dot_admin__pb2.Transaction.SerializeToString,
+            ),
+            'ListTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTransactions,
+                    request_deserializer=simulator_dot_admin__pb2.ListTransactionsRequest.FromString,
+                    response_serializer=simulator_dot_admin__pb2.ListTransactionsResponse.SerializeToString,
+            ),
+            'OpenVirtualPayerRefunds': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenVirtualPayerRefunds,
+                    request_deserializer=simulator_dot_admin__pb2.OpenVirtualPayerRefundsRequest.FromString,
+                    response_serializer=simulator_dot_admin__pb2.OpenVirtualPayerRefundsResponse.SerializeToString,
             ),
             'GetCallCounts': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCallCounts,
@@ -631,6 +683,87 @@ class SimulatorAdmin:
             '/dict.bridge.v1.SimulatorAdmin/SettlePayment',
             simulator_dot_admin__pb2.SettlePaymentRequest.SerializeToString,
             simulator_dot_admin__pb2.SettlePaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.SimulatorAdmin/AddTransaction',
+            simulator_dot_admin__pb2.Transaction.SerializeToString,
+            simulator_dot_admin__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.SimulatorAdmin/ListTransactions',
+            simulator_dot_admin__pb2.ListTransactionsRequest.SerializeToString,
+            simulator_dot_admin__pb2.ListTransactionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenVirtualPayerRefunds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.SimulatorAdmin/OpenVirtualPayerRefunds',
+            simulator_dot_admin__pb2.OpenVirtualPayerRefundsRequest.SerializeToString,
+            simulator_dot_admin__pb2.OpenVirtualPayerRefundsResponse.FromString,
             options,
             channel_credentials,
             insecure,

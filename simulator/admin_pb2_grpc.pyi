@@ -58,6 +58,15 @@ class SimulatorAdminStub:
     """The SPI's side (the simulator has none): the pacs.008 carrying this end-to-end id was
     sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
     """
+    AddTransaction: _grpc.UnaryUnaryMultiCallable[_admin_pb2.Transaction, _admin_pb2.Transaction]
+    """The SPI's record of settled transactions, which the DICT consults for refund requests
+    (who paid, who received, how much, when). Refunds name a transaction added here.
+    """
+    ListTransactions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListTransactionsRequest, _admin_pb2.ListTransactionsResponse]
+    OpenVirtualPayerRefunds: _grpc.UnaryUnaryMultiCallable[_admin_pb2.OpenVirtualPayerRefundsRequest, _admin_pb2.OpenVirtualPayerRefundsResponse]
+    """The homologation's virtual payer PSP 99999003 (IN BCB 508, refund tests iii and iv):
+    it opens one refund request per reason against the participant, which must close them.
+    """
     GetCallCounts: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetCallCountsRequest, _admin_pb2.CallCounts]
     """Observability for tests."""
     GetStats: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetStatsRequest, _admin_pb2.Stats]
@@ -85,6 +94,15 @@ class SimulatorAdminAsyncStub(SimulatorAdminStub):
     SettlePayment: _aio.UnaryUnaryMultiCallable[_admin_pb2.SettlePaymentRequest, _admin_pb2.SettlePaymentResponse]  # type: ignore[assignment]
     """The SPI's side (the simulator has none): the pacs.008 carrying this end-to-end id was
     sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
+    """
+    AddTransaction: _aio.UnaryUnaryMultiCallable[_admin_pb2.Transaction, _admin_pb2.Transaction]  # type: ignore[assignment]
+    """The SPI's record of settled transactions, which the DICT consults for refund requests
+    (who paid, who received, how much, when). Refunds name a transaction added here.
+    """
+    ListTransactions: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListTransactionsRequest, _admin_pb2.ListTransactionsResponse]  # type: ignore[assignment]
+    OpenVirtualPayerRefunds: _aio.UnaryUnaryMultiCallable[_admin_pb2.OpenVirtualPayerRefundsRequest, _admin_pb2.OpenVirtualPayerRefundsResponse]  # type: ignore[assignment]
+    """The homologation's virtual payer PSP 99999003 (IN BCB 508, refund tests iii and iv):
+    it opens one refund request per reason against the participant, which must close them.
     """
     GetCallCounts: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetCallCountsRequest, _admin_pb2.CallCounts]  # type: ignore[assignment]
     """Observability for tests."""
@@ -182,6 +200,33 @@ class SimulatorAdminServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_pb2.SettlePaymentResponse, _abc.Awaitable[_admin_pb2.SettlePaymentResponse]]:
         """The SPI's side (the simulator has none): the pacs.008 carrying this end-to-end id was
         sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
+        """
+
+    @_abc_1.abstractmethod
+    def AddTransaction(
+        self,
+        request: _admin_pb2.Transaction,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Transaction, _abc.Awaitable[_admin_pb2.Transaction]]:
+        """The SPI's record of settled transactions, which the DICT consults for refund requests
+        (who paid, who received, how much, when). Refunds name a transaction added here.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTransactions(
+        self,
+        request: _admin_pb2.ListTransactionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListTransactionsResponse, _abc.Awaitable[_admin_pb2.ListTransactionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def OpenVirtualPayerRefunds(
+        self,
+        request: _admin_pb2.OpenVirtualPayerRefundsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.OpenVirtualPayerRefundsResponse, _abc.Awaitable[_admin_pb2.OpenVirtualPayerRefundsResponse]]:
+        """The homologation's virtual payer PSP 99999003 (IN BCB 508, refund tests iii and iv):
+        it opens one refund request per reason against the participant, which must close them.
         """
 
     @_abc_1.abstractmethod

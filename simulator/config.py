@@ -19,6 +19,14 @@ LEGAL_PERSON_CACHE_MAX_AGE = 180
 """Manual §12: lookups of keys "vinculadas a usuários pessoa jurídica podem ter suas
 respostas cacheadas ... prazo máximo de 180 segundos definido no header Cache-Control"."""
 
+FRAUD_REFUND_WINDOW_HOURS = 72.0
+"""Manual §10.1 and §17.2: "O PSP do pagador tem até 72 horas para iniciar a solicitação de
+devolução após a conclusão do processo de notificação de infração"."""
+
+OPERATIONAL_FLAW_REFUND_WINDOW_DAYS = 90.0
+"""Manual §17.1 (flow, step 2): "Caso a transação tenha sido realizada nos últimos noventa
+dias, PSP do pagador envia solicitação de devolução" (calendar days of 24 h [inferred])."""
+
 
 @dataclass
 class SimConfig:
@@ -36,6 +44,12 @@ class SimConfig:
     legal_person_cache_max_age_seconds: int = LEGAL_PERSON_CACHE_MAX_AGE
     """GetEntry's Cache-Control max-age for a LEGAL_PERSON's key (0..180); a NATURAL_PERSON's
     key is always answered with 0, not to be cached."""
+    fraud_refund_window_hours: float = FRAUD_REFUND_WINDOW_HOURS
+    """A FRAUD (or REFUND_CANCELLED) refund request must follow the AGREED close of its
+    infraction report within this many hours; later: RefundPeriodExpired."""
+    operational_flaw_refund_window_days: float = OPERATIONAL_FLAW_REFUND_WINDOW_DAYS
+    """An OPERATIONAL_FLAW refund request must name a transaction settled at most this many
+    days ago; older: RefundPeriodExpired."""
 
 
 @dataclass(frozen=True)

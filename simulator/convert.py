@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -25,6 +26,25 @@ def optional_us(message: object, field: str) -> int | None:
     if not message.HasField(field):  # type: ignore[attr-defined]
         return None
     return us_of(getattr(message, field))
+
+
+_AMOUNT = re.compile(r"([0-9]{1,16})(?:\.([0-9]{1,2}))?", re.ASCII)
+
+
+def cents_of(amount: str) -> int | None:
+    """The DICT's "number, format currency" (RefundAmount, "100.00") in integer cents; None
+    for anything else: a sign, an exponent, a third decimal, a comma [inferred: the spec's
+    examples all have two decimals; one or none is read as the same number]."""
+    found = _AMOUNT.fullmatch(amount)
+    if found is None:
+        return None
+    units, fraction = found.groups()
+    return int(units) * 100 + int((fraction or "0").ljust(2, "0"))
+
+
+def amount_text(cents: int) -> str:
+    """Integer cents as the DICT writes an amount: always two decimals ("100.00")."""
+    return f"{cents // 100}.{cents % 100:02d}"
 
 
 def uuid_text(raw: bytes) -> str:

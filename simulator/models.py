@@ -1,12 +1,13 @@
-"""The DICT's few-and-small objects: claims, infraction reports, fraud markers, CID
-files. Unlike entries they are plain dataclasses: there are never millions."""
+"""The DICT's few-and-small objects: claims, infraction reports, fraud markers, refund
+requests, the SPI's settled transactions they name, CID files. Unlike entries they are
+plain dataclasses: there are never millions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from app.bridge import dict_bridge_pb2 as pb
-from simulator.convert import ts
+from simulator.convert import amount_text, ts
 
 OPEN, WAITING, CONFIRMED, CANCELLED, COMPLETED = (
     "OPEN",
@@ -135,6 +136,64 @@ class Marker:
             creation_time=ts(self.created_us),
             last_modified=ts(self.last_modified_us or self.created_us),
             infraction_report_id=self.report_id,
+        )
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A transaction the SPI settled, as the DICT learns of it (admin AddTransaction: the
+    simulator has no SPI). Amounts are integer cents."""
+
+    end_to_end_id: str  # or the RtrId of a pacs.004
+    payer: str  # the debited participant
+    payee: str  # the credited participant
+    amount_cents: int
+    settled_us: int  # later than now: not settled yet
+    pix_automatico: bool = False
+
+
+OPEN_REFUND, CLOSED_REFUND, CANCELLED_REFUND = "OPEN", "CLOSED", "CANCELLED"
+
+
+@dataclass
+class Refund:
+    id: str
+    transaction_id: str
+    reason: str
+    amount_cents: int
+    details: str
+    requester: str
+    contested: str
+    created_us: int
+    last_modified_us: int
+    infraction_report_id: str = ""
+    status: str = OPEN_REFUND
+    analysis_result: str = ""
+    analysis_details: str = ""
+    rejection_reason: str = ""
+    refund_transaction_id: str = ""
+    close_params: tuple[str, ...] = ()  # the closing request, to recognise its repeats
+    returned_cents: int = 0  # what the close says went back (not in the DICT's object)
+
+    def to_pb(self, details: bool = True) -> pb.Refund:
+        """``details``: with RefundDetails and AnalysisDetails (a list sends them only
+        when asked: listRefunds' IncludeDetails)."""
+        return pb.Refund(
+            transaction_id=self.transaction_id,
+            refund_reason=self.reason,
+            refund_amount=amount_text(self.amount_cents),
+            refund_details=self.details if details else "",
+            id=self.id,
+            status=self.status,
+            requesting_participant=self.requester,
+            contested_participant=self.contested,
+            creation_time=ts(self.created_us),
+            last_modified=ts(self.last_modified_us),
+            infraction_report_id=self.infraction_report_id,
+            analysis_result=self.analysis_result,
+            analysis_details=self.analysis_details if details else "",
+            refund_rejection_reason=self.rejection_reason,
+            refund_transaction_id=self.refund_transaction_id,
         )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import fields
 from pathlib import Path
 
-from simulator.state import Simulator
+from simulator.state import DictState, Simulator
 
 FILE = "simulator-state.pickle"
 
@@ -40,9 +41,19 @@ def load(sim: Simulator, state_dir: str) -> bool:
     with path.open("rb") as fh:
         snapshot = pickle.load(fh)  # our own file, written by save()
     with sim.lock:
-        sim.state = snapshot["state"]
+        sim.state = _backfilled(snapshot["state"])
         sim.participants = snapshot["participants"]
         sim.config = snapshot["config"]
         sim.clock.reset()
         sim.clock.advance(snapshot["offset_seconds"])
     return True
+
+
+def _backfilled(state: DictState) -> DictState:
+    """A state saved before a part of it existed (refunds, transactions, ...) gets that
+    part empty, as a fresh DICT has it."""
+    fresh = DictState()
+    for part in fields(DictState):
+        if not hasattr(state, part.name):
+            setattr(state, part.name, getattr(fresh, part.name))
+    return state

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from simulator import buckets, claims, entries, infractions, markers, sync
+from simulator import buckets, claims, entries, infractions, markers, refunds, sync
 from simulator.boundary import Route
 
 ROUTES: dict[str, Route] = {
@@ -39,6 +39,11 @@ ROUTES: dict[str, Route] = {
     "CreateFraudMarker": Route(markers.create_marker, "FRAUD_MARKERS_WRITE"),
     "GetFraudMarker": Route(markers.get_marker, "FRAUD_MARKERS_READ"),
     "CancelFraudMarker": Route(markers.cancel_marker, "FRAUD_MARKERS_WRITE"),
+    "CreateRefund": Route(refunds.create_refund, "REFUNDS_WRITE"),
+    "GetRefund": Route(refunds.get_refund, "REFUNDS_READ"),
+    "ListRefunds": Route(refunds.list_refunds, refunds.list_policy),
+    "CloseRefund": Route(refunds.close_refund, "REFUNDS_WRITE"),
+    "CancelRefund": Route(refunds.cancel_refund, "REFUNDS_WRITE"),
     "ListBucketStates": Route(buckets.list_bucket_states, "POLICIES_LIST"),
     "GetBucketState": Route(buckets.get_bucket_state, "POLICIES_READ"),
 }

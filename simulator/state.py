@@ -23,7 +23,7 @@ from simulator.config import DEFAULT_PARTICIPANTS, Faults, Participant, SimConfi
 from simulator.counters import CallCounters
 from simulator.ledger import Ledger
 from simulator.lookups import Lookups
-from simulator.models import CidFile, Claim, Marker, Report
+from simulator.models import CidFile, Claim, Marker, Refund, Report, Transaction
 from simulator.records import EntryRecord
 from simulator.store import EntryStore
 
@@ -66,6 +66,8 @@ class DictState:
     markers: dict[str, Marker] = field(default_factory=dict)
     marker_requests: dict[str, str] = field(default_factory=dict)  # RequestId -> marker id
     report_requests: dict[str, str] = field(default_factory=dict)  # RequestId -> report id
+    refunds: dict[str, Refund] = field(default_factory=dict)
+    transactions: dict[str, Transaction] = field(default_factory=dict)  # the SPI's, by E2E id
     files: dict[int, CidFile] = field(default_factory=dict)
     buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
     lookups: Lookups = field(default_factory=Lookups)  # E2E id -> lookups awaiting payment
@@ -89,8 +91,8 @@ class Simulator:
         self.reset()
 
     def reset(self) -> None:
-        """Forget every entry, claim, report, file, bucket and counter; restore the
-        starting participants, configuration and clock; clear faults."""
+        """Forget every entry, claim, report, refund, transaction, file, bucket and
+        counter; restore the starting participants, configuration and clock; clear faults."""
         with self.lock:
             self.state = DictState()
             self.clock.reset()

@@ -1,0 +1,58 @@
+"""The SPI's settled transactions, as far as the DICT needs them for refund requests.
+
+The DICT learns of every settlement from the SPI; the simulator has no SPI, so a test
+registers transactions through SimulatorAdmin.AddTransaction (the homologation's virtual
+payer registers its own). A refund request names one by its E2E id (by the RtrId of a
+pacs.004 for REFUND_CANCELLED): its payer is the only PSP that may ask for the money
+back, its payee the contested PSP.
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.domain import problems
+from simulator.models import Transaction
+from simulator.state import Simulator
+
+TRANSACTION_ID = re.compile(r"\w{32}", re.ASCII)
+"""OpenAPI v2.6.1 Refund.TransactionId and RefundTransactionId: pattern ``\\w{32}`` (the
+whole value [inferred: an E2E id and an RtrId are exactly 32 characters])."""
+
+
+def add(sim: Simulator, tx: Transaction, settled_given: bool) -> Transaction:
+    """Record ``tx``; a repeat of one already recorded answers the first (``settled_given``
+    False: the repeat left its settlement time to the simulator, so any time matches)."""
+    known = sim.state.transactions.get(tx.end_to_end_id)
+    if known is not None:
+        same_time = not settled_given or known.settled_us == tx.settled_us
+        if same_time and (known.payer, known.payee, known.amount_cents, known.pix_automatico) == (
+            tx.payer,
+            tx.payee,
+            tx.amount_cents,
+            tx.pix_automatico,
+        ):
+            return known
+        raise problems.BadRequest(
+            f"transaction {tx.end_to_end_id} is recorded otherwise",
+            violations=[("end_to_end_id", "recorded_otherwise")],
+        )
+    sim.state.transactions[tx.end_to_end_id] = tx
+    return tx
+
+
+def settled(sim: Simulator, transaction_id: str) -> Transaction:
+    """The settled transaction a refund request names. Error table (v2.6.1):
+    RefundTransactionNotFound ("A transação definida na solicitação de devolução não foi
+    encontrada"), RefundTransactionNotSettled ("... não foi liquidada": recorded with a
+    settlement time still to come)."""
+    tx = sim.state.transactions.get(transaction_id)
+    if tx is None:
+        raise problems.RefundTransactionNotFound(f"no settled transaction {transaction_id}")
+    if tx.settled_us > sim.now_us():
+        raise problems.RefundTransactionNotSettled(f"transaction {transaction_id} is not settled")
+    return tx
+
+
+def listed(sim: Simulator) -> list[Transaction]:
+    return sorted(sim.state.transactions.values(), key=lambda t: (t.settled_us, t.end_to_end_id))
