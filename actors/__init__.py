@@ -24,13 +24,23 @@ broker.add_middleware(CurrentMessage())
 broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
 broker.add_middleware(OutboxMiddleware())
 
-from actors import claim_deadlines, claims, entries, lookups, polling, spine, sync  # noqa: E402
+from actors import (  # noqa: E402
+    claim_deadlines,
+    claims,
+    entries,
+    infractions,
+    lookups,
+    polling,
+    spine,
+    sync,
+)
 
 __all__ = [
     "broker",
     "claim_deadlines",
     "claims",
     "entries",
+    "infractions",
     "lookups",
     "polling",
     "spine",

@@ -161,6 +161,47 @@ class SyncSummary(msgspec.Struct, kw_only=True, frozen=True):
     key_types: list[KeyTypeSummary]
 
 
+class InfractionEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """An infraction report (MED) moved: one we opened (as reporter) or one opened
+    against a transaction of ours (as counterparty)."""
+
+    report_id: str
+    """Our id of the report (``GET /v1/infraction-reports/{report_id}``)."""
+    dict_id: str | None
+    """The DICT's report id (None until the DICT accepted our report)."""
+    role: str
+    """REPORTER or COUNTERPARTY: our role in the report."""
+    status: str
+    """The report's status after the change (sql/schema.sql, infraction_reports.status)."""
+    transaction_id: str
+    """The reported transaction's EndToEndId (RtrId for REFUND_CANCELLED)."""
+    reason: str
+    """REFUND_REQUEST or REFUND_CANCELLED."""
+    situation_type: str
+    reporter_participant: str
+    counterparty_participant: str
+    due_at: str | None
+    """When the counterparty's analysis is due (ISO 8601; 7 days after creation)."""
+    analysis_result: str | None = None
+    """AGREED or DISAGREED, once closed."""
+    fraud_marker_id: str | None = None
+    """The fraud marker an AGREED close created."""
+    problem_type: str | None = None
+    """The DICT's problem type, on a refusal (e.g. ``InfractionReportAlreadyExists``)."""
+
+
+class InfractionDeadline(msgspec.Struct, kw_only=True, frozen=True):
+    """A report we must analyse (as counterparty) is near its 7-day deadline, or past it,
+    and is still not closed."""
+
+    report_id: str
+    dict_id: str | None
+    status: str
+    """Our status when the timer fired (anything but closed or cancelled)."""
+    due_at: str
+    """When the analysis is due (ISO 8601)."""
+
+
 TOPICS: dict[str, type[msgspec.Struct]] = {
     "entries.created": EntryEvent,
     "entries.rejected": EntryEvent,
@@ -182,6 +223,13 @@ TOPICS: dict[str, type[msgspec.Struct]] = {
     "sync.reconciled": SyncReconciled,
     "sync.failed": SyncFailed,
     "sync.summary": SyncSummary,
+    "infractions.received": InfractionEvent,
+    "infractions.rejected": InfractionEvent,
+    "infractions.acknowledged": InfractionEvent,
+    "infractions.closed": InfractionEvent,
+    "infractions.cancelled": InfractionEvent,
+    "infractions.deadline_approaching": InfractionDeadline,
+    "infractions.deadline_missed": InfractionDeadline,
 }
 """Every topic an event may have, and its payload."""
 

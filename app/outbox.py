@@ -46,6 +46,12 @@ QUEUES: dict[str, str] = {
     "collect_sync": "dict",
     "compare_sync": "default",
     "reconcile_sync": "dict",
+    # infraction reports (actors/infractions.py): the calls to the DICT, the deadlines
+    "create_infraction_report": "dict",
+    "acknowledge_infraction_report": "dict",
+    "close_infraction_report": "dict",
+    "cancel_infraction_report": "dict",
+    "infraction_deadline": "default",
     # timers and operators' requests (actors/claim_deadlines.py, actors/spine.py)
     "claim_deadline": "default",
     "claim_retry": "default",

@@ -725,6 +725,67 @@ CREATE TABLE public.idempotency_keys (
     CONSTRAINT idempotency_keys_answer_complete CHECK (((status_code IS NULL) = (response_body IS NULL)))
 );
 
+CREATE TABLE public.infraction_reports (
+    id uuid NOT NULL,
+    dict_id text,
+    role text NOT NULL,
+    status text NOT NULL,
+    dict_status text,
+    transaction_id text NOT NULL,
+    reason text NOT NULL,
+    situation_type text NOT NULL,
+    report_details text,
+    contact_email text NOT NULL,
+    contact_phone text NOT NULL,
+    transaction_at timestamp with time zone,
+    reporter_participant text NOT NULL,
+    counterparty_participant text NOT NULL,
+    analysis_result text,
+    analysis_details text,
+    fraud_type text,
+    fraud_marker_id text,
+    dict_created_at timestamp with time zone,
+    dict_last_modified timestamp with time zone,
+    due_at timestamp with time zone,
+    request_id uuid NOT NULL,
+    pending jsonb,
+    problem_type text,
+    problem_detail text,
+    version integer DEFAULT 0 NOT NULL,
+    inserted_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT infraction_reports_analysis_result_check CHECK ((analysis_result = ANY (ARRAY['AGREED'::text, 'DISAGREED'::text]))),
+    CONSTRAINT infraction_reports_closed_has_its_analysis CHECK (((status <> 'closed'::text) OR (analysis_result IS NOT NULL))),
+    CONSTRAINT infraction_reports_counterparty_has_due_at CHECK (((role <> 'COUNTERPARTY'::text) OR (due_at IS NOT NULL))),
+    CONSTRAINT infraction_reports_dict_id_after_submit CHECK (((dict_id IS NOT NULL) OR (status = ANY (ARRAY['submitting'::text, 'rejected'::text])))),
+    CONSTRAINT infraction_reports_in_flight_has_pending CHECK (((status <> ALL (ARRAY['acknowledging'::text, 'closing'::text, 'cancelling'::text])) OR (pending IS NOT NULL))),
+    CONSTRAINT infraction_reports_marker_only_when_agreed CHECK (((fraud_marker_id IS NULL) OR (analysis_result = 'AGREED'::text))),
+    CONSTRAINT infraction_reports_reason_check CHECK ((reason = ANY (ARRAY['REFUND_REQUEST'::text, 'REFUND_CANCELLED'::text]))),
+    CONSTRAINT infraction_reports_rejected_says_why CHECK (((status <> 'rejected'::text) OR (problem_type IS NOT NULL))),
+    CONSTRAINT infraction_reports_role_check CHECK ((role = ANY (ARRAY['REPORTER'::text, 'COUNTERPARTY'::text])))
+);
+
+COMMENT ON COLUMN public.infraction_reports.status IS 'An infraction report as reporter or
+counterparty (statemachines/infraction_report.py): the DICT''s statuses in lowercase plus
+our calls in flight. Who moves it out:
+submitting:    reporter: CreateInfractionReport to send (create_infraction_report -> open | rejected)
+rejected:      reporter: the DICT refused the creation (terminal)
+open:          OPEN (counterparty: acknowledged at once by the poll -> acknowledging;
+               reporter: cancel -> cancelling)
+acknowledging: counterparty: AcknowledgeInfractionReport sent (-> acknowledged | open)
+acknowledged:  ACKNOWLEDGED (counterparty: close -> closing, day-5 and day-7 timers;
+               reporter: cancel -> cancelling)
+closing:       counterparty: CloseInfractionReport sent, the analysis in pending (-> closed | acknowledged)
+closed:        CLOSED (reporter: cancel -> cancelling; the creator may cancel after close)
+cancelling:    reporter: CancelInfractionReport sent (-> cancelled | back)
+cancelled:     CANCELLED (terminal)
+What the other side does arrives through the infraction poll and moves the same machine,
+never backwards (statemachines.infraction_report.CATCH_UP).';
+
+COMMENT ON COLUMN public.infraction_reports.due_at IS 'counterparty: the DICT''s CreationTime + 7 days (app.domain.infractions.deadline)';
+
+COMMENT ON COLUMN public.infraction_reports.request_id IS 'ours: the DICT''s CreateInfractionReportRequest has no RequestId (see the bridge contract)';
+
 CREATE TABLE public.lookup_key_changes (
     seq bigint NOT NULL,
     key_hash bytea NOT NULL,
@@ -1135,6 +1196,12 @@ ALTER TABLE ONLY public.entries
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (api_key_id, key);
 
+ALTER TABLE ONLY public.infraction_reports
+    ADD CONSTRAINT infraction_reports_dict_id_role UNIQUE (dict_id, role);
+
+ALTER TABLE ONLY public.infraction_reports
+    ADD CONSTRAINT infraction_reports_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.lookup_key_changes
     ADD CONSTRAINT lookup_key_changes_pkey PRIMARY KEY (seq);
 
@@ -1189,6 +1256,12 @@ CREATE UNIQUE INDEX entries_request_id_live ON public.entries USING btree (reque
 
 CREATE INDEX idempotency_keys_created ON public.idempotency_keys USING btree (created_at);
 
+CREATE INDEX infraction_reports_listing ON public.infraction_reports USING btree (inserted_at, id);
+
+CREATE UNIQUE INDEX infraction_reports_one_live_per_transaction ON public.infraction_reports USING btree (transaction_id, reason) WHERE ((role = 'REPORTER'::text) AND (status <> ALL (ARRAY['rejected'::text, 'cancelled'::text])));
+
+CREATE INDEX infraction_reports_role_status ON public.infraction_reports USING btree (role, status);
+
 CREATE UNIQUE INDEX outbox_dedupe ON public.outbox USING btree (dedupe_key) WHERE ((dedupe_key IS NOT NULL) AND (status = ANY (ARRAY['pending'::text, 'dispatched'::text])));
 
 CREATE INDEX outbox_due ON public.outbox USING btree (deliver_at) WHERE (status = 'pending'::text);
@@ -1220,6 +1293,10 @@ CREATE TRIGGER entries_enforce_transition BEFORE INSERT OR UPDATE OF status ON p
 CREATE TRIGGER entries_lookup_key_changed AFTER INSERT OR DELETE OR UPDATE OF cid, key ON public.entries FOR EACH ROW EXECUTE FUNCTION public.lookup_key_changed();
 
 CREATE TRIGGER entries_record_transition AFTER INSERT OR UPDATE OF status ON public.entries FOR EACH ROW EXECUTE FUNCTION public.record_transition('entry');
+
+CREATE TRIGGER infraction_reports_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.infraction_reports FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('infraction_report');
+
+CREATE TRIGGER infraction_reports_record_transition AFTER INSERT OR UPDATE OF status ON public.infraction_reports FOR EACH ROW EXECUTE FUNCTION public.record_transition('infraction_report');
 
 CREATE TRIGGER sync_runs_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('sync_run');
 

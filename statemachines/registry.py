@@ -7,10 +7,12 @@ from collections.abc import Callable
 from app import db, outbox
 from app.outbox import Step
 from app.repo import claims
-from statemachines import claim, claim_steps, entry, sync_run
+from statemachines import claim, claim_steps, entry, infraction_report, sync_run
 from statemachines.core import IllegalTrigger, Spec
 
-MACHINES: dict[str, Spec] = {s.name: s for s in (entry.SPEC, claim.SPEC, sync_run.SPEC)}
+MACHINES: dict[str, Spec] = {
+    s.name: s for s in (entry.SPEC, claim.SPEC, sync_run.SPEC, infraction_report.SPEC)
+}
 
 
 def mirror(conn: db.Conn) -> None:

@@ -37,6 +37,7 @@ RESOURCES = (
     ("app.api.claims", "ClaimController"),
     ("app.api.sync", "SyncRunController"),
     ("app.api.lookups", "LookupController"),
+    ("app.api.infractions", "InfractionReportController"),
 )
 """(module, controller) pairs joining the secured router. A module not written yet is
 skipped; one that exists but fails to import fails the app, loudly."""

@@ -29,6 +29,10 @@ CONSTRAINTS: dict[str, str] = {
     "entries_live_key": "this key already has a live entry here",
     "claims_dict_id_role": "this claim is already recorded in this role",
     "claims_one_open_per_key_role": "a claim on this key is already open in this role",
+    "infraction_reports_one_live_per_transaction": (
+        "a report of ours on this transaction and reason is already live"
+    ),
+    "infraction_reports_dict_id_role": "this report is already recorded in this role",
 }
 """Constraint name -> what it protects (the trigger's ``illegal_transition`` included)."""
 

@@ -16,6 +16,7 @@ SENT_BY_CRONS = {
     "poll_claims",
     "sync_schedule",
     "lookup_index",
+    "poll_infractions",
 }
 """Actors the scheduler (or the poll tick) sends directly: no outbox row names them."""
 
