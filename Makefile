@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-sync proto schema docs
+.PHONY: dev test lint bench bench-sync bench-lookups proto schema docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,15 @@ test: lint
 BENCH_SYNC_ARGS ?= --compare-with driver,worker
 bench-sync: $(STAMP)
 	$(PY) tests/bench/bench_sync.py $(BENCH_SYNC_ARGS)
+
+# Lookup benchmark (tests/bench/bench_lookups.py): its own database dc_bench_lookups and
+# Redis db 14; figures into docs/benchmarks.md. The 10-minute capacity test is the default
+# (~13 minutes in all); quick: make bench-lookups BENCH_LOOKUPS_ARGS="--capacity-seconds 60
+# --no-record". wrk (Debian package) is the load generator.
+BENCH_LOOKUPS_ARGS ?=
+bench-lookups: $(STAMP)
+	command -v wrk >/dev/null || (apt-get install -y wrk || sudo apt-get install -y wrk)
+	$(PY) tests/bench/bench_lookups.py $(BENCH_LOOKUPS_ARGS)
 
 proto: $(STAMP)
 	$(PY) -m app.bridge.codegen
