@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from app import outbox
 from app.domain import claims as rules
 from app.events import ClaimAnomaly
@@ -46,12 +44,7 @@ def fire(
 ) -> Transition:
     """``core.fire`` on the claim machine, with what the DICT said (``DICT_FIELDS``),
     the call now in flight (``pending``) and the DICT's last refusal (``problem``)."""
-    params = {
-        **{f: dict_fields.get(f) for f in DICT_FIELDS},
-        "pending": Jsonb(pending) if pending else None,
-        "problem_type": problem[0] if problem else None,
-        "problem_detail": problem[1][:500] if problem else None,
-    }
+    params = core.dict_params(DICT_FIELDS, dict_fields, pending, problem)
     return core.fire(step, SPEC, claim_id, trigger, reason=reason, params=params)
 
 

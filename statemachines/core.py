@@ -12,11 +12,12 @@ status change. ``fire`` is the one write path of every machine.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+from psycopg.types.json import Jsonb
 from transitions import EventData, Machine, MachineError
 
 from app import repo
@@ -245,3 +246,20 @@ def fire(
         raise Conflict(spec.name, str(subject_id), row.status, trigger, spec.allowed(row.status))
     step.add(fired.effects)
     return Transition(row, fired.to_status, values)
+
+
+def dict_params(
+    names: Iterable[str],
+    fields: Mapping[str, Any],
+    pending: Mapping[str, Any] | None,
+    problem: tuple[str, str] | None,
+) -> dict[str, Any]:
+    """The UPDATE values of a machine that follows a DICT object (claims, infraction
+    reports): what the DICT said (``names``, None when not said), the call now in
+    flight (``pending``) and the DICT's last refusal (``problem``: type, detail)."""
+    return {
+        **{f: fields.get(f) for f in names},
+        "pending": Jsonb(pending) if pending else None,
+        "problem_type": problem[0] if problem else None,
+        "problem_detail": problem[1][:500] if problem else None,
+    }
