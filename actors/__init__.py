@@ -28,9 +28,11 @@ from actors import (  # noqa: E402
     claim_deadlines,
     claims,
     entries,
+    fraud_markers,
     infractions,
     lookups,
     polling,
+    refunds,
     spine,
     sync,
 )
@@ -40,9 +42,11 @@ __all__ = [
     "claim_deadlines",
     "claims",
     "entries",
+    "fraud_markers",
     "infractions",
     "lookups",
     "polling",
+    "refunds",
     "spine",
     "sync",
 ]

@@ -164,7 +164,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "sim",
         help="act as another participant in the dev stack's simulated DICT (keys, claims, "
-        "clocks); --help for its commands",
+        "clocks, the SPI's settled transactions); --help for its commands",
     )
 
     dev = sub.add_parser("dev", help="everything on this machine, for development")

@@ -187,7 +187,7 @@ class InfractionEvent(msgspec.Struct, kw_only=True, frozen=True):
     fraud_marker_id: str | None = None
     """The fraud marker an AGREED close created."""
     problem_type: str | None = None
-    """The DICT's problem type, on a refusal (e.g. ``InfractionReportAlreadyExists``)."""
+    """The DICT's problem type, on a refusal (e.g. ``InfractionReportTransactionNotFound``)."""
 
 
 class InfractionDeadline(msgspec.Struct, kw_only=True, frozen=True):
@@ -198,6 +198,72 @@ class InfractionDeadline(msgspec.Struct, kw_only=True, frozen=True):
     dict_id: str | None
     status: str
     """Our status when the timer fired (anything but closed or cancelled)."""
+    due_at: str
+    """When the analysis is due (ISO 8601)."""
+
+
+class FraudMarkerEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """A fraud marker moved: one we registered for our customer (origin OURS) or one our
+    AGREED close of an infraction report created (origin INFRACTION_REPORT)."""
+
+    marker_id: str
+    """Our id of the marker (``GET /v1/fraud-markers/{marker_id}``)."""
+    dict_id: str | None
+    """The DICT's marker id (None when the DICT refused our marker)."""
+    status: str
+    """The marker's status after the change (sql/schema.sql, fraud_markers.status)."""
+    origin: str
+    """OURS or INFRACTION_REPORT."""
+    fraud_type: str
+    """APPLICATION_FRAUD, MULE_ACCOUNT, SCAMMER_ACCOUNT or OTHER."""
+    tax_id_number: str | None
+    """The marked customer's CPF or CNPJ (None if the DICT tied the marker to no one)."""
+    key: str | None
+    """The marked key, if the marker names one."""
+    infraction_report_id: str | None = None
+    """INFRACTION_REPORT: our id of the report (``GET /v1/infraction-reports/{id}``)."""
+    problem_type: str | None = None
+    """The DICT's problem type, on a refusal (e.g. ``FraudMarkerInvalid``)."""
+
+
+class RefundEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """A refund request (MED) moved: one we made as the payer's PSP (REQUESTING) or one
+    made against a transaction our customer received (CONTESTED)."""
+
+    refund_id: str
+    """Our id of the request (``GET /v1/refunds/{refund_id}``)."""
+    dict_id: str | None
+    """The DICT's RefundId (None until the DICT accepted our request)."""
+    role: str
+    """REQUESTING or CONTESTED: our role in the request."""
+    status: str
+    """The request's status after the change (sql/schema.sql, refunds.status)."""
+    transaction_id: str
+    """The transaction's EndToEndId (RtrId for REFUND_CANCELLED)."""
+    refund_reason: str
+    """FRAUD, OPERATIONAL_FLAW, REFUND_CANCELLED or PIX_AUTOMATICO."""
+    refund_amount: str
+    """The amount asked, in reais, as a decimal string ("100.00")."""
+    requesting_participant: str
+    contested_participant: str | None
+    due_at: str | None
+    """Contested: when our analysis is due (ISO 8601)."""
+    analysis_result: str | None = None
+    """TOTALLY_ACCEPTED, PARTIALLY_ACCEPTED or REJECTED, once closed."""
+    rejection_reason: str | None = None
+    refund_transaction_id: str | None = None
+    """The pacs.004 RtrId that returned the funds, once accepted."""
+    problem_type: str | None = None
+    """The DICT's problem type, on a refusal (e.g. ``RefundPeriodExpired``)."""
+
+
+class RefundDeadline(msgspec.Struct, kw_only=True, frozen=True):
+    """A request against us (as contested) is near the deadline we allow ourselves for
+    its analysis, or past it, and is still not closed."""
+
+    refund_id: str
+    dict_id: str | None
+    status: str
     due_at: str
     """When the analysis is due (ISO 8601)."""
 
@@ -226,10 +292,20 @@ TOPICS: dict[str, type[msgspec.Struct]] = {
     "infractions.received": InfractionEvent,
     "infractions.rejected": InfractionEvent,
     "infractions.acknowledged": InfractionEvent,
+    "infractions.updated": InfractionEvent,
     "infractions.closed": InfractionEvent,
     "infractions.cancelled": InfractionEvent,
     "infractions.deadline_approaching": InfractionDeadline,
     "infractions.deadline_missed": InfractionDeadline,
+    "fraud_markers.registered": FraudMarkerEvent,
+    "fraud_markers.rejected": FraudMarkerEvent,
+    "fraud_markers.cancelled": FraudMarkerEvent,
+    "refunds.received": RefundEvent,
+    "refunds.rejected": RefundEvent,
+    "refunds.closed": RefundEvent,
+    "refunds.cancelled": RefundEvent,
+    "refunds.deadline_approaching": RefundDeadline,
+    "refunds.deadline_missed": RefundDeadline,
 }
 """Every topic an event may have, and its payload."""
 

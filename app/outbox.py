@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 from psycopg.types.json import Jsonb
 
-from app import clock, db, events, repo
+from app import clock, db, events, repo, settings
+from app.domain import infractions
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,18 @@ QUEUES: dict[str, str] = {
     "acknowledge_infraction_report": "dict",
     "close_infraction_report": "dict",
     "cancel_infraction_report": "dict",
+    "update_infraction_report": "dict",
     "infraction_deadline": "default",
+    # fraud markers (actors/fraud_markers.py): the calls to the DICT, those of reports
+    "create_fraud_marker": "dict",
+    "cancel_fraud_marker": "dict",
+    "record_fraud_marker": "dict",
+    "report_marker_cancelled": "default",
+    # refund requests (actors/refunds.py): the calls to the DICT, the deadlines
+    "create_refund": "dict",
+    "close_refund": "dict",
+    "cancel_refund": "dict",
+    "refund_deadline": "default",
     # timers and operators' requests (actors/claim_deadlines.py, actors/spine.py)
     "claim_deadline": "default",
     "claim_retry": "default",
@@ -328,13 +340,14 @@ class Backlog:
 
 class BacklogCollector:
     """Gauges read from Postgres at scrape time: the outbox (the relay's health, timer
-    lag) and claims (open by role and status; past a deadline with no action taken)."""
+    lag), claims (open by role and status; past a deadline with no action taken), the
+    sync runs, and MED (infraction reports and refunds: ``_med_gauges``)."""
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         from app.domain.sync import KEY_TYPES
-        from app.repo import claims, polls, sync_runs
+        from app.repo import claims, med, polls, sync_runs
 
         now = clock.now()
         with db.pool().connection() as conn:
@@ -345,6 +358,7 @@ class BacklogCollector:
             sync_state = sync_runs.by_key_type(conn, KEY_TYPES)
             sync_open = sync_runs.open_by_status(conn)
             sync_last = sync_runs.last_finished(conn)
+            med_state = med.gauges(conn, now, *med_params())
         assert row is not None  # an aggregate always answers one row
         oldest = row.oldest_due
         yield GaugeMetricFamily(
@@ -377,6 +391,7 @@ class BacklogCollector:
         yield risk
         yield from _poll_gauges(poll, now)
         yield from _sync_gauges(sync_state, sync_open, sync_last, now)
+        yield from _med_gauges(med_state, now)
 
 
 def _sync_gauges(state: Any, open_runs: Any, last: Any, now: datetime) -> Iterator[Any]:
@@ -439,3 +454,90 @@ def _poll_gauges(poll: Any, now: datetime) -> Iterator[Any]:
         "Claims whose DICT status our record cannot reach, until an operator clears them",
         value=poll.anomalies,
     )
+
+
+MED_FINISHED = ("rejected", "closed", "cancelled")
+"""An infraction report or refund request in one of these is finished for the gauges (a
+closed report too, although its reporter may still cancel it)."""
+
+
+def med_params() -> tuple[dict[str, list[str]], dict[str, timedelta]]:
+    """By kind (``infraction_report``, ``refund``): the statuses of an item not
+    finished, from its machine; and how long before its due_at our analysis is "due
+    soon", as the machine's warning timer says: a report in the 2 days after the day-5
+    warning, a refund in the last quarter of REFUND_ANALYSIS_HOURS (warned at 75 %)."""
+    from statemachines import infraction_report, refund  # they import this module
+
+    live = {
+        spec.name: [s for s in spec.states if s not in MED_FINISHED]
+        for spec in (infraction_report.SPEC, refund.SPEC)
+    }
+    allowed = timedelta(hours=settings.med().refund_analysis_hours)
+    warnings = {
+        "infraction_report": infractions.ANALYSIS_DEADLINE - infractions.DEADLINE_WARNING,
+        "refund": allowed * (1 - refund.WARNING_SHARE),
+    }
+    return live, warnings
+
+
+def _med_gauges(rows: Any, now: datetime) -> Iterator[Any]:
+    """MED, by kind (infraction_report, refund): items not finished by role; of those
+    ours to analyse, the ones due soon or overdue and the nearest deadline; the DICT's
+    refusals; and how long since each role's poll went through the DICT's list."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    opened = GaugeMetricFamily(
+        "dict_med_open_total",
+        "Infraction reports and refund requests not finished (a closed report counts as"
+        " finished), by kind and our role",
+        labels=["kind", "role"],
+    )
+    rejected = GaugeMetricFamily(
+        "dict_med_rejected",
+        "Our MED requests the DICT refused: creations rejected within the last hour, and"
+        " items whose last call (acknowledge, close, cancel, update) was refused and not redone",
+        labels=["kind", "role"],
+    )
+    polled = GaugeMetricFamily(
+        "dict_med_poll_age_seconds",
+        "Seconds since the poll of this list (poll_cursors.name) last went through (never: -1)",
+        labels=["cursor"],
+    )
+    for r in rows:
+        opened.add_metric([r.kind, r.role], r.open)
+        rejected.add_metric([r.kind, r.role], r.rejected)
+        age = (now - r.polled_at).total_seconds() if r.polled_at else -1.0
+        polled.add_metric([r.cursor], age)
+    yield from (opened, rejected, polled)
+    yield from _med_due_gauges(rows, now)
+
+
+def _med_due_gauges(rows: Any, now: datetime) -> Iterator[Any]:
+    """Ours to analyse (COUNTERPARTY reports, CONTESTED refunds), by kind."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    soon = GaugeMetricFamily(
+        "dict_med_due_soon",
+        "Reports and refunds ours to analyse, not closed, due within the warning window"
+        " (reports: 2 days; refunds: the last 25 % of REFUND_ANALYSIS_HOURS)",
+        labels=["kind"],
+    )
+    overdue = GaugeMetricFamily(
+        "dict_med_overdue",
+        "Reports and refunds ours to analyse, not closed, past their due_at",
+        labels=["kind"],
+    )
+    nearest = GaugeMetricFamily(
+        "dict_med_oldest_due_seconds",
+        "Seconds until the nearest due_at of the reports or refunds ours to analyse"
+        " (negative: past due; absent when none is waiting)",
+        labels=["kind"],
+    )
+    for kind in ("infraction_report", "refund"):
+        mine = [r for r in rows if r.kind == kind]
+        soon.add_metric([kind], sum(r.due_soon for r in mine))
+        overdue.add_metric([kind], sum(r.overdue for r in mine))
+        due = [r.nearest_due for r in mine if r.nearest_due is not None]
+        if due:
+            nearest.add_metric([kind], (min(due) - now).total_seconds())
+    yield from (soon, overdue, nearest)

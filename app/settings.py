@@ -122,6 +122,13 @@ class LookupSettings(msgspec.Struct, frozen=True):
     misses is judged (over 20 % is suspicious, MO8 §13.2)."""
 
 
+class MedSettings(msgspec.Struct, frozen=True):
+    refund_analysis_hours: float
+    """REFUND_ANALYSIS_HOURS: how long after the DICT created a refund request against
+    us our analysis is due. The DICT states no figure (the manual says the funds go back
+    "imediatamente"): this is the bank's policy. A warning fires at 75 % of it."""
+
+
 def _opt(name: str) -> str | None:
     value = os.environ.get(name)
     return value or None
@@ -195,7 +202,12 @@ def lookups() -> LookupSettings:
     )
 
 
+@functools.cache
+def med() -> MedSettings:
+    return MedSettings(refund_analysis_hours=float(_env("REFUND_ANALYSIS_HOURS", "24")))
+
+
 def reset() -> None:
     """Forget cached settings (tests change the environment)."""
-    for fn in (database, redis, bridge, clock, api, sync, lookups):
+    for fn in (database, redis, bridge, clock, api, sync, lookups, med):
         fn.cache_clear()

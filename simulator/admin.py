@@ -26,7 +26,7 @@ from simulator.config import (
     Participant,
     SimConfig,
 )
-from simulator.convert import amount_text, cents_of, extended_pb, new_uuid4, ts, us_of
+from simulator.convert import amount_text, cents_of, extended_pb, ts, us_of
 from simulator.models import Transaction
 from simulator.state import Simulator, cid_of
 
@@ -275,8 +275,6 @@ def _agreed_report_fixture(
             contact_information=pb.ContactInformation(
                 email="homologacao@psp-virtual.example", phone="+5561999990003"
             ),
-            counterparty_participant=contested.ispb,
-            request_id=new_uuid4(),
         ),
     ).report
     ispb = contested.ispb

@@ -449,8 +449,8 @@ Global___SettlePaymentResponse: _TypeAlias = SettlePaymentResponse  # noqa: Y015
 
 @_typing.final
 class Transaction(_message.Message):
-    """A transaction the SPI settled (a pacs.008; for a REFUND_CANCELLED request, the pacs.004
-    being contested, whose payer is the PSP that returned the funds).
+    """A transaction the SPI settled (a pacs.008; for a REFUND_CANCELLED report or request, the
+    pacs.004 being contested, whose payer is the PSP that returned the funds).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -464,11 +464,15 @@ class Transaction(_message.Message):
     end_to_end_id: _builtins.str
     """E2E id (or RtrId), \\w{32}"""
     payer_participant: _builtins.str
-    """the debited PSP: the only one that may request a refund"""
+    """the debited PSP: the only one that may report it or"""
     payee_participant: _builtins.str
-    """the credited PSP: a refund's contested participant"""
+    """request a refund
+    the credited PSP: the report's counterparty, a refund's
+    """
     amount: _builtins.str
-    """decimal string, as Refund.refund_amount ("100.00")"""
+    """contested participant
+    decimal string, as Refund.refund_amount ("100.00")
+    """
     pix_automatico: _builtins.bool
     """a Pix Automático payment (the only kind a PIX_AUTOMATICO"""
     @_builtins.property

@@ -214,8 +214,9 @@ class SimulatorAdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddTransaction(self, request, context):
-        """The SPI's record of settled transactions, which the DICT consults for refund requests
-        (who paid, who received, how much, when). Refunds name a transaction added here.
+        """The SPI's record of settled transactions, which the DICT consults for infraction
+        reports and refund requests (who paid, who received, how much, when): both name a
+        transaction added here, and are refused on one that is not.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

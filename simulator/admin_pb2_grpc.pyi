@@ -59,8 +59,9 @@ class SimulatorAdminStub:
     sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
     """
     AddTransaction: _grpc.UnaryUnaryMultiCallable[_admin_pb2.Transaction, _admin_pb2.Transaction]
-    """The SPI's record of settled transactions, which the DICT consults for refund requests
-    (who paid, who received, how much, when). Refunds name a transaction added here.
+    """The SPI's record of settled transactions, which the DICT consults for infraction
+    reports and refund requests (who paid, who received, how much, when): both name a
+    transaction added here, and are refused on one that is not.
     """
     ListTransactions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListTransactionsRequest, _admin_pb2.ListTransactionsResponse]
     OpenVirtualPayerRefunds: _grpc.UnaryUnaryMultiCallable[_admin_pb2.OpenVirtualPayerRefundsRequest, _admin_pb2.OpenVirtualPayerRefundsResponse]
@@ -96,8 +97,9 @@ class SimulatorAdminAsyncStub(SimulatorAdminStub):
     sent, so the lookups made with it are credited (DICT.md §4 "getEntry counting").
     """
     AddTransaction: _aio.UnaryUnaryMultiCallable[_admin_pb2.Transaction, _admin_pb2.Transaction]  # type: ignore[assignment]
-    """The SPI's record of settled transactions, which the DICT consults for refund requests
-    (who paid, who received, how much, when). Refunds name a transaction added here.
+    """The SPI's record of settled transactions, which the DICT consults for infraction
+    reports and refund requests (who paid, who received, how much, when): both name a
+    transaction added here, and are refused on one that is not.
     """
     ListTransactions: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListTransactionsRequest, _admin_pb2.ListTransactionsResponse]  # type: ignore[assignment]
     OpenVirtualPayerRefunds: _aio.UnaryUnaryMultiCallable[_admin_pb2.OpenVirtualPayerRefundsRequest, _admin_pb2.OpenVirtualPayerRefundsResponse]  # type: ignore[assignment]
@@ -208,8 +210,9 @@ class SimulatorAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.Transaction,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.Transaction, _abc.Awaitable[_admin_pb2.Transaction]]:
-        """The SPI's record of settled transactions, which the DICT consults for refund requests
-        (who paid, who received, how much, when). Refunds name a transaction added here.
+        """The SPI's record of settled transactions, which the DICT consults for infraction
+        reports and refund requests (who paid, who received, how much, when): both name a
+        transaction added here, and are refused on one that is not.
         """
 
     @_abc_1.abstractmethod

@@ -11,6 +11,12 @@ so our running stack sees them the way it would see a real counterparty: by poll
   dict-connect sim claim acknowledge|confirm|cancel|complete CLAIM_ID
   dict-connect sim advance 7d        # the simulator's clock and ours (every dev process)
   dict-connect sim settle E12345678202612031200abcdefghijk   # its pacs.008 was sent
+  dict-connect sim add-transaction E12345678202612031200abcdefghijk   # the SPI settled it:
+      # our customer paid the other PSP's 100.00, so we may report it or ask for it back
+  dict-connect sim add-transaction E87654321202612031200abcdefghijk \
+      --payer 87654321 --payee 12345678 --amount 250.00   # theirs paid ours
+  dict-connect sim virtual-payer-refunds   # homologation step 7: the virtual payer PSP
+      # 99999003 pays our customer twice and asks for both back (OPERATIONAL_FLAW, FRAUD)
   dict-connect sim clock | calls | participants
 
 The simulator is at BRIDGE_ADDRESS (default 127.0.0.1:50051) unless --simulator says.
@@ -387,6 +393,49 @@ def settle(args: argparse.Namespace) -> Out:
     return Out({"end_to_end_id": e2e, "credited": credited}, [line])
 
 
+def add_transaction(args: argparse.Namespace) -> Out:
+    """The SPI's part, which the simulator lacks: a settled transaction (a pacs.008, or
+    the pacs.004 a REFUND_CANCELLED names by its RtrId). The DICT refuses an infraction
+    report or a refund request on a transaction the SPI never settled, and takes who may
+    open one and against whom from it: its payer's PSP opens, its payee's is the other
+    party. A repeat with the same data answers the first."""
+    settled_at = None
+    if args.settled_at:
+        stamp = Timestamp()
+        stamp.FromJsonString(args.settled_at)
+        settled_at = stamp.ToDatetime(tzinfo=UTC)
+    with _admin(args) as admin:
+        tx = admin.add_transaction(
+            args.end_to_end_id,
+            args.payer,
+            args.payee,
+            args.amount,
+            settled_at,
+            pix_automatico=args.pix_automatico,
+        )
+    kind = " (Pix Automático)" if tx.pix_automatico else ""
+    line = (
+        f"transaction {tx.end_to_end_id}: {tx.payer_participant} paid {tx.payee_participant} "
+        f"{tx.amount}{kind}, settled {_when(tx.settled_at)}"
+    )
+    return Out(_dict_of(tx), [line])
+
+
+def virtual_payer_refunds(args: argparse.Namespace) -> Out:
+    """The homologation's virtual payer PSP 99999003 (IN BCB 508, step 7): it pays the
+    participant twice and asks for each payment back, for an operational flaw and for
+    fraud (after an AGREED report it prepares itself). The participant's stack learns
+    both requests from its refund poll and must close them."""
+    with _admin(args) as admin:
+        opened = admin.open_virtual_payer_refunds(args.participant, args.amount or "")
+    lines = [
+        f"{r.requesting_participant} asked {r.contested_participant} for {r.refund_amount} back:"
+        f" refund {r.id} {r.refund_reason} {r.status} (transaction {r.transaction_id})"
+        for r in opened
+    ]
+    return Out([_dict_of(r) for r in opened], lines)
+
+
 def participants(args: argparse.Namespace) -> Out:
     with _admin(args) as admin:
         found = admin.list_participants()
@@ -486,7 +535,53 @@ def parser() -> argparse.ArgumentParser:
     _cmd(sub, "participants", participants, "the participants the simulator knows")
     settled = _cmd(sub, "settle", settle, "a looked-up payment was sent: credit its lookups")
     settled.add_argument("end_to_end_id", metavar="E2E_ID", help="the lookups' PI-EndToEndId")
+    _transaction_command(sub)
+    _virtual_payer_command(sub)
     return p
+
+
+def _virtual_payer_command(sub: Any) -> None:
+    ours = os.environ.get("PARTICIPANT_ISPB") or OURS
+    opened = _cmd(
+        sub,
+        "virtual-payer-refunds",
+        virtual_payer_refunds,
+        "homologation step 7: the virtual payer PSP 99999003 asks the participant for two"
+        " refunds (OPERATIONAL_FLAW and FRAUD) to close",
+    )
+    opened.add_argument(
+        "--participant",
+        type=_ispb,
+        default=ours,
+        help=f"the participant asked (the payee's PSP; default {ours}, ours)",
+    )
+    opened.add_argument(
+        "--amount", help="decimal, e.g. 250.00, of each payment (default: the simulator's 100.00)"
+    )
+
+
+def _transaction_command(sub: Any) -> None:
+    ours = os.environ.get("PARTICIPANT_ISPB") or OURS
+    added = _cmd(
+        sub,
+        "add-transaction",
+        add_transaction,
+        "the SPI settled a transaction: infraction reports and refund requests may name it",
+    )
+    added.add_argument(
+        "end_to_end_id", metavar="E2E_ID", help="its E2E id (a pacs.004's RtrId), 32 characters"
+    )
+    added.add_argument(
+        "--payer", type=_ispb, default=ours, help=f"the debited PSP (default {ours}, ours)"
+    )
+    added.add_argument(
+        "--payee", type=_ispb, default=OTHER, help=f"the credited PSP (default {OTHER})"
+    )
+    added.add_argument("--amount", default="100.00", help="decimal, e.g. 100.00 (the default)")
+    added.add_argument(
+        "--settled-at", type=_instant, metavar="INSTANT", help=f"like {OPENED}; default: now"
+    )
+    added.add_argument("--pix-automatico", action="store_true", help="a Pix Automático payment")
 
 
 def problem_line(problem: problems.DictProblem, address: str) -> str:

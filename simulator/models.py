@@ -80,8 +80,6 @@ class Report:
     contact: pb.ContactInformation
     created_us: int
     last_modified_us: int
-    request_id: str
-    fingerprint: tuple[object, ...] = ()  # the creating request, to recognise its repeats
     status: str = OPEN_REPORT
     analysis_result: str = ""
     analysis_details: str = ""
@@ -90,19 +88,21 @@ class Report:
     key: str = ""  # the key the reported transaction paid, when the simulator knows it
     owner: str = ""  # that key's owner's tax id (the payee): what the statistics count
 
-    def to_pb(self) -> pb.InfractionReport:
+    def to_pb(self, details: bool = True) -> pb.InfractionReport:
+        """``details``: with ReportDetails and AnalysisDetails (a list sends them only
+        when asked: IncludeDetails, "Inclui os detalhes da notificação")."""
         return pb.InfractionReport(
             id=self.id,
             transaction_id=self.transaction_id,
             reason=self.reason,
             situation_type=self.situation_type,
-            report_details=self.report_details,
+            report_details=self.report_details if details else "",
             reporter_participant=self.reporter,
             counterparty_participant=self.counterparty,
             status=self.status,
             contact_information=self.contact,
             analysis_result=self.analysis_result,
-            analysis_details=self.analysis_details,
+            analysis_details=self.analysis_details if details else "",
             fraud_marker_id=self.fraud_marker_id,
             creation_time=ts(self.created_us),
             last_modified=ts(self.last_modified_us),

@@ -65,7 +65,6 @@ class DictState:
     reports: dict[str, Report] = field(default_factory=dict)
     markers: dict[str, Marker] = field(default_factory=dict)
     marker_requests: dict[str, str] = field(default_factory=dict)  # RequestId -> marker id
-    report_requests: dict[str, str] = field(default_factory=dict)  # RequestId -> report id
     refunds: dict[str, Refund] = field(default_factory=dict)
     transactions: dict[str, Transaction] = field(default_factory=dict)  # the SPI's, by E2E id
     files: dict[int, CidFile] = field(default_factory=dict)

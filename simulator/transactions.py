@@ -1,10 +1,12 @@
-"""The SPI's settled transactions, as far as the DICT needs them for refund requests.
+"""The SPI's settled transactions, as far as the DICT needs them for infraction reports
+and refund requests.
 
 The DICT learns of every settlement from the SPI; the simulator has no SPI, so a test
-registers transactions through SimulatorAdmin.AddTransaction (the homologation's virtual
-payer registers its own). A refund request names one by its E2E id (by the RtrId of a
-pacs.004 for REFUND_CANCELLED): its payer is the only PSP that may ask for the money
-back, its payee the contested PSP.
+registers transactions through SimulatorAdmin.AddTransaction (``dict-connect sim
+add-transaction`` in the dev stack; the homologation's virtual payer registers its own).
+An infraction report or a refund request names one by its E2E id (by the RtrId of a
+pacs.004 for REFUND_CANCELLED): its payer, the debited PSP, is the only one that may
+report it or ask for the money back, its payee the counterparty / contested PSP.
 """
 
 from __future__ import annotations
@@ -41,16 +43,23 @@ def add(sim: Simulator, tx: Transaction, settled_given: bool) -> Transaction:
     return tx
 
 
-def settled(sim: Simulator, transaction_id: str) -> Transaction:
-    """The settled transaction a refund request names. Error table (v2.6.1):
-    RefundTransactionNotFound ("A transação definida na solicitação de devolução não foi
-    encontrada"), RefundTransactionNotSettled ("... não foi liquidada": recorded with a
-    settlement time still to come)."""
+def settled(
+    sim: Simulator,
+    transaction_id: str,
+    not_found: type[problems.DictProblem] = problems.RefundTransactionNotFound,
+    not_settled: type[problems.DictProblem] = problems.RefundTransactionNotSettled,
+) -> Transaction:
+    """The settled transaction a refund request (or an infraction report: pass its
+    problem types) names. Error table (v2.6.1): RefundTransactionNotFound ("A transação
+    definida na solicitação de devolução não foi encontrada"), RefundTransactionNotSettled
+    ("... não foi liquidada": recorded with a settlement time still to come); for a report
+    InfractionReportTransactionNotFound and InfractionReportTransactionNotSettled ("A
+    transação definida na notificação de infração não foi encontrada / liquidada")."""
     tx = sim.state.transactions.get(transaction_id)
     if tx is None:
-        raise problems.RefundTransactionNotFound(f"no settled transaction {transaction_id}")
+        raise not_found(f"no settled transaction {transaction_id}")
     if tx.settled_us > sim.now_us():
-        raise problems.RefundTransactionNotSettled(f"transaction {transaction_id} is not settled")
+        raise not_settled(f"transaction {transaction_id} is not settled")
     return tx
 
 

@@ -712,6 +712,53 @@ deleting:    DeleteEntry sent, the reason in pending (delete_entry -> deleted | 
 deleted:     out of the DICT; its CID left the VSync (terminal)
 rejected:    the DICT refused the creation; problem_type says why (terminal)';
 
+CREATE TABLE public.fraud_markers (
+    id uuid NOT NULL,
+    dict_id text,
+    status text NOT NULL,
+    origin text NOT NULL,
+    tax_id_number text,
+    key text,
+    fraud_type text NOT NULL,
+    infraction_report_id uuid,
+    request_id uuid,
+    pending jsonb,
+    problem_type text,
+    problem_detail text,
+    dict_created_at timestamp with time zone,
+    dict_last_modified timestamp with time zone,
+    version integer DEFAULT 0 NOT NULL,
+    inserted_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT fraud_markers_dict_id_after_submit CHECK (((dict_id IS NOT NULL) OR (status = ANY (ARRAY['submitting'::text, 'rejected'::text])))),
+    CONSTRAINT fraud_markers_fraud_type_check CHECK ((fraud_type = ANY (ARRAY['APPLICATION_FRAUD'::text, 'MULE_ACCOUNT'::text, 'SCAMMER_ACCOUNT'::text, 'OTHER'::text]))),
+    CONSTRAINT fraud_markers_in_flight_has_pending CHECK (((status <> 'cancelling'::text) OR (pending IS NOT NULL))),
+    CONSTRAINT fraud_markers_origin_check CHECK ((origin = ANY (ARRAY['OURS'::text, 'INFRACTION_REPORT'::text]))),
+    CONSTRAINT fraud_markers_ours_are_requested CHECK (((origin <> 'OURS'::text) OR ((request_id IS NOT NULL) AND (tax_id_number IS NOT NULL)))),
+    CONSTRAINT fraud_markers_rejected_says_why CHECK (((status <> 'rejected'::text) OR (problem_type IS NOT NULL))),
+    CONSTRAINT fraud_markers_report_origin_names_its_report CHECK (((origin = 'INFRACTION_REPORT'::text) = (infraction_report_id IS NOT NULL)))
+);
+
+COMMENT ON COLUMN public.fraud_markers.status IS 'A fraud marker (statemachines/fraud_marker.py):
+the DICT''s statuses in lowercase plus our calls in flight. Who moves it out:
+submitting: OURS: CreateFraudMarker to send, with our RequestId
+            (create_fraud_marker -> registered | rejected)
+rejected:   OURS: the DICT refused the creation (terminal)
+registered: REGISTERED (cancel through the API -> cancelling; INFRACTION_REPORT: inserted
+            here by record_fraud_marker, and cancelled with its report by
+            report_marker_cancelled -> cancelled)
+cancelling: CancelFraudMarker sent (cancel_fraud_marker -> cancelled | back to registered,
+            then GetFraudMarker and what the DICT holds)
+cancelled:  CANCELLED (terminal)';
+
+COMMENT ON COLUMN public.fraud_markers.origin IS 'OURS: registered by us for our customer; INFRACTION_REPORT: created by our AGREED close of a report';
+
+COMMENT ON COLUMN public.fraud_markers.tax_id_number IS 'NULL only for an INFRACTION_REPORT marker the DICT tied to no one';
+
+COMMENT ON COLUMN public.fraud_markers.infraction_report_id IS 'INFRACTION_REPORT: our infraction report (infraction_reports.id) whose close created it';
+
+COMMENT ON COLUMN public.fraud_markers.request_id IS 'OURS: the RequestId of CreateFraudMarker (idempotent in the DICT); NULL for INFRACTION_REPORT';
+
 CREATE TABLE public.idempotency_keys (
     api_key_id bigint NOT NULL,
     key text NOT NULL,
@@ -758,7 +805,7 @@ CREATE TABLE public.infraction_reports (
     CONSTRAINT infraction_reports_closed_has_its_analysis CHECK (((status <> 'closed'::text) OR (analysis_result IS NOT NULL))),
     CONSTRAINT infraction_reports_counterparty_has_due_at CHECK (((role <> 'COUNTERPARTY'::text) OR (due_at IS NOT NULL))),
     CONSTRAINT infraction_reports_dict_id_after_submit CHECK (((dict_id IS NOT NULL) OR (status = ANY (ARRAY['submitting'::text, 'rejected'::text])))),
-    CONSTRAINT infraction_reports_in_flight_has_pending CHECK (((status <> ALL (ARRAY['acknowledging'::text, 'closing'::text, 'cancelling'::text])) OR (pending IS NOT NULL))),
+    CONSTRAINT infraction_reports_in_flight_has_pending CHECK (((status <> ALL (ARRAY['acknowledging'::text, 'closing'::text, 'cancelling'::text, 'updating'::text])) OR (pending IS NOT NULL))),
     CONSTRAINT infraction_reports_marker_only_when_agreed CHECK (((fraud_marker_id IS NULL) OR (analysis_result = 'AGREED'::text))),
     CONSTRAINT infraction_reports_reason_check CHECK ((reason = ANY (ARRAY['REFUND_REQUEST'::text, 'REFUND_CANCELLED'::text]))),
     CONSTRAINT infraction_reports_rejected_says_why CHECK (((status <> 'rejected'::text) OR (problem_type IS NOT NULL))),
@@ -771,16 +818,19 @@ our calls in flight. Who moves it out:
 submitting:    reporter: CreateInfractionReport to send (create_infraction_report -> open | rejected)
 rejected:      reporter: the DICT refused the creation (terminal)
 open:          OPEN (counterparty: acknowledged at once by the poll -> acknowledging;
-               reporter: cancel -> cancelling)
+               reporter: cancel -> cancelling, update -> updating)
 acknowledging: counterparty: AcknowledgeInfractionReport sent (-> acknowledged | open)
 acknowledged:  ACKNOWLEDGED (counterparty: close -> closing, day-5 and day-7 timers;
-               reporter: cancel -> cancelling)
+               reporter: cancel -> cancelling, update -> updating)
 closing:       counterparty: CloseInfractionReport sent, the analysis in pending (-> closed | acknowledged)
 closed:        CLOSED (reporter: cancel -> cancelling; the creator may cancel after close)
 cancelling:    reporter: CancelInfractionReport sent (-> cancelled | back)
+updating:      reporter: UpdateInfractionReport sent, the new values in pending (-> back)
 cancelled:     CANCELLED (terminal)
 What the other side does arrives through the infraction poll and moves the same machine,
 never backwards (statemachines.infraction_report.CATCH_UP).';
+
+COMMENT ON COLUMN public.infraction_reports.counterparty_participant IS 'the other PSP: what we named on create until the DICT says (it takes it from the SPI)';
 
 COMMENT ON COLUMN public.infraction_reports.due_at IS 'counterparty: the DICT''s CreationTime + 7 days (app.domain.infractions.deadline)';
 
@@ -862,6 +912,73 @@ CREATE TABLE public.poll_cursors (
     updated_at timestamp with time zone NOT NULL,
     polled_at timestamp with time zone
 );
+
+CREATE TABLE public.poll_failures (
+    poller text NOT NULL,
+    dict_id text NOT NULL,
+    error text NOT NULL,
+    attempts integer DEFAULT 1 NOT NULL,
+    first_at timestamp with time zone NOT NULL,
+    last_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.refunds (
+    id uuid NOT NULL,
+    dict_id text,
+    role text NOT NULL,
+    status text NOT NULL,
+    dict_status text,
+    transaction_id text NOT NULL,
+    refund_reason text NOT NULL,
+    refund_amount numeric(15,2) NOT NULL,
+    refund_details text,
+    transaction_at timestamp with time zone,
+    requesting_participant text NOT NULL,
+    contested_participant text,
+    infraction_report_id text,
+    analysis_result text,
+    analysis_details text,
+    rejection_reason text,
+    refund_transaction_id text,
+    refunded_amount numeric(15,2),
+    dict_created_at timestamp with time zone,
+    dict_last_modified timestamp with time zone,
+    due_at timestamp with time zone,
+    request_id uuid NOT NULL,
+    pending jsonb,
+    problem_type text,
+    problem_detail text,
+    version integer DEFAULT 0 NOT NULL,
+    inserted_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT refunds_analysis_result_check CHECK ((analysis_result = ANY (ARRAY['TOTALLY_ACCEPTED'::text, 'PARTIALLY_ACCEPTED'::text, 'REJECTED'::text]))),
+    CONSTRAINT refunds_closed_has_its_analysis CHECK (((status <> 'closed'::text) OR (analysis_result IS NOT NULL))),
+    CONSTRAINT refunds_contested_has_due_at CHECK (((role <> 'CONTESTED'::text) OR (due_at IS NOT NULL))),
+    CONSTRAINT refunds_dict_id_after_submit CHECK (((dict_id IS NOT NULL) OR (status = ANY (ARRAY['submitting'::text, 'rejected'::text])))),
+    CONSTRAINT refunds_in_flight_has_pending CHECK (((status <> ALL (ARRAY['closing'::text, 'cancelling'::text])) OR (pending IS NOT NULL))),
+    CONSTRAINT refunds_refund_amount_check CHECK ((refund_amount > (0)::numeric)),
+    CONSTRAINT refunds_refund_reason_check CHECK ((refund_reason = ANY (ARRAY['FRAUD'::text, 'OPERATIONAL_FLAW'::text, 'REFUND_CANCELLED'::text, 'PIX_AUTOMATICO'::text]))),
+    CONSTRAINT refunds_rejected_says_why CHECK (((status <> 'rejected'::text) OR (problem_type IS NOT NULL))),
+    CONSTRAINT refunds_role_check CHECK ((role = ANY (ARRAY['REQUESTING'::text, 'CONTESTED'::text])))
+);
+
+COMMENT ON COLUMN public.refunds.status IS 'A refund request as requester (the payer''s PSP) or
+contested (the payee''s PSP) (statemachines/refund.py): the DICT''s statuses in lowercase
+plus our calls in flight. Who moves it out:
+submitting: requesting: CreateRefund to send (create_refund -> open | rejected)
+rejected:   requesting: the DICT refused the request (terminal)
+open:       OPEN (contested: our analysis, close -> closing, warned and due by the deadline
+            timers; requesting: cancel -> cancelling, or the other side closes it)
+closing:    contested: CloseRefund sent, the analysis in pending (-> closed | open)
+cancelling: requesting: CancelRefund sent (-> cancelled | open)
+closed:     CLOSED with its analysis (terminal)
+cancelled:  CANCELLED (terminal)
+What the other side does arrives through the refund poll and moves the same machine,
+never backwards (statemachines.refund.CATCH_UP).';
+
+COMMENT ON COLUMN public.refunds.refunded_amount IS 'ours: what a close said went back; the DICT learns it from the SPI, not from the close';
+
+COMMENT ON COLUMN public.refunds.due_at IS 'contested: the DICT''s CreationTime + REFUND_ANALYSIS_HOURS (our policy: the DICT says "imediatamente")';
 
 CREATE TABLE public.schema_migrations (
     version text NOT NULL,
@@ -1193,6 +1310,18 @@ ALTER TABLE ONLY public.dict_cid_events
 ALTER TABLE ONLY public.entries
     ADD CONSTRAINT entries_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.fraud_markers
+    ADD CONSTRAINT fraud_markers_dict_id UNIQUE (dict_id);
+
+ALTER TABLE ONLY public.fraud_markers
+    ADD CONSTRAINT fraud_markers_one_per_report UNIQUE (infraction_report_id);
+
+ALTER TABLE ONLY public.fraud_markers
+    ADD CONSTRAINT fraud_markers_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.fraud_markers
+    ADD CONSTRAINT fraud_markers_request_id UNIQUE (request_id);
+
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (api_key_id, key);
 
@@ -1213,6 +1342,15 @@ ALTER TABLE ONLY public.outbox
 
 ALTER TABLE ONLY public.poll_cursors
     ADD CONSTRAINT poll_cursors_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.poll_failures
+    ADD CONSTRAINT poll_failures_pkey PRIMARY KEY (poller, dict_id);
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_dict_id_role UNIQUE (dict_id, role);
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
@@ -1254,11 +1392,19 @@ CREATE INDEX entries_owner ON public.entries USING btree (owner_tax_id);
 
 CREATE UNIQUE INDEX entries_request_id_live ON public.entries USING btree (request_id) WHERE (status <> ALL (ARRAY['deleted'::text, 'rejected'::text]));
 
+CREATE INDEX fraud_markers_listing ON public.fraud_markers USING btree (inserted_at, id);
+
+CREATE INDEX fraud_markers_status ON public.fraud_markers USING btree (status);
+
+CREATE INDEX fraud_markers_tax_id ON public.fraud_markers USING btree (tax_id_number, inserted_at, id);
+
 CREATE INDEX idempotency_keys_created ON public.idempotency_keys USING btree (created_at);
 
 CREATE INDEX infraction_reports_listing ON public.infraction_reports USING btree (inserted_at, id);
 
 CREATE UNIQUE INDEX infraction_reports_one_live_per_transaction ON public.infraction_reports USING btree (transaction_id, reason) WHERE ((role = 'REPORTER'::text) AND (status <> ALL (ARRAY['rejected'::text, 'cancelled'::text])));
+
+CREATE INDEX infraction_reports_refused ON public.infraction_reports USING btree (updated_at) WHERE (problem_type IS NOT NULL);
 
 CREATE INDEX infraction_reports_role_status ON public.infraction_reports USING btree (role, status);
 
@@ -1269,6 +1415,16 @@ CREATE INDEX outbox_due ON public.outbox USING btree (deliver_at) WHERE (status 
 CREATE INDEX outbox_leased ON public.outbox USING btree (lease_until) WHERE (status = 'dispatched'::text);
 
 CREATE INDEX outbox_subject ON public.outbox USING btree (subject) WHERE (status = ANY (ARRAY['pending'::text, 'dispatched'::text]));
+
+CREATE INDEX refunds_due ON public.refunds USING btree (due_at) WHERE (status = ANY (ARRAY['open'::text, 'closing'::text]));
+
+CREATE INDEX refunds_listing ON public.refunds USING btree (inserted_at, id);
+
+CREATE UNIQUE INDEX refunds_one_open_per_transaction ON public.refunds USING btree (transaction_id) WHERE ((role = 'REQUESTING'::text) AND (status = ANY (ARRAY['submitting'::text, 'open'::text, 'cancelling'::text])));
+
+CREATE INDEX refunds_refused ON public.refunds USING btree (updated_at) WHERE (problem_type IS NOT NULL);
+
+CREATE INDEX refunds_role_status ON public.refunds USING btree (role, status);
 
 CREATE INDEX state_history_subject ON public.state_history USING btree (machine, subject_id, id);
 
@@ -1294,9 +1450,17 @@ CREATE TRIGGER entries_lookup_key_changed AFTER INSERT OR DELETE OR UPDATE OF ci
 
 CREATE TRIGGER entries_record_transition AFTER INSERT OR UPDATE OF status ON public.entries FOR EACH ROW EXECUTE FUNCTION public.record_transition('entry');
 
+CREATE TRIGGER fraud_markers_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.fraud_markers FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('fraud_marker');
+
+CREATE TRIGGER fraud_markers_record_transition AFTER INSERT OR UPDATE OF status ON public.fraud_markers FOR EACH ROW EXECUTE FUNCTION public.record_transition('fraud_marker');
+
 CREATE TRIGGER infraction_reports_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.infraction_reports FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('infraction_report');
 
 CREATE TRIGGER infraction_reports_record_transition AFTER INSERT OR UPDATE OF status ON public.infraction_reports FOR EACH ROW EXECUTE FUNCTION public.record_transition('infraction_report');
+
+CREATE TRIGGER refunds_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('refund');
+
+CREATE TRIGGER refunds_record_transition AFTER INSERT OR UPDATE OF status ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.record_transition('refund');
 
 CREATE TRIGGER sync_runs_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('sync_run');
 
@@ -1307,6 +1471,9 @@ ALTER TABLE ONLY public.claims
 
 ALTER TABLE ONLY public.dict_cid_events
     ADD CONSTRAINT dict_cid_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.sync_runs(id);
+
+ALTER TABLE ONLY public.fraud_markers
+    ADD CONSTRAINT fraud_markers_infraction_report_id_fkey FOREIGN KEY (infraction_report_id) REFERENCES public.infraction_reports(id);
 
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;

@@ -12,16 +12,20 @@ status change. ``fire`` is the one write path of every machine.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from psycopg.types.json import Jsonb
 from transitions import EventData, Machine, MachineError
 
 from app import repo
 from app.outbox import Effect, Step
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # pytransitions logs every callback at INFO: thousands of lines a second in a worker.
 logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -263,3 +267,88 @@ def dict_params(
         "problem_type": problem[0] if problem else None,
         "problem_detail": problem[1][:500] if problem else None,
     }
+
+
+Triggers = tuple[str, ...] | None
+"""What brings our record level with a status the DICT reports: the triggers to fire in
+order; () nothing now (the list lags behind us, or a call of ours is in flight and its
+answer settles it); None an anomaly (our record can never reach it: logged, left for an
+operator)."""
+
+
+@dataclass(frozen=True)
+class Follower:
+    """The steps of a machine that follows a DICT object (infraction reports, refunds,
+    fraud markers): fire with what the DICT said, ask for a call, catch up."""
+
+    spec: Spec
+    fields: tuple[str, ...]
+    """The columns a transition may fill with what the DICT said (``<table>.set_status``)."""
+    catch_up: Mapping[str, Mapping[str, Triggers]]
+    """By our status then the DICT's: the triggers that bring our record level."""
+    get: Callable[[Any, Any], Any]
+    """``(conn, id)`` -> the row."""
+    seen: Callable[[Any, Any, Any, Mapping[str, Any]], None]
+    """``(conn, id, now, said)``: record what the DICT said when our status does not move."""
+    kept: tuple[str, ...] = ()
+    """Arguments of our call in flight the DICT's object does not echo (a close's fraud
+    type): kept when the DICT's status arrives."""
+
+    def fire(
+        self,
+        step: Step,
+        subject_id: Any,
+        trigger: str,
+        *,
+        reason: str | None = None,
+        pending: Mapping[str, Any] | None = None,
+        problem: tuple[str, str] | None = None,
+        **said: Any,
+    ) -> Transition:
+        """``fire`` with what the DICT said (``fields``), the call now in flight
+        (``pending``) and the DICT's last refusal (``problem``)."""
+        params = dict_params(self.fields, said, pending, problem)
+        return fire(step, self.spec, subject_id, trigger, reason=reason, params=params)
+
+    def request(self, step: Step, subject_id: Any, operation: str, **arguments: Any) -> Transition:
+        """Ask for a call: it leaves with the row, its arguments and the status it left
+        waiting in ``pending``."""
+        row = self.get(step.conn, subject_id)
+        pending = {"from": row.status if row else None, **arguments}
+        return self.fire(step, subject_id, operation, pending=pending)
+
+    def triggers(self, status: str, dict_status: str) -> Triggers:
+        return self.catch_up.get(status, {}).get(dict_status, ())
+
+    def observe(
+        self, step: Step, row: Any, dict_status: str, said: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        """Bring our record level with what the DICT just said; returns the triggers
+        fired. An item older than what we saw (the lists repeat and lag) changes nothing."""
+        before, now = row.dict_last_modified, said.get("dict_last_modified")
+        if before and now and now < before:
+            return ()
+        triggers = self.triggers(row.status, dict_status)
+        if triggers is None:
+            log.warning(
+                "%s %s: we hold %s but the DICT says %s",
+                self.spec.name,
+                row.id,
+                row.status,
+                dict_status,
+            )
+            return ()
+        if not triggers:
+            self.seen(step.conn, row.id, step.now, said)
+            return ()
+        fields = {**said, **{k: (row.pending or {}).get(k) for k in self.kept}}
+        for trigger in triggers:
+            self.fire(step, row.id, trigger, **fields)
+        return triggers
+
+
+def new_row(
+    row: Callable[..., R], now: datetime, fields: Mapping[str, Any], status: str, **ids: Any
+) -> R:
+    """A row to insert in ``status``, its id drawn here (and any other ``ids`` given)."""
+    return row(**fields, id=uuid.uuid4(), status=status, inserted_at=now, updated_at=now, **ids)

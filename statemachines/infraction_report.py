@@ -2,14 +2,14 @@
 one machine for both roles.
 
 Statuses are the DICT's (lowercase) plus our calls in flight (submitting, acknowledging,
-closing, cancelling). As reporter we open a report and may cancel it at any time, even
+closing, cancelling, updating). As reporter we open a report and may cancel it at any time, even
 after its close; as counterparty the poll learns a report, acknowledges it at once, and
 our analyst closes it within 7 days of its creation (``app.domain.infractions.deadline``):
 timers warn at day 5 and report the miss at day 7 (``actors/infractions.py``).
 
     reporter:     submitting -> open ... acknowledged ... closed    (the other side moves it)
                       |           `--------------`-------------`--> cancelling -> cancelled
-                   rejected
+                   rejected       `--------------`--> updating -> back (situation, contact)
     counterparty: open -> acknowledging -> acknowledged -> closing -> closed
                   (cancelled whenever the reporter cancels)
 
@@ -32,12 +32,15 @@ from app.outbox import Effect, Step
 from app.repo import infraction_reports as reports
 from app.repo.infraction_reports import DICT_FIELDS, ReportRow
 from statemachines import core
-from statemachines.core import Spec, Subject, T, Transition
+from statemachines.core import Spec, Subject, T, Triggers
 
 log = logging.getLogger(__name__)
 
 MACHINE = "infraction_report"
 CANCELLABLE = ("open", "acknowledged", "closed")
+UPDATABLE = ("open", "acknowledged")
+"""The reporter may change the situation, the contact and the details while the report
+is OPEN or ACKNOWLEDGED (updateInfractionReport)."""
 TERMINAL = ("rejected", "cancelled")
 DEADLINES = ("approaching", "missed")
 """The counterparty's timers: day 5 (a warning) and day 7 (the analysis deadline)."""
@@ -69,9 +72,9 @@ def event(topic: str) -> Callable[[Subject, Mapping[str, Any]], Effect]:
                 status=s.state,
                 transaction_id=row.transaction_id,
                 reason=row.reason,
-                situation_type=row.situation_type,
+                situation_type=said("situation_type"),
                 reporter_participant=row.reporter_participant,
-                counterparty_participant=row.counterparty_participant,
+                counterparty_participant=said("counterparty_participant"),
                 due_at=_iso(said("due_at")),
                 analysis_result=said("analysis_result"),
                 fraud_marker_id=said("fraud_marker_id"),
@@ -110,9 +113,29 @@ def _cancel_timers(s: Subject, ctx: Mapping[str, Any]) -> list[Effect]:
 
 def _ended(
     announce: Callable[[Subject, Mapping[str, Any]], Effect],
+    *also: Callable[[Subject, Mapping[str, Any]], list[Effect]],
 ) -> Callable[[Subject, Mapping[str, Any]], list[Effect]]:
-    """The event, and the deadline timers cancelled: nothing is owed any more."""
-    return lambda s, ctx: [announce(s, ctx), *_cancel_timers(s, ctx)]
+    """The event, and the deadline timers cancelled: nothing is owed any more; then
+    ``also``'s effects."""
+    return lambda s, ctx: [
+        announce(s, ctx),
+        *_cancel_timers(s, ctx),
+        *(e for more in also for e in more(s, ctx)),
+    ]
+
+
+def _our_marker(actor: str) -> Callable[[Subject, Mapping[str, Any]], list[Effect]]:
+    """Counterparty: the fraud marker our AGREED close created (the DICT reports its id)
+    is recorded, or cancelled with the report (``actors/fraud_markers.py``). As reporter
+    the marker is the other PSP's: nothing."""
+
+    def build(s: Subject, ctx: Mapping[str, Any]) -> list[Effect]:
+        marker = ctx.get("fraud_marker_id") or s.row.fraud_marker_id
+        if s.row.role != "COUNTERPARTY" or not marker:
+            return []
+        return [outbox.task(actor, subject=subject(s.id), report_id=s.id, dict_id=marker)]
+
+    return build
 
 
 def _call(actor: str) -> Callable[[Subject, Mapping[str, Any]], Effect]:
@@ -145,6 +168,7 @@ SPEC = Spec(
         "closed",
         "cancelling",
         "cancelled",
+        "updating",
     ),
     # submitting: our own report; the others: a report first learned from the DICT's list.
     initial=("submitting", "open", "acknowledged", "closed", "cancelled"),
@@ -178,7 +202,7 @@ SPEC = Spec(
             "closed",
             ("acknowledged", "closing"),
             "closed",
-            effects=_ended(event("infractions.closed")),
+            effects=_ended(event("infractions.closed"), _our_marker("record_fraud_marker")),
         ),
         T(
             "cancel",
@@ -191,21 +215,47 @@ SPEC = Spec(
             T("cancel_refused", "cancelling", back, guards=(_pending_from(back),))
             for back in CANCELLABLE
         ),
+        T(
+            "update",
+            UPDATABLE,
+            "updating",
+            guards=_REPORTER,
+            effects=_call("update_infraction_report"),
+        ),
+        *(
+            T(
+                "updated",
+                "updating",
+                back,
+                guards=(_pending_from(back),),
+                effects=event("infractions.updated"),
+            )
+            for back in UPDATABLE
+        ),
+        *(
+            T("update_refused", "updating", back, guards=(_pending_from(back),))
+            for back in UPDATABLE
+        ),
         # CANCELLED is final in the DICT: even a call of ours in flight is moot.
         T(
             "cancelled",
-            ("open", "acknowledging", "acknowledged", "closing", "closed", "cancelling"),
+            (
+                "open",
+                "acknowledging",
+                "acknowledged",
+                "closing",
+                "closed",
+                "cancelling",
+                "updating",
+            ),
             "cancelled",
-            effects=_ended(event("infractions.cancelled")),
+            effects=_ended(event("infractions.cancelled"), _our_marker("report_marker_cancelled")),
         ),
     ),
 )
 
 # How our record catches up with a status the DICT reports, by our status then the
-# DICT's: the triggers to fire in order; () nothing now (the list lags behind us, or a
-# call of ours is in flight and its answer settles it); None an anomaly (the DICT says
-# something our record can never reach: logged, left for an operator).
-Triggers = tuple[str, ...] | None
+# DICT's (``core.Triggers``).
 _FROM_OPEN: dict[str, Triggers] = {
     "ACKNOWLEDGED": ("acknowledged",),
     "CLOSED": ("acknowledged", "closed"),
@@ -220,45 +270,23 @@ CATCH_UP: dict[str, dict[str, Triggers]] = {
     "closing": _CLOSES,
     "closed": {"CANCELLED": ("cancelled",)},
     "cancelling": {"CANCELLED": ("cancelled",)},
+    "updating": {"CANCELLED": ("cancelled",)},  # else the update's answer settles it
     "cancelled": {s: None for s in ("OPEN", "ACKNOWLEDGED", "CLOSED")},
     "rejected": {s: None for s in ("OPEN", "ACKNOWLEDGED", "CLOSED", "CANCELLED")},
 }
 
 
-def catch_up(status: str, dict_status: str) -> Triggers:
-    """The triggers that bring a report in ``status`` level with ``dict_status``."""
-    return CATCH_UP.get(status, {}).get(dict_status, ())
-
-
 # ---------------------------------------------------------------------- the steps
 
-
-def fire(
-    step: Step,
-    report_id: Any,
-    trigger: str,
-    *,
-    reason: str | None = None,
-    pending: Mapping[str, Any] | None = None,
-    problem: tuple[str, str] | None = None,
-    **dict_fields: Any,
-) -> Transition:
-    """``core.fire`` on the report machine, with what the DICT said (``DICT_FIELDS``),
-    the call now in flight (``pending``) and the DICT's last refusal (``problem``)."""
-    params = core.dict_params(DICT_FIELDS, dict_fields, pending, problem)
-    return core.fire(step, SPEC, report_id, trigger, reason=reason, params=params)
+FOLLOW = core.Follower(SPEC, DICT_FIELDS, CATCH_UP, reports.get, reports.seen, kept=("fraud_type",))
+"""A close the DICT reports while ours was in flight keeps the fraud type we sent (the
+DICT's report does not carry it)."""
+fire, request, observe, catch_up = FOLLOW.fire, FOLLOW.request, FOLLOW.observe, FOLLOW.triggers
 
 
 def new_row(now: datetime, fields: Mapping[str, Any], status: str) -> ReportRow:
     """A report to insert in ``status``: its id and RequestId are drawn here."""
-    return ReportRow(
-        **fields,
-        id=uuid.uuid4(),
-        status=status,
-        request_id=uuid.uuid4(),
-        inserted_at=now,
-        updated_at=now,
-    )
+    return core.new_row(ReportRow, now, fields, status, request_id=uuid.uuid4())
 
 
 def submit(step: Step, fields: Mapping[str, Any]) -> ReportRow | None:
@@ -293,41 +321,3 @@ def learn(step: Step, fields: Mapping[str, Any], status: str) -> ReportRow | Non
     if row.status == "open":
         request(step, row.id, "acknowledge")
     return row
-
-
-def request(step: Step, report_id: Any, operation: str, **arguments: Any) -> Transition:
-    """Ask for acknowledge, close or cancel: the call leaves with the row, its
-    arguments and the status it left waiting in ``pending``."""
-    row = reports.get(step.conn, report_id)
-    pending = {"from": row.status if row else None, **arguments}
-    return fire(step, report_id, operation, pending=pending)
-
-
-def observe(
-    step: Step,
-    row: ReportRow,
-    dict_status: str,
-    dict_fields: Mapping[str, Any],
-) -> tuple[str, ...]:
-    """Bring our record level with what the DICT just said; returns the triggers fired.
-
-    An item older than what we saw already (the list repeats and lags) changes nothing.
-    A close the DICT reports while ours was in flight keeps the fraud type we sent (the
-    DICT's report does not carry it).
-    """
-    seen, said = row.dict_last_modified, dict_fields.get("dict_last_modified")
-    if seen and said and said < seen:
-        return ()
-    triggers = catch_up(row.status, dict_status)
-    if triggers is None:
-        log.warning(
-            "infraction report %s: we hold %s but the DICT says %s", row.id, row.status, dict_status
-        )
-        return ()
-    if not triggers:
-        reports.seen(step.conn, row.id, step.now, dict_fields)
-        return ()
-    fields = {**dict_fields, "fraud_type": (row.pending or {}).get("fraud_type")}
-    for trigger in triggers:
-        fire(step, row.id, trigger, **fields)
-    return triggers

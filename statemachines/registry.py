@@ -7,11 +7,27 @@ from collections.abc import Callable
 from app import db, outbox
 from app.outbox import Step
 from app.repo import claims
-from statemachines import claim, claim_steps, entry, infraction_report, sync_run
+from statemachines import (
+    claim,
+    claim_steps,
+    entry,
+    fraud_marker,
+    infraction_report,
+    refund,
+    sync_run,
+)
 from statemachines.core import IllegalTrigger, Spec
 
 MACHINES: dict[str, Spec] = {
-    s.name: s for s in (entry.SPEC, claim.SPEC, sync_run.SPEC, infraction_report.SPEC)
+    s.name: s
+    for s in (
+        entry.SPEC,
+        claim.SPEC,
+        sync_run.SPEC,
+        infraction_report.SPEC,
+        fraud_marker.SPEC,
+        refund.SPEC,
+    )
 }
 
 
@@ -100,5 +116,13 @@ _OPERATOR_TRIGGERS: dict[str, dict[str, Callable[[Step, str, str | None], object
         "approve": lambda s, i, r: sync_run.approve(s, int(i), s.actor, r),
         "reject": lambda s, i, r: sync_run.reject(s, int(i), s.actor, r),
         "abandon": lambda s, i, r: sync_run.abandon(s, int(i), s.actor, r),
+    },
+    # MED: the calls that need no analysis (a close carries one: the API takes it).
+    "infraction_report": {
+        "acknowledge": lambda s, i, r: infraction_report.request(s, i, "acknowledge"),
+        "cancel": lambda s, i, r: infraction_report.request(s, i, "cancel"),
+    },
+    "refund": {
+        "cancel": lambda s, i, r: refund.request(s, i, "cancel"),
     },
 }

@@ -7,7 +7,7 @@ are serialised rather than read, and parameters a protocol imposes.
 
 # ruff: noqa
 from app.api import auth, claims, entries, sync
-from app.domain import infractions, keys, problems
+from app.domain import infractions, keys, problems, refunds
 from app import events
 from app.lookups import answers
 from simulator import claim_rules, pools
@@ -22,6 +22,7 @@ infractions.Reason.REFUND_REQUEST, infractions.SituationType.SCAM
 infractions.SituationType.ACCOUNT_TAKEOVER, infractions.SituationType.COERCION
 infractions.SituationType.FRAUDULENT_ACCESS, infractions.FraudType.APPLICATION_FRAUD
 infractions.FraudType.MULE_ACCOUNT, infractions.FraudType.SCAMMER_ACCOUNT
+refunds.AnalysisResult.TOTALLY_ACCEPTED, refunds.RejectionReason.NO_BALANCE
 
 # Fields serialised to JSON (API answers, events), never read back in Python.
 claims.ClaimPage.next_cursor, entries.EntryPage.next_cursor

@@ -38,6 +38,8 @@ RESOURCES = (
     ("app.api.sync", "SyncRunController"),
     ("app.api.lookups", "LookupController"),
     ("app.api.infractions", "InfractionReportController"),
+    ("app.api.fraud_markers", "FraudMarkerController"),
+    ("app.api.refunds", "RefundController"),
 )
 """(module, controller) pairs joining the secured router. A module not written yet is
 skipped; one that exists but fails to import fails the app, loudly."""

@@ -10,7 +10,6 @@ one claim exactly one wins and the other gets 409.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -23,10 +22,11 @@ from app import clock, db, outbox
 from app.api import pagination
 from app.api.auth import requires
 from app.api.entries import AccountIn, OwnerIn, _check_participant, _domain_account, _domain_owner
-from app.api.errors import ConflictError, NotFoundError, ValidationFailed
+from app.api.errors import ConflictError, NotFoundError, ValidationFailed, one_of
+from app.api.history import Change, history
 from app.domain import keys
 from app.domain.claims import ClaimType
-from app.repo import claims, spine
+from app.repo import claims
 from app.repo.claims import ClaimRow
 from statemachines import claim
 from statemachines import claim_steps as steps
@@ -57,15 +57,6 @@ class Action(msgspec.Struct):
     at: datetime
     deadline: str | None
     status: str
-
-
-class Change(msgspec.Struct):
-    from_status: str | None
-    to_status: str
-    trigger: str
-    reason: str | None
-    actor: str
-    at: datetime
 
 
 class Claim(msgspec.Struct):
@@ -128,10 +119,7 @@ def _claim(row: ClaimRow, conn: db.Conn | None = None) -> Claim:
             Action(a.actor, a.deliver_at, a.args.get("deadline"), a.status)
             for a in claims.next_actions(conn, claim.subject(row.id))
         ]
-        view.history = [
-            Change(h.from_status, h.to_status, h.trigger, h.reason, h.actor, h.at)
-            for h in spine.history(conn, "claim", str(row.id))
-        ]
+        view.history = history(conn, "claim", str(row.id))
     return view
 
 
@@ -152,13 +140,6 @@ def _check_reason(row: ClaimRow, operation: str, reason: str) -> None:
             f"while {row.status}"
         )
         raise ValidationFailed([("reason", "claim_reason", why)])
-
-
-def _one_of(field: str, value: str | None, allowed: Iterable[str]) -> None:
-    """A filter value outside its set is a 422 naming the field, not an empty page."""
-    options = sorted(allowed)
-    if value is not None and value not in options:
-        raise ValidationFailed([(field, "one_of", f"one of {', '.join(options)}")])
 
 
 class ClaimController(Controller):
@@ -238,9 +219,9 @@ class ClaimController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> ClaimPage:
         """Claims in arrival order; pass ``next_cursor`` back as ``cursor``."""
-        _one_of("role", role, ("CLAIMER", "DONOR"))
-        _one_of("status", status, claim.SPEC.states)
-        _one_of("type", type, CLAIM_TYPES)
+        one_of("role", role, ("CLAIMER", "DONOR"))
+        one_of("status", status, claim.SPEC.states)
+        one_of("type", type, CLAIM_TYPES)
         after = pagination.decode(cursor)
         filters = {
             "role": role,

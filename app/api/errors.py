@@ -112,6 +112,20 @@ class ValidationFailed(ApiError):
         )
 
 
+def one_of(field: str, value: str | None, allowed: Iterable[str]) -> None:
+    """A filter value outside its set is a 422 naming the field, not an empty page."""
+    options = sorted(allowed)
+    if value is not None and value not in options:
+        raise ValidationFailed([(field, "one_of", f"one of {', '.join(options)}")])
+
+
+def refuse(violations: Iterable[Any]) -> None:
+    """A 422 naming every broken rule (``app.domain`` Violations), if there is any."""
+    found = [(v.field, v.rule, v.message) for v in violations]
+    if found:
+        raise ValidationFailed(found)
+
+
 class NotFoundError(ApiError):
     """``NotFoundError("entry", ref)``: no such resource."""
 

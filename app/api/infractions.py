@@ -14,23 +14,22 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
 from app import clock, db, outbox, settings
 from app.api import pagination
 from app.api.auth import requires
-from app.api.errors import ConflictError, NotFoundError, ValidationFailed
+from app.api.errors import ConflictError, NotFoundError, ValidationFailed, one_of, refuse
+from app.api.history import Change, history
 from app.domain import infractions as rules
 from app.domain.keys import Violation
 from app.repo import infraction_reports as reports
-from app.repo import spine
 from app.repo.infraction_reports import ReportRow
 from statemachines import infraction_report as machine
 
@@ -54,19 +53,19 @@ class ReportCreate(msgspec.Struct, forbid_unknown_fields=True):
     """When the transaction settled, if known: a report is opened within 80 days."""
 
 
+class ReportUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """What the reporter may change while the report is OPEN or ACKNOWLEDGED; a field
+    left out keeps its value."""
+
+    situation_type: str | None = None
+    contact_information: ContactInformation | None = None
+    report_details: str | None = None
+
+
 class ReportClose(msgspec.Struct, forbid_unknown_fields=True):
     analysis_result: str
     analysis_details: str | None = None
     fraud_type: str | None = None
-
-
-class Change(msgspec.Struct):
-    from_status: str | None
-    to_status: str
-    trigger: str
-    reason: str | None
-    actor: str
-    at: datetime
 
 
 class Report(msgspec.Struct):
@@ -128,10 +127,7 @@ def _report(row: ReportRow, conn: db.Conn | None = None) -> Report:
         updated_at=row.updated_at,
     )
     if conn is not None:
-        view.history = [
-            Change(h.from_status, h.to_status, h.trigger, h.reason, h.actor, h.at)
-            for h in spine.history(conn, machine.MACHINE, str(row.id))
-        ]
+        view.history = history(conn, machine.MACHINE, str(row.id))
     return view
 
 
@@ -142,12 +138,6 @@ def _find(conn: db.Conn, report_id: uuid.UUID) -> ReportRow:
     return row
 
 
-def _refuse(violations: Iterable[Violation]) -> None:
-    found = [(v.field, v.rule, v.message) for v in violations]
-    if found:
-        raise ValidationFailed(found)
-
-
 def _counterparty_violations(participant: str) -> list[Violation]:
     if not PARTICIPANT.fullmatch(participant):
         return [Violation("counterparty_participant", "pattern", "an ISPB: 8 digits")]
@@ -155,13 +145,6 @@ def _counterparty_violations(participant: str) -> list[Violation]:
         message = "a report is opened against another participant"
         return [Violation("counterparty_participant", "another_participant", message)]
     return []
-
-
-def _one_of(field: str, value: str | None, allowed: Iterable[str]) -> None:
-    """A filter value outside its set is a 422 naming the field, not an empty page."""
-    options = sorted(allowed)
-    if value is not None and value not in options:
-        raise ValidationFailed([(field, "one_of", f"one of {', '.join(options)}")])
 
 
 def _only(row: ReportRow, role: str, operation: str) -> None:
@@ -198,7 +181,7 @@ class InfractionReportController(Controller):
             report_details=data.report_details,
             transaction_at=data.transaction_at,
         )
-        _refuse(
+        refuse(
             [
                 *rules.report_violations(request, clock.now()),
                 *_counterparty_violations(data.counterparty_participant),
@@ -236,8 +219,8 @@ class InfractionReportController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> ReportPage:
         """Reports in arrival order; pass ``next_cursor`` back as ``cursor``."""
-        _one_of("role", role, ("REPORTER", "COUNTERPARTY"))
-        _one_of("status", status, machine.SPEC.states)
+        one_of("role", role, ("REPORTER", "COUNTERPARTY"))
+        one_of("status", status, machine.SPEC.states)
         after = pagination.decode(cursor)
         with db.pool().connection() as conn:
             rows = reports.page(conn, {"role": role, "status": status}, after, limit + 1)
@@ -258,6 +241,32 @@ class InfractionReportController(Controller):
             machine.request(s, report_id, "cancel")  # 409 unless the status allows it
             return _report(_find(s.conn, report_id))
 
+    @put(
+        "/{report_id:uuid}",
+        status_code=202,
+        operation_id="updateInfractionReport",
+        guards=[requires("infractions:write")],
+        sync_to_thread=True,
+    )
+    def update(self, report_id: FromPath[uuid.UUID], data: JSONBody[ReportUpdate]) -> Report:
+        """Reporter: change the situation, the contact or the details (checked as a new
+        report is) while the report is open or acknowledged: the DICT is told next."""
+        with outbox.step(actor="api") as s:
+            row = _find(s.conn, report_id)
+            _only(row, "REPORTER", "update")
+            changed = _updated(row, data)
+            refuse(rules.report_violations(changed, clock.now()))
+            machine.request(  # 409 unless the status allows it
+                s,
+                report_id,
+                "update",
+                situation_type=changed.situation_type,
+                contact_email=changed.contact_email,
+                contact_phone=changed.contact_phone,
+                report_details=changed.report_details,
+            )
+            return _report(_find(s.conn, report_id))
+
     @post(
         "/{report_id:uuid}/close",
         status_code=202,
@@ -268,11 +277,27 @@ class InfractionReportController(Controller):
     def close(self, report_id: FromPath[uuid.UUID], data: JSONBody[ReportClose]) -> Report:
         """Counterparty: our analysis (AGREED needs the fraud type; a fraud marker follows)."""
         request = rules.CloseRequest(data.analysis_result, data.fraud_type, data.analysis_details)
-        _refuse(rules.close_violations(request))
+        refuse(rules.close_violations(request))
         with outbox.step(actor="api") as s:
             _only(_find(s.conn, report_id), "COUNTERPARTY", "close")
             machine.request(s, report_id, "close", **msgspec.structs.asdict(data))
             return _report(_find(s.conn, report_id))
+
+
+def _updated(row: ReportRow, data: ReportUpdate) -> rules.ReportRequest:
+    """The report as it would be after the update (a field left out keeps its value)."""
+    if data == ReportUpdate():
+        message = "situation_type, contact_information or report_details"
+        raise ValidationFailed([("body", "nothing_to_update", message)])
+    contact = data.contact_information or ContactInformation(row.contact_email, row.contact_phone)
+    return rules.ReportRequest(
+        transaction_id=row.transaction_id,
+        reason=row.reason,
+        situation_type=data.situation_type or row.situation_type,
+        contact_email=contact.email,
+        contact_phone=contact.phone,
+        report_details=row.report_details if data.report_details is None else data.report_details,
+    )
 
 
 def _already_live(conn: db.Conn, data: ReportCreate) -> ConflictError:

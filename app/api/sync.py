@@ -19,10 +19,10 @@ from litestar.response import Response
 from app import db, outbox
 from app.api import pagination
 from app.api.auth import requires
-from app.api.claims import Change
-from app.api.errors import ConflictError, NotFoundError, ValidationFailed
+from app.api.errors import ConflictError, NotFoundError, ValidationFailed, one_of
+from app.api.history import Change, history
 from app.domain.sync import KEY_TYPES
-from app.repo import spine, sync_runs
+from app.repo import sync_runs
 from app.repo.sync_runs import DivergenceRow, SyncRunRow
 from statemachines import sync_run
 
@@ -120,10 +120,7 @@ def _run(row: SyncRunRow, conn: db.Conn | None = None) -> SyncRun:
     )
     if conn is not None:
         view.outcomes = sync_runs.outcomes(conn, row.id)
-        view.history = [
-            Change(h.from_status, h.to_status, h.trigger, h.reason, h.actor, h.at)
-            for h in spine.history(conn, sync_run.MACHINE, str(row.id))
-        ]
+        view.history = history(conn, sync_run.MACHINE, str(row.id))
     return view
 
 
@@ -138,11 +135,6 @@ def _find(conn: db.Conn, run_id: int) -> SyncRunRow:
     if row is None:
         raise NotFoundError("sync run", str(run_id))
     return row
-
-
-def _one_of(field: str, value: str | None, allowed: tuple[str, ...]) -> None:
-    if value is not None and value not in allowed:
-        raise ValidationFailed([(field, "one_of", f"one of {', '.join(allowed)}")])
 
 
 def _caller(request: Request[Any, Any, Any]) -> str:
@@ -166,7 +158,7 @@ class SyncRunController(Controller):
     ) -> Response[Started]:
         """Verify one key type (or all) now. A key type with a run open keeps it: that
         run is returned in ``already_open`` (409 when the only one asked for is open)."""
-        _one_of("key_type", data.key_type, KEY_TYPES)
+        one_of("key_type", data.key_type, KEY_TYPES)
         wanted = [data.key_type] if data.key_type else list(KEY_TYPES)
         with outbox.step(actor=_caller(request)) as s:
             started = sync_run.start(s, wanted, "requested", requested_by=_caller(request))
@@ -203,8 +195,8 @@ class SyncRunController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> SyncRunPage:
         """Runs, newest first; pass ``next_cursor`` back as ``cursor``."""
-        _one_of("key_type", key_type, KEY_TYPES)
-        _one_of("status", status, sync_run.SPEC.states)
+        one_of("key_type", key_type, KEY_TYPES)
+        one_of("status", status, sync_run.SPEC.states)
         parts = pagination.decode_parts(cursor, 2)
         try:
             before = (datetime.fromisoformat(parts[0]), int(parts[1])) if parts else None
@@ -238,7 +230,7 @@ class SyncRunController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> DivergencePage:
         """What the run found, and what was done about each (docs/reconciliation.md)."""
-        _one_of("outcome", outcome, OUTCOMES)
+        one_of("outcome", outcome, OUTCOMES)
         parts = pagination.decode_parts(cursor, 2)
         after = (parts[0], parts[1]) if parts else None
         with db.pool().connection() as conn:

@@ -1707,12 +1707,13 @@ class CreateInfractionReportRequest(_message.Message):
     situation_type: _builtins.str
     report_details: _builtins.str
     counterparty_participant: _builtins.str
-    """NOT IN THE DICT: the DICT finds the counterparty from the SPI transaction. The
-    simulator has no SPI, so it takes it here; a real bridge ignores it.
+    """NOT IN THE DICT: the DICT finds the counterparty from the SPI transaction, the
+    simulator from its record of them (SimulatorAdmin.AddTransaction): both ignore this
+    field, even when it names another PSP. A real bridge does not send it.
     """
     request_id: _builtins.str
     """NOT IN THE DICT: v2.6.1's CreateInfractionReportRequest has no RequestId. Kept for
-    our own retries' bookkeeping; a real bridge does not send it.
+    our own retries' bookkeeping; a real bridge does not send it, the simulator ignores it.
     """
     @_builtins.property
     def contact_information(self) -> Global___ContactInformation: ...
@@ -1770,10 +1771,13 @@ class ListInfractionReportsRequest(_message.Message):
     MODIFIED_AFTER_FIELD_NUMBER: _builtins.int
     MODIFIED_BEFORE_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    INCLUDE_DETAILS_FIELD_NUMBER: _builtins.int
     participant: _builtins.str
     is_reporter: _builtins.bool
     is_counterparty: _builtins.bool
     limit: _builtins.int
+    include_details: _builtins.bool
+    """IncludeDetails: send ReportDetails and AnalysisDetails"""
     @_builtins.property
     def status(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1790,10 +1794,11 @@ class ListInfractionReportsRequest(_message.Message):
         modified_after: _timestamp_pb2.Timestamp | None = ...,
         modified_before: _timestamp_pb2.Timestamp | None = ...,
         limit: _builtins.int = ...,
+        include_details: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_is_counterparty", b"_is_counterparty", "_is_reporter", b"_is_reporter", "is_counterparty", b"is_counterparty", "is_reporter", b"is_reporter", "modified_after", b"modified_after", "modified_before", b"modified_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_is_counterparty", b"_is_counterparty", "_is_reporter", b"_is_reporter", "is_counterparty", b"is_counterparty", "is_reporter", b"is_reporter", "limit", b"limit", "modified_after", b"modified_after", "modified_before", b"modified_before", "participant", b"participant", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_is_counterparty", b"_is_counterparty", "_is_reporter", b"_is_reporter", "include_details", b"include_details", "is_counterparty", b"is_counterparty", "is_reporter", b"is_reporter", "limit", b"limit", "modified_after", b"modified_after", "modified_before", b"modified_before", "participant", b"participant", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__is_counterparty: _TypeAlias = _typing.Literal["is_counterparty"]  # noqa: Y015
     _WhichOneofArgType__is_counterparty: _TypeAlias = _typing.Literal["_is_counterparty", b"_is_counterparty"]  # noqa: Y015

@@ -129,19 +129,45 @@ ClaimCompletionPeriodNotEnded = _define(
     "ClaimCompletionPeriodNotEnded", 400, "FAILED_PRECONDITION", True, ClaimProblem
 )
 
-# Infraction reports, refunds, fraud markers
+# Infraction reports: the error table's "Notificação de infração" rows (v2.6.1), all HTTP 400.
 InfractionReportInvalid = _define(
     "InfractionReportInvalid", 400, "INVALID_ARGUMENT", False, InfractionProblem
 )
 InfractionReportOperationInvalid = _define(
     "InfractionReportOperationInvalid", 400, "FAILED_PRECONDITION", False, InfractionProblem
 )
-InfractionReportAlreadyExists = _define(
-    "InfractionReportAlreadyExists", 400, "ALREADY_EXISTS", False, InfractionProblem
-)
 InfractionReportTransactionNotFound = _define(
-    "InfractionReportTransactionNotFound", 404, "NOT_FOUND", False, InfractionProblem
+    "InfractionReportTransactionNotFound", 400, "NOT_FOUND", False, InfractionProblem
 )
+# "Too early": once the SPI has settled the transaction, the same report can be made.
+InfractionReportTransactionNotSettled = _define(
+    "InfractionReportTransactionNotSettled", 400, "FAILED_PRECONDITION", True, InfractionProblem
+)
+InfractionReportAlreadyBeingProcessedForTransaction = _define(
+    "InfractionReportAlreadyBeingProcessedForTransaction",
+    400,
+    "ALREADY_EXISTS",
+    False,
+    InfractionProblem,
+)
+InfractionReportAlreadyProcessedForTransaction = _define(
+    "InfractionReportAlreadyProcessedForTransaction",
+    400,
+    "ALREADY_EXISTS",
+    False,
+    InfractionProblem,
+)
+InfractionReportPeriodExpired = _define(
+    "InfractionReportPeriodExpired", 400, "FAILED_PRECONDITION", False, InfractionProblem
+)
+INFRACTION_REPORT_ON_TRANSACTION: tuple[type[DictProblem], ...] = (
+    InfractionReportAlreadyBeingProcessedForTransaction,
+    InfractionReportAlreadyProcessedForTransaction,
+)
+"""How the DICT refuses a report on a transaction that already has one in progress or
+closed: what a repeated CreateInfractionReport meets (its request has no RequestId)."""
+
+# Fraud markers
 FraudMarkerInvalid = _define(
     "FraudMarkerInvalid", 400, "INVALID_ARGUMENT", False, InfractionProblem
 )

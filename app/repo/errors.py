@@ -33,6 +33,10 @@ CONSTRAINTS: dict[str, str] = {
         "a report of ours on this transaction and reason is already live"
     ),
     "infraction_reports_dict_id_role": "this report is already recorded in this role",
+    "fraud_markers_dict_id": "this fraud marker is already recorded",
+    "fraud_markers_one_per_report": "the fraud marker of this report is already recorded",
+    "refunds_one_open_per_transaction": "a refund of ours on this transaction is in progress",
+    "refunds_dict_id_role": "this refund request is already recorded in this role",
 }
 """Constraint name -> what it protects (the trigger's ``illegal_transition`` included)."""
 

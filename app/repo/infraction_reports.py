@@ -59,6 +59,11 @@ DICT_FIELDS = (
     "analysis_details",
     "fraud_type",
     "fraud_marker_id",
+    "counterparty_participant",
+    "situation_type",
+    "contact_email",
+    "contact_phone",
+    "report_details",
 )
 """The columns a transition may fill with what the DICT said (``set_status``)."""
 
@@ -94,6 +99,11 @@ def live_for(conn: db.Conn, transaction_id: str, reason: str) -> ReportRow | Non
     """Our live report on this transaction and reason (the DICT allows one)."""
     params = {"transaction_id": transaction_id, "reason": reason}
     return one(conn, "infraction_reports.live_for", params, ReportRow)
+
+
+def left_open(conn: db.Conn, before: datetime, limit: int) -> list[ReportRow]:
+    """Reports against us still OPEN since before ``before`` (locked, skipping locked)."""
+    return many(conn, "infraction_reports.left_open", {"before": before, "limit": limit}, ReportRow)
 
 
 def seen(conn: db.Conn, report_id: Any, now: datetime, said: Mapping[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """Polling state (``sql/queries/polls.sql``): ``poll_cursors``, where each poller resumes,
-and ``claim_poll_failures``, the claims a poll could not apply."""
+``claim_poll_failures``, the claims a poll could not apply, and ``poll_failures``, the
+items of the MED lists (infraction reports, refunds) a poll could not apply."""
 
 from __future__ import annotations
 
@@ -73,3 +74,19 @@ def failures(conn: db.Conn, before: datetime, limit: int) -> list[str]:
 def recovered(conn: db.Conn, dict_ids: Iterable[str]) -> None:
     """Claims applied at last: forget their failure and the anomaly it had set."""
     run(conn, "polls.recovered", {"dict_ids": list(dict_ids)})
+
+
+def item_failed(conn: db.Conn, poller: str, dict_id: str, error: str, now: datetime) -> None:
+    """An item of a MED list ``poller`` could not apply (``poll_failures``)."""
+    params = {"poller": poller, "dict_id": dict_id, "error": error[:500], "now": now}
+    run(conn, "polls.item_failed", params)
+
+
+def item_failures(conn: db.Conn, poller: str, before: datetime, limit: int) -> list[str]:
+    """Items earlier passes of ``poller`` could not apply."""
+    params = {"poller": poller, "before": before, "limit": limit}
+    return [r.dict_id for r in many(conn, "polls.item_failures", params, Failure)]
+
+
+def item_recovered(conn: db.Conn, poller: str, dict_id: str) -> None:
+    run(conn, "polls.item_recovered", {"poller": poller, "dict_id": dict_id})

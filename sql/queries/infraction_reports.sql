@@ -30,6 +30,11 @@ SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
     analysis_details = coalesce(%(analysis_details)s, analysis_details),
     fraud_type = coalesce(%(fraud_type)s, fraud_type),
     fraud_marker_id = coalesce(%(fraud_marker_id)s, fraud_marker_id),
+    counterparty_participant = coalesce(%(counterparty_participant)s, counterparty_participant),
+    situation_type = coalesce(%(situation_type)s, situation_type),
+    contact_email = coalesce(%(contact_email)s, contact_email),
+    contact_phone = coalesce(%(contact_phone)s, contact_phone),
+    report_details = coalesce(%(report_details)s, report_details),
     pending = %(pending)s,
     problem_type = %(problem_type)s,
     problem_detail = %(problem_detail)s
@@ -73,3 +78,12 @@ WHERE (%(role)s::text IS NULL OR role = %(role)s)
        OR (inserted_at, id) > (%(after_inserted)s::timestamptz, %(after_id)s::uuid))
 ORDER BY inserted_at, id
 LIMIT %(limit)s;
+
+-- name: left_open
+-- Reports against us still OPEN a while after we learned them or went back to them (an
+-- acknowledgement the DICT refused, or one lost): the poll asks again.
+SELECT * FROM infraction_reports
+WHERE role = 'COUNTERPARTY' AND status = 'open' AND updated_at < %(before)s
+ORDER BY updated_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;

@@ -47,3 +47,18 @@ SELECT pg_try_advisory_lock(hashtext('dict-connect.poll.claims')) AS locked;
 
 -- name: unlock
 SELECT pg_advisory_unlock(hashtext('dict-connect.poll.claims'));
+
+-- name: item_failed
+-- An item of a MED list the poll could not apply: retried by every poll of that list.
+INSERT INTO poll_failures (poller, dict_id, error, first_at, last_at)
+VALUES (%(poller)s, %(dict_id)s, %(error)s, %(now)s, %(now)s)
+ON CONFLICT (poller, dict_id) DO UPDATE
+SET error = excluded.error, attempts = poll_failures.attempts + 1, last_at = excluded.last_at;
+
+-- name: item_failures
+-- Failures of earlier passes of this poll (one that failed in this pass waits for the next).
+SELECT dict_id FROM poll_failures WHERE poller = %(poller)s AND last_at < %(before)s
+ORDER BY last_at LIMIT %(limit)s;
+
+-- name: item_recovered
+DELETE FROM poll_failures WHERE poller = %(poller)s AND dict_id = %(dict_id)s;

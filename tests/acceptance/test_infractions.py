@@ -5,7 +5,6 @@ runs here as the scheduler's cron would run it."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import httpx
@@ -23,12 +22,14 @@ def poll() -> int:
     return infraction_poll()
 
 
-def until_status(http: httpx.Client, report_id: str, status: str) -> dict[str, Any]:
+def until_status(
+    http: httpx.Client, report_id: str, status: str, timeout: float = 30
+) -> dict[str, Any]:
     def shown() -> dict[str, Any] | None:
         report: dict[str, Any] = http.get(f"/v1/infraction-reports/{report_id}").json()
         return report if report["status"] == status else None
 
-    found: dict[str, Any] = wait_until(shown, timeout=30, what=f"report {report_id} {status}")
+    found: dict[str, Any] = wait_until(shown, timeout=timeout, what=f"report {report_id} {status}")
     return found
 
 
@@ -49,7 +50,15 @@ def as_other(stack: Stack, call: str, dict_id: str, **fields: Any) -> pb.Infract
         return method(request(id=dict_id, participant=OTHER_ISPB, **fields)).report  # type: ignore[no-any-return]
 
 
+def settled(stack: Stack, transaction_id: str, payer: str, payee: str) -> None:
+    """The SPI settled the payment: the DICT knows it, so it may be reported."""
+    with stack.admin() as admin:
+        admin.add_transaction(transaction_id, payer, payee, "100.00")
+
+
 def other_reports(stack: Stack, transaction_id: str) -> pb.InfractionReport:
+    """The other PSP's customer paid ours, and the other PSP reports the payment."""
+    settled(stack, transaction_id, OTHER_ISPB, OUR_ISPB)
     with stack.dict_as(OTHER_ISPB) as other:
         return other.create_infraction_report(
             pb.CreateInfractionReportRequest(
@@ -60,18 +69,18 @@ def other_reports(stack: Stack, transaction_id: str) -> pb.InfractionReport:
                 contact_information=pb.ContactInformation(
                     email="med@outro.example", phone="+5511977776666"
                 ),
-                counterparty_participant=OUR_ISPB,
-                request_id=str(uuid.uuid4()),
             )
         ).report
 
 
 def test_our_report_is_created_acknowledged_closed_and_cancelled(stack: Stack) -> None:
+    transaction_id = f"E{OUR_ISPB}20261203120000000000001"
+    settled(stack, transaction_id, OUR_ISPB, OTHER_ISPB)
     with stack.http() as http:
         r = http.post(
             "/v1/infraction-reports",
             json={
-                "transaction_id": f"E{OUR_ISPB}20261203120000000000001",
+                "transaction_id": transaction_id,
                 "reason": "REFUND_REQUEST",
                 "situation_type": "OTHER",
                 "report_details": "o cliente não reconhece o pagamento",
@@ -150,3 +159,60 @@ def test_the_day_5_warning_and_the_day_7_miss_with_moved_clocks(stack: Stack) ->
     stack.relay()
     missed = wait_until(lambda: events.xrange(stream.format("missed")), timeout=30)
     assert json.loads(missed[0][1][b"payload"])["status"] == "acknowledged"
+
+
+def test_a_worker_killed_mid_flow_makes_each_dict_write_once(stack: Stack) -> None:
+    """Reports of ours being created and reports against us being acknowledged and
+    closed when the worker is SIGKILLed: after its restart each report of ours is in the
+    DICT once, and each of theirs ends closed by our one analysis."""
+    ours = [f"E{OUR_ISPB}2026120312000000000{30 + n:04d}" for n in range(5)]
+    theirs = [
+        other_reports(stack, f"E{OTHER_ISPB}2026120312000000000{40 + n:04d}").id for n in range(3)
+    ]
+    poll()  # learned and acknowledged at once
+    with stack.http() as http:
+        for tx in ours:
+            settled(stack, tx, OUR_ISPB, OTHER_ISPB)
+            r = http.post(
+                "/v1/infraction-reports",
+                json={
+                    "transaction_id": tx,
+                    "reason": "REFUND_REQUEST",
+                    "situation_type": "SCAM",
+                    "contact_information": {"email": "c@banco.example", "phone": "+5521900000000"},
+                    "counterparty_participant": OTHER_ISPB,
+                },
+            )
+            assert r.status_code == 202, r.text
+        against_us = [
+            i
+            for i in http.get("/v1/infraction-reports", params={"role": "COUNTERPARTY"}).json()[
+                "items"
+            ]
+            if i["dict_id"] in theirs
+        ]
+        for report in against_us:
+            until_status(http, report["id"], "acknowledged")
+            r = http.post(
+                f"/v1/infraction-reports/{report['id']}/close",
+                json={"analysis_result": "DISAGREED", "analysis_details": "legítima"},
+            )
+            assert r.status_code == 202, r.text
+        stack.procs["worker"].kill()
+        stack.procs["worker"].start()
+        stack.advance(11 * 60)  # past the outbox lease: the relay hands the rows out again
+        stack.relay()
+        mine = http.get("/v1/infraction-reports", params={"role": "REPORTER"}).json()["items"]
+        for report in mine:
+            until_status(http, report["id"], "open", timeout=60)
+        for report in against_us:
+            until_status(http, report["id"], "closed", timeout=60)
+        dict_ids = {http.get(f"/v1/infraction-reports/{r['id']}").json()["dict_id"] for r in mine}
+    with stack.dict_as(OUR_ISPB) as client:
+        listed = client.list_infraction_reports(
+            pb.ListInfractionReportsRequest(participant=OUR_ISPB, is_reporter=True, limit=200)
+        ).reports
+    assert sorted(r.transaction_id for r in listed) == sorted(ours)  # one report each
+    assert {r.id for r in listed} == dict_ids
+    for dict_id in theirs:
+        assert dict_report(stack, dict_id).analysis_result == "DISAGREED"

@@ -25,7 +25,7 @@ from tests.conformance.spec_refund_tables import (
     REFUND_CANCELLED,
     TOTALLY,
 )
-from tests.integration.bridge.builders import OTHER, OURS, rid
+from tests.integration.bridge.builders import OTHER, OURS
 
 CONTACT = pb.ContactInformation(email="fraude@banco.example", phone="+5511900000000")
 REFUND_TRANSACTION = "D8765432120261203130000000000001"  # the contested PSP's pacs.004
@@ -68,18 +68,19 @@ def report(
     reason: str = "REFUND_REQUEST",
     outcome: str = AGREED,
 ) -> pb.InfractionReport | None:
-    """Ours reports the transaction; the other PSP acknowledges and ends it as ``outcome``."""
+    """Ours reports the transaction; the other PSP acknowledges and ends it as ``outcome``.
+    A REFUND_CANCELLED report is of SituationType OTHER, explained (its schema's rule)."""
     if outcome == NONE:
         return None
+    cancelled = reason == REFUND_CANCELLED
     opened = ours.create_infraction_report(
         pb.CreateInfractionReportRequest(
             participant=OURS,
             transaction_id=tx,
             reason=reason,
-            situation_type="SCAM",
+            situation_type="OTHER" if cancelled else "SCAM",
+            report_details="O pagador aplicou um golpe" if cancelled else "",
             contact_information=CONTACT,
-            counterparty_participant=OTHER,
-            request_id=rid(),
         )
     ).report
     theirs.acknowledge_infraction_report(

@@ -180,15 +180,17 @@ def test_registered_accounts_are_the_owner_s_accounts_holding_keys_now(
     assert stats.owner_statistics.entries.registered_accounts == 1
 
 
-def report(client: DictClient, transaction_id: str, counterparty: str) -> pb.InfractionReport:
+def report(
+    client: DictClient, admin: AdminClient, transaction_id: str, counterparty: str
+) -> pb.InfractionReport:
+    """``client``'s customer paid ``counterparty``'s (the SPI settled it), then reports it."""
+    admin.add_transaction(transaction_id, client.participant, counterparty, "100.00")
     request = pb.CreateInfractionReportRequest(
         participant=client.participant,
         transaction_id=transaction_id,
         reason="REFUND_REQUEST",
         situation_type="SCAM",
         contact_information=CONTACT,
-        counterparty_participant=counterparty,
-        request_id=rid(),
     )
     return client.create_infraction_report(request).report
 
@@ -208,7 +210,7 @@ def close(client: DictClient, report_id: str, result: str, fraud_type: str = "")
 
 
 def test_a_refund_request_counts_for_the_key_its_transaction_looked_up(
-    ours: DictClient, theirs: DictClient
+    ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
     """A report names a transaction, not a key: the simulator ties it to the key the
     reporter looked up with that E2E id (the DICT knows it from the SPI) [inferred]."""
@@ -216,9 +218,9 @@ def test_a_refund_request_counts_for_the_key_its_transaction_looked_up(
     paid, rejected = e2e_id(OTHER, 1), e2e_id(OTHER, 2)
     ask(theirs, key, e2e=paid)
     ask(theirs, key, e2e=rejected)
-    agreed = report(theirs, paid, OURS)
-    disagreed = report(theirs, rejected, OURS)
-    report(theirs, e2e_id(OTHER, 3), OURS)  # never looked up: tied to no one
+    agreed = report(theirs, admin, paid, OURS)
+    disagreed = report(theirs, admin, rejected, OURS)
+    report(theirs, admin, e2e_id(OTHER, 3), OURS)  # never looked up: tied to no one
 
     stats = ask(theirs, key, e2e=e2e_id(OTHER, 9), statistics=True)
     for reports in (

@@ -102,7 +102,114 @@ INSERT INTO cron_runs (job, slot, started_at)
 VALUES ('sync_schedule', date_trunc('minute', now()), now());
 """
 
-SEEDS = {"sync.md": SYNC_SEED}
+MED_SEED = """
+-- Counterparty reports: one never acknowledged (learned 10 minutes ago), one due within
+-- the day, one 2 days overdue whose close the DICT refused; ours as reporter: one the
+-- DICT rejected 10 minutes ago, one whose cancel is stuck behind a dead letter.
+INSERT INTO infraction_reports (id, dict_id, role, status, transaction_id, reason,
+                                situation_type, contact_email, contact_phone,
+                                reporter_participant, counterparty_participant, dict_created_at,
+                                due_at, request_id, inserted_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'ir-1', 'COUNTERPARTY', 'open',
+        'E87654321202612031200aaaaaaaaaa1', 'REFUND_REQUEST', 'SCAM', 'med@outro.example',
+        '+5561900000001', '87654321', '12345678', now() - interval '10 minutes',
+        now() + interval '7 days' - interval '10 minutes', gen_random_uuid(),
+        now() - interval '10 minutes', now() - interval '10 minutes'),
+       ('00000000-0000-0000-0000-0000000000a2', 'ir-2', 'COUNTERPARTY', 'acknowledged',
+        'E87654321202612031200aaaaaaaaaa2', 'REFUND_REQUEST', 'COERCION', 'med@outro.example',
+        '+5561900000001', '87654321', '12345678', now() - interval '6 days',
+        now() + interval '1 day', gen_random_uuid(), now() - interval '6 days',
+        now() - interval '6 days'),
+       ('00000000-0000-0000-0000-0000000000a3', 'ir-3', 'COUNTERPARTY', 'acknowledged',
+        'E87654321202612031200aaaaaaaaaa3', 'REFUND_REQUEST', 'SCAM', 'med@outro.example',
+        '+5561900000001', '87654321', '12345678', now() - interval '9 days',
+        now() - interval '2 days', gen_random_uuid(), now() - interval '9 days',
+        now() - interval '9 days'),
+       ('00000000-0000-0000-0000-0000000000a4', NULL, 'REPORTER', 'submitting',
+        'E12345678202612031200aaaaaaaaaa4', 'REFUND_REQUEST', 'SCAM', 'med@banco.example',
+        '+5561900000000', '12345678', '87654321', NULL, NULL, gen_random_uuid(),
+        now() - interval '11 minutes', now() - interval '11 minutes'),
+       ('00000000-0000-0000-0000-0000000000a5', 'ir-5', 'REPORTER', 'acknowledged',
+        'E12345678202612031200aaaaaaaaaa5', 'REFUND_REQUEST', 'SCAM', 'med@banco.example',
+        '+5561900000000', '12345678', '87654321', now() - interval '3 days', NULL,
+        gen_random_uuid(), now() - interval '3 days', now() - interval '3 days');
+UPDATE infraction_reports SET status = 'closing', pending = '{"from": "acknowledged",
+       "analysis_result": "AGREED", "fraud_type": "SCAMMER_ACCOUNT"}'
+WHERE id = '00000000-0000-0000-0000-0000000000a3';
+BEGIN;  -- the worker's tags: the refusal's trigger and the DICT's problem (state_history)
+SELECT set_config('dict.trigger', 'close_refused', true),
+       set_config('dict.reason', 'InfractionReportOperationInvalid', true);
+UPDATE infraction_reports SET status = 'acknowledged', pending = NULL,
+       problem_type = 'InfractionReportOperationInvalid',
+       problem_detail = 'the report is not acknowledged', updated_at = now() - interval '1 hour'
+WHERE id = '00000000-0000-0000-0000-0000000000a3';
+COMMIT;
+UPDATE infraction_reports SET status = 'rejected',
+       problem_type = 'InfractionReportTransactionNotFound',
+       problem_detail = 'no settled transaction has this id',
+       updated_at = now() - interval '10 minutes'
+WHERE id = '00000000-0000-0000-0000-0000000000a4';
+UPDATE infraction_reports SET status = 'cancelling', pending = '{"from": "acknowledged"}',
+       updated_at = now() - interval '2 hours'
+WHERE id = '00000000-0000-0000-0000-0000000000a5';
+
+-- Refunds against us: one due in 3 hours, one whose close has been out for an hour; ours:
+-- one waiting for its CreateRefund through an outage.
+INSERT INTO refunds (id, dict_id, role, status, transaction_id, refund_reason, refund_amount,
+                     refund_details, requesting_participant, contested_participant,
+                     dict_created_at, due_at, request_id, inserted_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000b1', 'rf-1', 'CONTESTED', 'open',
+        'E99999003202612031200bbbbbbbbbb1', 'OPERATIONAL_FLAW', 250.00, 'em duplicidade',
+        '99999003', '12345678', now() - interval '21 hours', now() + interval '3 hours',
+        gen_random_uuid(), now() - interval '21 hours', now() - interval '21 hours'),
+       ('00000000-0000-0000-0000-0000000000b2', 'rf-2', 'CONTESTED', 'open',
+        'E99999003202612031200bbbbbbbbbb2', 'FRAUD', 250.00, NULL, '99999003', '12345678',
+        now() - interval '25 hours', now() - interval '1 hour', gen_random_uuid(),
+        now() - interval '25 hours', now() - interval '25 hours'),
+       ('00000000-0000-0000-0000-0000000000b3', NULL, 'REQUESTING', 'submitting',
+        'E12345678202612031200bbbbbbbbbb3', 'OPERATIONAL_FLAW', 80.00, 'valor errado',
+        '12345678', NULL, NULL, NULL, gen_random_uuid(), now() - interval '30 minutes',
+        now() - interval '30 minutes');
+UPDATE refunds SET status = 'closing', updated_at = now() - interval '1 hour',
+       pending = '{"from": "open", "analysis_result": "TOTALLY_ACCEPTED",
+                   "refund_transaction_id": "D1234567820261203130000000000001"}'
+WHERE id = '00000000-0000-0000-0000-0000000000b2';
+
+INSERT INTO outbox (actor, queue, args, kind, subject, status, deliver_at, created_at,
+                    dispatched_at, lease_until, finished_at, attempts, last_error)
+VALUES ('cancel_infraction_report', 'dict',
+        '{"report_id": "00000000-0000-0000-0000-0000000000a5"}', 'task',
+        'infraction_report:00000000-0000-0000-0000-0000000000a5', 'failed',
+        now() - interval '2 hours', now() - interval '2 hours', now() - interval '2 hours',
+        NULL, now() - interval '100 minutes', 6, 'KeyError: report_id'),
+       ('close_refund', 'dict', '{"refund_id": "00000000-0000-0000-0000-0000000000b2"}', 'task',
+        'refund:00000000-0000-0000-0000-0000000000b2', 'dispatched', now() - interval '1 hour',
+        now() - interval '1 hour', now() - interval '2 minutes', now() + interval '8 minutes',
+        NULL, 9, 'DictProblem: BridgeUnavailable'),
+       ('create_refund', 'dict', '{"refund_id": "00000000-0000-0000-0000-0000000000b3"}', 'task',
+        'refund:00000000-0000-0000-0000-0000000000b3', 'dispatched',
+        now() - interval '30 minutes', now() - interval '30 minutes', now() - interval '1 minute',
+        now() + interval '9 minutes', NULL, 7, 'DictProblem: ServiceUnavailable'),
+       ('infraction_deadline', 'default',
+        '{"report_id": "00000000-0000-0000-0000-0000000000a2", "deadline": "missed"}', 'timer',
+        'infraction_report:00000000-0000-0000-0000-0000000000a2', 'pending',
+        now() + interval '1 day', now() - interval '6 days', NULL, NULL, NULL, 0, NULL);
+
+INSERT INTO poll_cursors (name, modified_after, updated_at, polled_at)
+VALUES ('infraction_reports.reporter', now() - interval '1 hour', now() - interval '40 seconds',
+        now() - interval '40 seconds'),
+       ('infraction_reports.counterparty', now() - interval '1 hour',
+        now() - interval '40 seconds', now() - interval '40 seconds'),
+       ('refunds.requesting', now() - interval '1 hour', now() - interval '12 minutes',
+        now() - interval '12 minutes'),
+       ('refunds.contested', now() - interval '1 hour', now() - interval '12 minutes',
+        now() - interval '12 minutes');
+INSERT INTO cron_runs (job, slot, started_at)
+VALUES ('poll_infractions', date_trunc('minute', now()), now()),
+       ('poll_refunds', date_trunc('minute', now()) - interval '1 minute', now());
+"""
+
+SEEDS = {"sync.md": SYNC_SEED, "med.md": MED_SEED}
 """Rows a runbook's queries should find, inserted before each of its blocks."""
 
 
@@ -150,7 +257,69 @@ def test_seeded_queries_find_rows(database_url: str) -> None:
         assert expected in out.stdout
 
 
+def _blocks_of(runbook: str, heading: str) -> list[str]:
+    """The SQL blocks of one section of a runbook."""
+    text = (RUNBOOKS / runbook).read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sql\n(.*?)```", section, re.S)
+
+
+@pytest.mark.parametrize(
+    ("heading", "expected"),
+    [
+        ("Where MED stands", ["COUNTERPARTY | acknowledged", "CONTESTED    | closing"]),
+        ("DictMedAnalysisDueSoon", ["0000000000a2", "0000000000b1", "missed"]),
+        ("DictMedAnalysisOverdue", ["0000000000a3", "0000000000b2", "BridgeUnavailable"]),
+        ("DictMedPollStalled", ["refunds.contested", "poll_refunds"]),
+        ("DictMedRequestRejected", ["InfractionReportTransactionNotFound", "0000000000a3"]),
+        ("A report or refund stuck in submitting, closing or cancelling", ["KeyError"]),
+        ("The DICT refused our close", ["InfractionReportOperationInvalid"]),
+        ("Re-acknowledge a counterparty report left open", ["0000000000a1"]),
+    ],
+)
+def test_the_med_runbook_finds_the_seeded_items(
+    database_url: str, heading: str, expected: list[str]
+) -> None:
+    """Each MED section's first block sees the rows it is about."""
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    assert _psql(database_url, MED_SEED).returncode == 0
+    out = _psql(database_url, _blocks_of("med.md", heading)[0])
+    assert out.returncode == 0, out.stderr
+    for text in expected:
+        assert text in out.stdout, f"{heading}: {text} not in\n{out.stdout}"
+
+
+def test_the_med_runbook_re_acknowledges_and_resends_through_the_normal_paths(
+    database_url: str,
+) -> None:
+    """The bulk re-acknowledge asks the worker for the one report left open; re-sending
+    a stuck call writes the task its status waits for, on the dict queue."""
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    assert _psql(database_url, MED_SEED).returncode == 0
+    acknowledge = _blocks_of("med.md", "Re-acknowledge a counterparty report left open")[1]
+    stuck = "00000000-0000-0000-0000-0000000000a5"
+    section = "A report or refund stuck in submitting, closing or cancelling"
+    resend = _blocks_of("med.md", section)[1].replace("00000000-0000-0000-0000-000000000000", stuck)
+    for sql in (acknowledge, resend):
+        out = _psql(database_url, sql)
+        assert out.returncode == 0, out.stderr
+    with psycopg.connect(database_url) as conn:
+        asked = conn.execute(
+            "SELECT subject, args ->> 'trigger' FROM outbox WHERE actor = 'fire_trigger'"
+            " AND subject LIKE '%%-0000000000a_' ORDER BY id"
+        ).fetchall()
+        sent = conn.execute(
+            "SELECT actor, queue, args, status FROM outbox"
+            " WHERE subject = %s AND status = 'pending'",
+            (f"infraction_report:{stuck}",),
+        ).fetchall()
+    assert asked == [("infraction_report:00000000-0000-0000-0000-0000000000a1", "acknowledge")]
+    assert sent == [("cancel_infraction_report", "dict", {"report_id": stuck}, "pending")]
+
+
 def test_there_are_runbooks() -> None:
     assert len(BLOCKS) >= 4
-    assert {r for r, _, _ in BLOCKS} >= {"claims.md", "outbox.md", "sync.md"}
+    assert {r for r, _, _ in BLOCKS} >= {"claims.md", "outbox.md", "sync.md", "med.md"}
     assert set(SEEDS) <= {r for r, _, _ in BLOCKS}

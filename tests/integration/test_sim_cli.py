@@ -17,6 +17,7 @@ from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
 from app.cli import main
 from app.dev import child_env, prepare_clock_file
+from app.domain import problems
 from app.domain.fixtures import make_cpf
 from simulator.admin_client import AdminClient
 from simulator.ctl import duration
@@ -204,6 +205,95 @@ def test_the_claimer_cancels(run: Sim, ours: DictClient) -> None:
     assert status(run, claim_id) == "CANCELLED"
 
 
+# --- the SPI's transactions ------------------------------------------------------------
+
+PAYMENT = f"E{OURS}202612031200abcdefghijk"
+
+
+def _report(transaction_id: str) -> pb.CreateInfractionReportRequest:
+    return pb.CreateInfractionReportRequest(
+        participant=OURS,
+        transaction_id=transaction_id,
+        reason="REFUND_REQUEST",
+        situation_type="SCAM",
+        contact_information=pb.ContactInformation(
+            email="med@banco.example", phone="+5561900000000"
+        ),
+    )
+
+
+def test_add_transaction_lets_our_bank_report_a_payment_of_its_customer(
+    run: Sim, ours: DictClient, admin: AdminClient
+) -> None:
+    """The homologation's MED step needs a report of ours to open: the DICT refuses one on
+    a transaction the SPI never settled, and the dev simulator learns them from this."""
+    with pytest.raises(problems.InfractionReportTransactionNotFound):
+        ours.create_infraction_report(_report(PAYMENT))
+    out = run.ok("add-transaction", PAYMENT)
+    assert out.startswith(f"transaction {PAYMENT}: {OURS} paid {OTHER} 100.00, settled ")
+    report = ours.create_infraction_report(_report(PAYMENT)).report
+    assert (report.status, report.counterparty_participant) == ("OPEN", OTHER)
+    (tx,) = admin.list_transactions()
+    assert (tx.payer_participant, tx.payee_participant, tx.amount) == (OURS, OTHER, "100.00")
+
+
+def test_add_transaction_takes_the_parties_amount_and_settlement(run: Sim) -> None:
+    theirs = f"E{OTHER}202612031200abcdefghijk"
+    shown = run.json(
+        "add-transaction", theirs, "--payer", OTHER, "--payee", OURS, "--amount", "250.5",
+        "--settled-at", "2026-12-01T12:00:00Z", "--pix-automatico",
+    )  # fmt: skip
+    assert (shown["payer_participant"], shown["payee_participant"]) == (OTHER, OURS)
+    assert (shown["amount"], shown["settled_at"]) == ("250.50", "2026-12-01T12:00:00Z")
+    assert shown["pix_automatico"] is True
+    code, _, err = run("add-transaction", theirs, "--payer", OTHER, "--payee", OURS)
+    assert code == 1 and err.startswith("dict-connect sim: BadRequest: ")  # recorded otherwise
+    code, _, err = run("add-transaction", "E123")
+    assert code == 1 and "end_to_end_id: pattern" in err
+
+
+# --- the homologation's virtual payer ---------------------------------------------------
+
+VIRTUAL_PAYER = "99999003"
+
+
+def test_virtual_payer_refunds_asks_us_for_both_reasons_to_close(
+    run: Sim, ours: DictClient
+) -> None:
+    """Homologation step 7: 99999003 asks us back for an operational flaw and a fraud; our
+    stack learns both from its refund poll (here: the DICT's list, as contested)."""
+    out = run.ok("virtual-payer-refunds", "--participant", OURS, "--amount", "250.00")
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith(f"{VIRTUAL_PAYER} asked {OURS} for 250.00 back: ") for line in lines)
+    assert " OPERATIONAL_FLAW OPEN " in lines[0] and " FRAUD OPEN " in lines[1]
+    listed = ours.list_refunds(
+        pb.ListRefundsRequest(participant=OURS, participant_role="CONTESTED", limit=10)
+    ).refunds
+    assert {r.id for r in listed} == {line.split(" refund ")[1].split()[0] for line in lines}
+    assert {r.refund_reason for r in listed} == {"OPERATIONAL_FLAW", "FRAUD"}
+    fraud = next(r for r in listed if r.refund_reason == "FRAUD")
+    assert fraud.infraction_report_id  # the AGREED report the virtual payer prepared
+
+
+def test_virtual_payer_refunds_defaults_to_us_and_prints_json(run: Sim) -> None:
+    shown = run.json("virtual-payer-refunds")
+    assert [r["refund_reason"] for r in shown] == ["OPERATIONAL_FLAW", "FRAUD"]
+    assert {r["contested_participant"] for r in shown} == {OURS}
+    assert {r["requesting_participant"] for r in shown} == {VIRTUAL_PAYER}
+    assert {r["refund_amount"] for r in shown} == {"100.00"}
+    assert {r["status"] for r in shown} == {"OPEN"}
+
+
+def test_virtual_payer_refunds_refuses_an_unknown_participant_and_a_bad_amount(run: Sim) -> None:
+    code, out, err = run("virtual-payer-refunds", "--participant", "11112222")
+    assert code == 1 and not out and err.startswith("dict-connect sim: ParticipantInvalid")
+    code, _, err = run("virtual-payer-refunds", "--participant", VIRTUAL_PAYER)
+    assert code == 1 and err.startswith("dict-connect sim: BadRequest: ")
+    code, _, err = run("virtual-payer-refunds", "--amount", "abc")
+    assert code == 1 and "amount: positive_amount" in err and err.count("\n") == 1
+
+
 # --- clocks ----------------------------------------------------------------------------
 
 
@@ -264,6 +354,9 @@ def test_durations(text: str, seconds: float) -> None:
         ("claim", "show", "some-id", "--as", "123"),
         ("entry", "put", "--key", THEIR_KEY),
         ("claim",),
+        ("add-transaction", PAYMENT, "--payer", "1234"),
+        ("add-transaction", PAYMENT, "--settled-at", "yesterday"),
+        ("virtual-payer-refunds", "--participant", "1234"),
     ],
 )
 def test_bad_arguments_exit_2_with_argparses_message(run: Sim, argv: tuple[str, ...]) -> None:
@@ -273,7 +366,16 @@ def test_bad_arguments_exit_2_with_argparses_message(run: Sim, argv: tuple[str, 
 
 @pytest.mark.parametrize(
     "argv",
-    [(), ("entry", "put"), ("claim", "open"), ("claim", "complete"), ("advance",), ("calls",)],
+    [
+        (),
+        ("entry", "put"),
+        ("claim", "open"),
+        ("claim", "complete"),
+        ("advance",),
+        ("calls",),
+        ("add-transaction",),
+        ("virtual-payer-refunds",),
+    ],
 )
 def test_every_command_has_help(run: Sim, argv: tuple[str, ...]) -> None:
     code, out, _ = run(*argv, "--help")

@@ -54,6 +54,16 @@ SYNC_GAUGES = {
 """The sync runs' gauges (app/outbox.py ``_sync_gauges``), each labelled by key_type;
 dict_sync_runs_open also by status."""
 
+MED_GAUGES = {
+    "dict_med_open_total": {"kind", "role"},
+    "dict_med_due_soon": {"kind"},
+    "dict_med_overdue": {"kind"},
+    "dict_med_oldest_due_seconds": {"kind"},
+    "dict_med_rejected": {"kind", "role"},
+    "dict_med_poll_age_seconds": {"cursor"},
+}
+"""The MED gauges (app/outbox.py ``_med_gauges``) and their labels."""
+
 TARGET_LABELS = {"namespace", "job", "pod", "service", "instance", "endpoint", "container"}
 """Labels Prometheus adds to every series scraped through a ServiceMonitor."""
 
@@ -385,6 +395,9 @@ def _known_metrics() -> dict[str, set[str]]:
     sync = set(re.findall(r'"(dict_sync_[a-z_]+)"', outbox))  # _sync_gauges: per key type
     assert sync >= SYNC_GAUGES, f"app/outbox.py lacks {SYNC_GAUGES - sync}"
     known |= {name: {"key_type"} for name in sync} | {"dict_sync_runs_open": {"key_type", "status"}}
+    med = set(re.findall(r'"(dict_med_[a-z_]+)"', outbox))  # _med_gauges
+    assert med == set(MED_GAUGES), f"app/outbox.py's MED gauges changed: {med ^ set(MED_GAUGES)}"
+    known |= MED_GAUGES
     system = (ROOT / "app" / "api" / "system.py").read_text()
     known |= {name: set() for name in re.findall(r'"(dict_bridge_up)"', system)}
     assert all(
@@ -447,6 +460,10 @@ def test_alerts_and_dashboard_use_exported_metrics_and_labels() -> None:
         "dict_bridge_calls_total",
         "dict_bridge_call_duration_seconds",
         "dict_connect_http_requests_total",
+        "dict_med_due_soon",
+        "dict_med_overdue",
+        "dict_med_poll_age_seconds",
+        "dict_med_rejected",
     ):
         assert required in used, f"nothing watches {required}"
 
@@ -459,6 +476,36 @@ def test_alerts_named_by_the_runbooks_exist() -> None:
             if name not in PLANNED_ALERTS:
                 assert name in alerts, f"{runbook.name} names alert {name}, which the chart lacks"
     assert not PLANNED_ALERTS & alerts, "a planned alert exists now: drop it from PLANNED_ALERTS"
+
+
+def _anchor(heading: str) -> str:
+    """A Markdown heading's anchor as GitHub makes it."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_runbook_links_of_the_alerts_reach_a_section() -> None:
+    rules = (TEMPLATES / "prometheusrule.yaml").read_text()
+    links = re.findall(r'include "dict-connect.runbookUrl" \(list \. "([^"#]+)#([^"]+)"\)', rules)
+    assert len(links) >= 4
+    for page, anchor in links:
+        text = (ROOT / "docs" / "runbooks" / page).read_text()
+        headings = re.findall(r"^#+ (.+)$", text, re.MULTILINE)
+        assert anchor in {_anchor(h) for h in headings}, f"{page} has no section #{anchor}"
+
+
+def test_every_med_alert_links_its_runbook_section() -> None:
+    rules = (TEMPLATES / "prometheusrule.yaml").read_text()
+    group = rules.split("- name: dict-connect.med\n")[1].split("\n    - name: ")[0]
+    alerts = re.findall(r"- alert: (\w+)\n", group)
+    assert alerts == [
+        "DictMedAnalysisDueSoon",
+        "DictMedAnalysisOverdue",
+        "DictMedPollStalled",
+        "DictMedRequestRejected",
+    ]
+    for alert, body in zip(alerts, re.split(r"- alert: \w+\n", group)[1:], strict=True):
+        assert f'(list . "med.md#{alert.lower()}")' in body, alert
 
 
 def test_dashboard() -> None:

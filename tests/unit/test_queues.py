@@ -17,6 +17,7 @@ SENT_BY_CRONS = {
     "sync_schedule",
     "lookup_index",
     "poll_infractions",
+    "poll_refunds",
 }
 """Actors the scheduler (or the poll tick) sends directly: no outbox row names them."""
 

@@ -160,6 +160,8 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.lookups.ownCheckTimeoutSeconds | quote }}
 - name: LOOKUP_PAYER_MIN_LOOKUPS
   value: {{ .Values.lookups.payerMinLookups | quote }}
+- name: REFUND_ANALYSIS_HOURS
+  value: {{ .Values.med.refundAnalysisHours | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- with .Values.extraEnv }}

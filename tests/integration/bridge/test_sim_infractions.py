@@ -14,19 +14,24 @@ from tests.integration.bridge.builders import OTHER, OURS, rid
 CONTACT = pb.ContactInformation(email="fraude@banco.example", phone="+5511900000000")
 
 
-def report_request(n: int = 1, request_id: str | None = None) -> pb.CreateInfractionReportRequest:
+def transaction_id(n: int = 1) -> str:
+    return f"E1234567820240101000000000000{n:03d}"
+
+
+def report_request(n: int = 1) -> pb.CreateInfractionReportRequest:
     return pb.CreateInfractionReportRequest(
         participant=OURS,
-        transaction_id=f"E1234567820240101000000000000{n:03d}",
+        transaction_id=transaction_id(n),
         reason="REFUND_REQUEST",
         situation_type="SCAM",
         contact_information=CONTACT,
-        counterparty_participant=OTHER,
-        request_id=request_id or rid(),
     )
 
 
-def opened(ours: DictClient, n: int = 1) -> pb.InfractionReport:
+def opened(ours: DictClient, admin: AdminClient, n: int = 1) -> pb.InfractionReport:
+    """Ours reports the n-th payment its customer made to the other PSP's (which the SPI
+    settled first: a report names a transaction the DICT knows)."""
+    admin.add_transaction(transaction_id(n), OURS, OTHER, "100.00")
     return ours.create_infraction_report(report_request(n)).report
 
 
@@ -54,9 +59,9 @@ def close(
 
 
 def test_the_counterparty_acknowledges_then_closes_and_a_marker_is_registered(
-    ours: DictClient, theirs: DictClient
+    ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
-    report = opened(ours)
+    report = opened(ours, admin)
     assert (report.status, report.reporter_participant) == ("OPEN", OURS)
     assert (
         theirs.get_infraction_report(pb.GetInfractionReportRequest(id=report.id)).report == report
@@ -69,9 +74,9 @@ def test_the_counterparty_acknowledges_then_closes_and_a_marker_is_registered(
 
 
 def test_closing_requires_acknowledged_and_a_fraud_type_when_agreed(
-    ours: DictClient, theirs: DictClient
+    ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
-    report = opened(ours)
+    report = opened(ours, admin)
     with pytest.raises(problems.InfractionReportOperationInvalid):
         close(theirs, report)
     acknowledged(theirs, report)
@@ -80,8 +85,10 @@ def test_closing_requires_acknowledged_and_a_fraud_type_when_agreed(
     assert not close(theirs, report, "DISAGREED", "").fraud_marker_id
 
 
-def test_only_the_counterparty_acknowledges_and_closes(ours: DictClient) -> None:
-    report = opened(ours)
+def test_only_the_counterparty_acknowledges_and_closes(
+    ours: DictClient, admin: AdminClient
+) -> None:
+    report = opened(ours, admin)
     with pytest.raises(problems.Forbidden):
         ours.acknowledge_infraction_report(
             pb.AcknowledgeInfractionReportRequest(id=report.id, participant=OURS)
@@ -89,9 +96,9 @@ def test_only_the_counterparty_acknowledges_and_closes(ours: DictClient) -> None
 
 
 def test_acknowledge_close_and_cancel_repeat_with_the_same_answer(
-    ours: DictClient, theirs: DictClient
+    ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
-    report = opened(ours)
+    report = opened(ours, admin)
     assert acknowledged(theirs, report) == acknowledged(theirs, report)
     first = close(theirs, report)
     assert close(theirs, report) == first
@@ -103,9 +110,9 @@ def test_acknowledge_close_and_cancel_repeat_with_the_same_answer(
 
 
 def test_cancelling_a_closed_report_cancels_its_marker(
-    ours: DictClient, theirs: DictClient
+    ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
-    report = opened(ours)
+    report = opened(ours, admin)
     acknowledged(theirs, report)
     closed = close(theirs, report)
     with pytest.raises(problems.Forbidden):  # only the creator cancels
@@ -118,9 +125,9 @@ def test_cancelling_a_closed_report_cancels_its_marker(
 
 
 def test_the_reporter_updates_while_open_or_acknowledged(
-    ours: DictClient, theirs: DictClient
+    ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
-    report = opened(ours)
+    report = opened(ours, admin)
     update = pb.UpdateInfractionReportRequest(
         id=report.id,
         participant=OURS,
@@ -144,23 +151,26 @@ def test_a_report_needs_its_fields(ours: DictClient) -> None:
     assert {f for f, _ in caught.value.violations} == {"report_details", "contact_information"}
 
 
-def test_a_report_request_id_is_idempotent(ours: DictClient, admin: AdminClient) -> None:
-    request = report_request()
-    first = ours.create_infraction_report(request).report
-    assert ours.create_infraction_report(request).report == first
-    assert admin.get_call_counts(request.request_id).by_method["CreateInfractionReport"] == 2
-    with pytest.raises(problems.RequestIdAlreadyUsed):
-        ours.create_infraction_report(report_request(2, request.request_id))
-    with pytest.raises(problems.InfractionReportAlreadyExists):
-        ours.create_infraction_report(report_request(1))
+def test_a_repeated_report_is_refused_while_the_first_is_live(
+    ours: DictClient, admin: AdminClient
+) -> None:
+    """v2.6.1's CreateInfractionReportRequest has no RequestId: a repeat is a second report
+    on the transaction, which the DICT refuses (error table)."""
+    first = opened(ours, admin)
+    with pytest.raises(problems.InfractionReportAlreadyBeingProcessedForTransaction):
+        ours.create_infraction_report(report_request())
+    assert admin.get_call_counts("").by_method["CreateInfractionReport"] == 2
+    ours.cancel_infraction_report(pb.CancelInfractionReportRequest(id=first.id, participant=OURS))
+    second = ours.create_infraction_report(report_request()).report
+    assert second.id != first.id and second.status == "OPEN"
 
 
 def test_reports_are_listed_by_role_and_status(
     ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
-    first = opened(ours, 1)
+    first = opened(ours, admin, 1)
     admin.advance_clock(1)
-    second = opened(ours, 2)
+    second = opened(ours, admin, 2)
     admin.advance_clock(1)
     acknowledged(theirs, first)
 

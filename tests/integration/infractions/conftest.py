@@ -4,7 +4,6 @@ it, the other PSP's reports against us, the infraction poll."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +24,13 @@ CONTACT = {"contact_email": "fraude@banco.example", "contact_phone": "+552199999
 def e2e(n: int) -> str:
     """An EndToEndId (32 characters) for the n-th transaction of a test."""
     return f"E{OURS}202612031200{n:011d}"
+
+
+def paid(w: World, *ns: int, payer: str = OURS, payee: str = OTHER) -> None:
+    """The SPI settled the n-th transactions (``payer``'s customer paid ``payee``'s): the
+    DICT knows them, so they may be reported (SimulatorAdmin.AddTransaction)."""
+    for n in ns:
+        w.admin.add_transaction(e2e(n), payer, payee, "100.00")
 
 
 def submit(n: int, counterparty: str = OTHER, **fields: Any) -> str:
@@ -88,7 +94,9 @@ def history(report_id: Any) -> list[str]:
 
 
 def they_report(w: World, n: int, reporter: str = OTHER) -> pb.InfractionReport:
-    """The other PSP reports a transaction that paid one of our customers."""
+    """The other PSP reports a transaction that paid one of our customers (which the SPI
+    settled first: the DICT refuses a report on a transaction it does not know)."""
+    paid(w, 1000 + n, payer=reporter, payee=OURS)
     return w.theirs.create_infraction_report(
         pb.CreateInfractionReportRequest(
             participant=reporter,
@@ -98,8 +106,6 @@ def they_report(w: World, n: int, reporter: str = OTHER) -> pb.InfractionReport:
             contact_information=pb.ContactInformation(
                 email="med@outro.example", phone="+5511988887777"
             ),
-            counterparty_participant=OURS,
-            request_id=str(uuid.uuid4()),
         )
     ).report
 

@@ -17,7 +17,7 @@ from app.api.app import create_app
 from app.security import create_api_key
 from tests.integration.bridge.builders import OTHER, OURS
 from tests.integration.claims.conftest import World
-from tests.integration.infractions.conftest import e2e, ours_for, poll, they_report
+from tests.integration.infractions.conftest import e2e, ours_for, paid, poll, they_report
 
 
 @pytest.fixture
@@ -74,6 +74,7 @@ def test_a_transaction_older_than_80_days_cannot_be_reported(api: TestClient[Any
 def test_our_report_opens_and_is_cancelled_through_the_api(
     api: TestClient[Any], world: World
 ) -> None:
+    paid(world, 2)
     r = api.post("/v1/infraction-reports", json=body(2))
     assert r.status_code == 202 and r.json()["status"] == "submitting"
     location = r.headers["Location"]

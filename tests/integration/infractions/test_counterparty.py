@@ -163,9 +163,9 @@ def test_an_acknowledgement_that_failed_is_retried_until_it_goes_through(world: 
 
 
 def test_the_poll_pages_through_the_list(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from actors import infractions
+    from actors import listing
 
-    monkeypatch.setattr(infractions, "PAGE", 2)
+    monkeypatch.setattr(listing, "PAGE", 2)
     dict_ids = [they_report(world, 20 + n).id for n in range(5)]
     assert poll() == 5
     assert {ours_for(d).status for d in dict_ids} == {"acknowledging"}

@@ -15,6 +15,7 @@ from tests.integration.infractions.conftest import (
     dict_report,
     e2e,
     history,
+    paid,
     poll,
     request,
     row,
@@ -24,6 +25,7 @@ from tests.integration.infractions.conftest import (
 
 
 def test_our_report_is_created_in_the_dict_and_opens(world: World) -> None:
+    paid(world, 1)
     report_id = submit(1)
     assert row(report_id).status == "submitting"
     world.run_due()
@@ -40,7 +42,9 @@ def test_a_lost_create_answer_is_recovered_by_listing_our_reports(
     world: World, our_dict: DictClient
 ) -> None:
     """The DICT opened our report but the answer was lost: the repeat is refused as a
-    second report on the transaction, and the report found by listing is ours."""
+    second report on the transaction (InfractionReportAlreadyBeingProcessedForTransaction),
+    and the report found by listing is ours."""
+    paid(world, 2)
     report_id = submit(2)
     created = our_dict.create_infraction_report(
         pb.CreateInfractionReportRequest(
@@ -52,7 +56,7 @@ def test_a_lost_create_answer_is_recovered_by_listing_our_reports(
                 email=CONTACT["contact_email"], phone=CONTACT["contact_phone"]
             ),
             counterparty_participant=OTHER,
-            request_id=str(uuid.uuid4()),  # the DICT keeps no RequestId: a repeat is new
+            request_id=str(uuid.uuid4()),  # the DICT has no RequestId: a repeat is refused
         )
     ).report
     world.run_due()
@@ -63,6 +67,7 @@ def test_a_lost_create_answer_is_recovered_by_listing_our_reports(
 
 def test_a_lost_create_answer_is_adopted_by_the_poll(world: World, our_dict: DictClient) -> None:
     """The worker died after the DICT opened our report: the poll attaches it."""
+    paid(world, 3)
     report_id = submit(3)
     created = our_dict.create_infraction_report(
         pb.CreateInfractionReportRequest(
@@ -84,6 +89,7 @@ def test_a_lost_create_answer_is_adopted_by_the_poll(world: World, our_dict: Dic
 def test_a_dropped_answer_is_repeated_and_opens_one_report(
     world: World, our_dict: DictClient
 ) -> None:
+    paid(world, 4)
     report_id = submit(4)
     world.admin.set_faults(drop_ratio=1.0, methods=["CreateInfractionReport"])
     world.run_due()
@@ -98,15 +104,17 @@ def test_a_dropped_answer_is_repeated_and_opens_one_report(
 
 
 def test_a_report_the_dict_refuses_is_rejected_with_its_reason(world: World) -> None:
-    report_id = submit(5, counterparty="99999999")  # no such participant
+    report_id = submit(5)  # a transaction the SPI never settled
     world.run_due()
     ours = row(report_id)
-    assert (ours.status, ours.problem_type) == ("rejected", "InfractionReportInvalid")
+    refusal = "InfractionReportTransactionNotFound"
+    assert (ours.status, ours.problem_type) == ("rejected", refusal)
     (event,) = world.events("infractions.rejected")
-    assert event["report_id"] == report_id and event["problem_type"] == "InfractionReportInvalid"
+    assert event["report_id"] == report_id and event["problem_type"] == refusal
 
 
 def test_we_cancel_an_open_report(world: World) -> None:
+    paid(world, 6)
     report_id = submit(6)
     world.run_due()
     request(report_id, "cancel")
@@ -121,6 +129,7 @@ def test_we_cancel_an_open_report(world: World) -> None:
 def test_the_poll_brings_the_counterpartys_acknowledgement_and_close_then_we_cancel(
     world: World,
 ) -> None:
+    paid(world, 7)
     report_id = submit(7)
     world.run_due()
     dict_id = str(row(report_id).dict_id)
@@ -155,6 +164,7 @@ def test_the_poll_brings_the_counterpartys_acknowledgement_and_close_then_we_can
 
 
 def test_the_poll_repeats_nothing_it_has_applied(world: World) -> None:
+    paid(world, 8)
     report_id = submit(8)
     world.run_due()
     they(world, "acknowledge", str(row(report_id).dict_id))
