@@ -164,7 +164,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "sim",
         help="act as another participant in the dev stack's simulated DICT (keys, claims, "
-        "clocks, the SPI's settled transactions); --help for its commands",
+        "infraction reports, refund requests, clocks, the SPI's settled transactions); "
+        "--help for its commands",
     )
 
     dev = sub.add_parser("dev", help="everything on this machine, for development")

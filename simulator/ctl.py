@@ -13,8 +13,17 @@ so our running stack sees them the way it would see a real counterparty: by poll
   dict-connect sim settle E12345678202612031200abcdefghijk   # its pacs.008 was sent
   dict-connect sim add-transaction E12345678202612031200abcdefghijk   # the SPI settled it:
       # our customer paid the other PSP's 100.00, so we may report it or ask for it back
-  dict-connect sim add-transaction E87654321202612031200abcdefghijk \
+  dict-connect sim add-transaction E87654321202612031200abcdefghijk \\
       --payer 87654321 --payee 12345678 --amount 250.00   # theirs paid ours
+  dict-connect sim report open E87654321202612031200abcdefghijk   # against us, on theirs
+  dict-connect sim report acknowledge DICT_ID   # ours against them (its dict_id), then:
+  dict-connect sim report close DICT_ID --result AGREED --fraud-type SCAMMER_ACCOUNT
+  dict-connect sim report cancel DICT_ID        # one of theirs
+  dict-connect sim refund open E87654321202612031200abcdefghijk --amount 100.00 \\
+      --reason OPERATIONAL_FLAW --details "sent twice"   # they ask us for it back
+  dict-connect sim refund close DICT_ID --result TOTALLY_ACCEPTED \\
+      --refund-transaction-id D8765432120261203150000000000001   # they return ours
+  dict-connect sim refund cancel DICT_ID
   dict-connect sim virtual-payer-refunds   # homologation step 7: the virtual payer PSP
       # 99999003 pays our customer twice and asks for both back (OPERATIONAL_FLAW, FRAUD)
   dict-connect sim clock | calls | participants
@@ -49,7 +58,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge import dict_bridge_pb2_grpc as pb_grpc
 from app.bridge.status import from_rpc_error
-from app.domain import problems
+from app.domain import infractions, problems, refunds
 from app.domain.claims import ClaimReason, ClaimStatus, ClaimType
 from simulator.admin_client import AdminClient
 from simulator.config import DEFAULT_PARTICIPANTS
@@ -314,6 +323,113 @@ def claim_list(args: argparse.Namespace) -> Out:
     return Out([_dict_of(c) for c in page.claims], lines)
 
 
+def _report_tail(r: pb.InfractionReport) -> str:
+    tail = f"transaction {r.transaction_id}"
+    if r.analysis_result:
+        tail += f", {r.analysis_result}"
+    if r.fraud_marker_id:
+        tail += f", fraud marker {r.fraud_marker_id}"
+    return tail
+
+
+def report_open(args: argparse.Namespace) -> Out:
+    """The --as participant reports a transaction it paid (REFUND_REQUEST), or the pacs.004
+    it returned (REFUND_CANCELLED, by its RtrId); the payee's PSP is the counterparty."""
+    situation = args.situation or (
+        "OTHER" if args.reason == infractions.Reason.REFUND_CANCELLED else "SCAM"
+    )
+    request = pb.CreateInfractionReportRequest(
+        participant=args.as_,
+        transaction_id=args.transaction_id,
+        reason=args.reason,
+        situation_type=situation,
+        report_details=args.details or "",
+        contact_information=pb.ContactInformation(email=args.email, phone=args.phone),
+    )
+    with _dict(args) as client:
+        r = client.call("CreateInfractionReport", request).report
+    line = (
+        f"{r.reporter_participant} reported {r.counterparty_participant}: infraction report "
+        f"{r.id} {r.reason} {r.situation_type} {r.status} (transaction {r.transaction_id})"
+    )
+    return Out(_dict_of(r), [line])
+
+
+_REPORT_ACTIONS: dict[str, tuple[str, type[Message], str]] = {
+    "acknowledge": (
+        "AcknowledgeInfractionReport",
+        pb.AcknowledgeInfractionReportRequest,
+        "acknowledged",
+    ),
+    "close": ("CloseInfractionReport", pb.CloseInfractionReportRequest, "closed"),
+    "cancel": ("CancelInfractionReport", pb.CancelInfractionReportRequest, "cancelled"),
+}
+
+
+def report_act(args: argparse.Namespace) -> Out:
+    rpc, request_cls, done = _REPORT_ACTIONS[args.operation]
+    fields: dict[str, str] = {"id": args.dict_id, "participant": args.as_}
+    if args.operation == "close":
+        fields["analysis_result"] = args.result
+        fields["analysis_details"] = args.details or ""
+        fields["fraud_type"] = args.fraud_type or ""
+    with _dict(args) as client:
+        r = client.call(rpc, request_cls(**fields)).report
+    line = f"{args.as_} {done} infraction report {r.id}: now {r.status} ({_report_tail(r)})"
+    return Out(_dict_of(r), [line])
+
+
+def _refund_tail(r: pb.Refund) -> str:
+    tail = f"transaction {r.transaction_id}"
+    if r.analysis_result:
+        tail += f", {r.analysis_result}"
+    if r.refund_rejection_reason:
+        tail += f" {r.refund_rejection_reason}"
+    if r.refund_transaction_id:
+        tail += f", refund transaction {r.refund_transaction_id}"
+    return tail
+
+
+def refund_open(args: argparse.Namespace) -> Out:
+    """The --as participant, the payer's PSP of the transaction, asks its payee's for the
+    amount back (FRAUD: after its REFUND_REQUEST report was closed AGREED)."""
+    request = pb.CreateRefundRequest(
+        participant=args.as_,
+        transaction_id=args.transaction_id,
+        refund_reason=args.reason,
+        refund_amount=args.amount,
+        refund_details=args.details or "",
+    )
+    with _dict(args) as client:
+        r = client.call("CreateRefund", request).refund
+    line = (
+        f"{r.requesting_participant} asked {r.contested_participant} for {r.refund_amount} back:"
+        f" refund {r.id} {r.refund_reason} {r.status} (transaction {r.transaction_id})"
+    )
+    return Out(_dict_of(r), [line])
+
+
+_REFUND_ACTIONS: dict[str, tuple[str, type[Message], str]] = {
+    "close": ("CloseRefund", pb.CloseRefundRequest, "closed"),
+    "cancel": ("CancelRefund", pb.CancelRefundRequest, "cancelled"),
+}
+
+
+def refund_act(args: argparse.Namespace) -> Out:
+    rpc, request_cls, done = _REFUND_ACTIONS[args.operation]
+    fields: dict[str, str] = {"refund_id": args.dict_id, "participant": args.as_}
+    if args.operation == "close":
+        fields["refund_analysis_result"] = args.result
+        fields["refund_analysis_details"] = args.details or ""
+        fields["refund_rejection_reason"] = args.rejection_reason or ""
+        fields["refund_transaction_id"] = args.refund_transaction_id or ""
+        fields["refunded_amount"] = args.refunded_amount or ""
+    with _dict(args) as client:
+        r = client.call(rpc, request_cls(**fields)).refund
+    line = f"{args.as_} {done} refund {r.id}: now {r.status} ({_refund_tail(r)})"
+    return Out(_dict_of(r), [line])
+
+
 def clock_path(args: argparse.Namespace) -> Path:
     return Path(args.clock_file or os.environ.get("CLOCK_OFFSET_FILE") or DEV_CLOCK_FILE)
 
@@ -449,6 +565,8 @@ def participants(args: argparse.Namespace) -> Out:
 
 AS_HELP = f"call as this participant (default {OTHER}, the other PSP)"
 KEY_TYPES = ["PHONE", "EMAIL", "CPF", "CNPJ"]
+CONTACT_EMAIL, CONTACT_PHONE = "med@outro.example", "+5511977776666"
+"""The reporter's ContactInformation the DICT requires (Email and Phone), by default."""
 _COMMON = argparse.ArgumentParser(add_help=False)
 _COMMON.add_argument("--simulator", metavar="HOST:PORT", help="default: BRIDGE_ADDRESS")
 _COMMON.add_argument("--json", action="store_true", help="print JSON instead of lines")
@@ -518,6 +636,112 @@ def _claim_commands(sub: Any) -> None:
     listed.add_argument("--role", choices=["donor", "claimer"], help="default: either")
 
 
+def _report_commands(sub: Any) -> None:
+    cmds = sub.add_parser(
+        "report", help="infraction reports, as reporter or counterparty"
+    ).add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+    opened = _cmd(
+        cmds,
+        "open",
+        report_open,
+        "the payer's PSP (--as) reports a settled transaction (CreateInfractionReport);"
+        " its payee's PSP is the counterparty",
+        _AS,
+    )
+    opened.add_argument(
+        "transaction_id",
+        metavar="TRANSACTION_ID",
+        help="its E2E id (the pacs.004's RtrId for REFUND_CANCELLED): `sim add-transaction`",
+    )
+    opened.add_argument(
+        "--reason",
+        default=infractions.Reason.REFUND_REQUEST.value,
+        choices=[r.value for r in infractions.Reason],
+        help="default REFUND_REQUEST",
+    )
+    opened.add_argument(
+        "--situation",
+        choices=[s.value for s in infractions.SituationType],
+        help="default SCAM (OTHER for REFUND_CANCELLED, which takes only OTHER)",
+    )
+    opened.add_argument("--details", help="ReportDetails (required with --situation OTHER)")
+    opened.add_argument("--email", default=CONTACT_EMAIL, help=f"default {CONTACT_EMAIL}")
+    opened.add_argument("--phone", default=CONTACT_PHONE, help=f"default {CONTACT_PHONE}")
+    for name, text in _REPORT_HELP.items():
+        act = _cmd(cmds, name, report_act, text, _AS)
+        act.add_argument("dict_id", metavar="DICT_ID", help="the DICT's id of the report")
+        act.set_defaults(operation=name)
+    close = cmds.choices["close"]
+    close.add_argument(
+        "--result", required=True, choices=[r.value for r in infractions.AnalysisResult]
+    )
+    close.add_argument(
+        "--fraud-type",
+        choices=[f.value for f in infractions.FraudType],
+        help="required with AGREED (the fraud marker the close registers)",
+    )
+    close.add_argument("--details", help="AnalysisDetails (required with --fraud-type OTHER)")
+
+
+_REPORT_HELP = {
+    "acknowledge": "counterparty: acknowledge (OPEN -> ACKNOWLEDGED)",
+    "close": "counterparty: close with its analysis (ACKNOWLEDGED -> CLOSED)",
+    "cancel": "reporter: cancel, at any time (a CLOSED AGREED one's fraud marker too)",
+}
+
+
+def _refund_commands(sub: Any) -> None:
+    cmds = sub.add_parser(
+        "refund", help="refund requests, as requesting or contested participant"
+    ).add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+    opened = _cmd(
+        cmds,
+        "open",
+        refund_open,
+        "the payer's PSP (--as) asks the payee's for a settled transaction's funds back"
+        " (CreateRefund)",
+        _AS,
+    )
+    opened.add_argument(
+        "transaction_id", metavar="TRANSACTION_ID", help="its E2E id: `sim add-transaction`"
+    )
+    opened.add_argument("--amount", required=True, help="decimal, e.g. 100.00")
+    opened.add_argument(
+        "--reason",
+        required=True,
+        choices=[r.value for r in refunds.Reason],
+        help="FRAUD follows an AGREED REFUND_REQUEST report of --as on the transaction",
+    )
+    opened.add_argument("--details", help="RefundDetails (required for OPERATIONAL_FLAW)")
+    close = _cmd(
+        cmds,
+        "close",
+        refund_act,
+        "contested: close with its analysis (OPEN -> CLOSED)",
+        _AS,
+    )
+    close.add_argument("dict_id", metavar="DICT_ID", help="the DICT's id of the request")
+    close.set_defaults(operation="close")
+    close.add_argument("--result", required=True, choices=[r.value for r in refunds.AnalysisResult])
+    close.add_argument(
+        "--refund-transaction-id",
+        help="the pacs.004's RtrId, 32 characters (required when accepted)",
+    )
+    close.add_argument(
+        "--rejection-reason",
+        choices=[r.value for r in refunds.RejectionReason],
+        help="required with REJECTED",
+    )
+    close.add_argument(
+        "--refunded-amount",
+        help="what a PARTIALLY_ACCEPTED close returned (the simulator's stand-in for the SPI)",
+    )
+    close.add_argument("--details", help="RefundAnalysisDetails (required with INVALID_REQUEST)")
+    cancel = _cmd(cmds, "cancel", refund_act, "requesting: cancel while OPEN", _AS)
+    cancel.add_argument("dict_id", metavar="DICT_ID", help="the DICT's id of the request")
+    cancel.set_defaults(operation="cancel")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dict-connect sim",
@@ -527,6 +751,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _entry_commands(sub)
     _claim_commands(sub)
+    _report_commands(sub)
+    _refund_commands(sub)
     adv = _cmd(sub, "advance", advance, "move the simulator's clock and ours forward", _CLOCK)
     adv.add_argument("duration", type=duration, metavar="DURATION", help="7d, 12h, 30m, 90s")
     _cmd(sub, "clock", show_clock, "the simulator's clock and ours", _CLOCK)

@@ -252,6 +252,218 @@ def test_add_transaction_takes_the_parties_amount_and_settlement(run: Sim) -> No
     assert code == 1 and "end_to_end_id: pattern" in err
 
 
+# --- infraction reports and refund requests, as the other PSP -------------------------
+
+THEIR_PAYMENT = f"E{OTHER}202612031200abcdefghijk"
+RETURN = f"D{OTHER}20261203150000000000001"
+"""The pacs.004 that returned the funds: its RtrId (32 characters)."""
+
+
+def _dict_id(line: str, noun: str) -> str:
+    """The DICT's id in a command's line (``... infraction report ID ...``, ``refund ID``)."""
+    return line.split(f"{noun} ", 1)[1].split()[0].rstrip(":")
+
+
+def _tokens(client: DictClient, policy: str) -> int:
+    request = pb.GetBucketStateRequest(participant=client.participant, policy=policy)
+    return client.get_bucket_state(request).policy.available_tokens
+
+
+def test_report_open_reports_us_on_their_payment_as_any_call_of_theirs(
+    run: Sim, ours: DictClient, theirs: DictClient
+) -> None:
+    """Homologation step 6 as counterparty: the other PSP reports a payment of theirs to
+    ours. A real CreateInfractionReport as 87654321: its bucket pays, ours does not."""
+    run.ok("add-transaction", THEIR_PAYMENT, "--payer", OTHER, "--payee", OURS)
+    write = "INFRACTION_REPORTS_WRITE"
+    theirs_before, ours_before = _tokens(theirs, write), _tokens(ours, write)
+    out = run.ok("report", "open", THEIR_PAYMENT)
+    assert out.count("\n") == 1
+    assert out.startswith(f"{OTHER} reported {OURS}: infraction report ")
+    assert out.endswith(f" REFUND_REQUEST SCAM OPEN (transaction {THEIR_PAYMENT})\n")
+    assert _tokens(theirs, write) < theirs_before and _tokens(ours, write) == ours_before
+    got = ours.get_infraction_report(pb.GetInfractionReportRequest(id=_dict_id(out, "report")))
+    report = got.report
+    assert (report.reporter_participant, report.counterparty_participant) == (OTHER, OURS)
+    contact = report.contact_information
+    assert (contact.email, contact.phone) == ("med@outro.example", "+5511977776666")
+    assert "CreateInfractionReport" in run.ok("calls")
+
+
+def test_report_open_takes_the_reports_fields_and_cancel_withdraws_it(run: Sim) -> None:
+    run.ok("add-transaction", THEIR_PAYMENT, "--payer", OTHER, "--payee", OURS)
+    shown = run.json(
+        "report", "open", THEIR_PAYMENT, "--situation", "OTHER", "--details", "golpe do PIX",
+        "--email", "fraude@outro.example", "--phone", "+5511955554444",
+    )  # fmt: skip
+    assert (shown["situation_type"], shown["report_details"]) == ("OTHER", "golpe do PIX")
+    assert shown["contact_information"] == {
+        "email": "fraude@outro.example",
+        "phone": "+5511955554444",
+    }
+    out = run.ok("report", "cancel", shown["id"])
+    assert out == (
+        f"{OTHER} cancelled infraction report {shown['id']}: now CANCELLED "
+        f"(transaction {THEIR_PAYMENT})\n"
+    )
+
+
+def test_the_other_psp_acknowledges_and_closes_our_report_and_we_cancel_it(
+    run: Sim, ours: DictClient
+) -> None:
+    """Homologation step 6 as reporter: the counterparty's part, then our cancel."""
+    run.ok("add-transaction", PAYMENT)
+    dict_id = ours.create_infraction_report(_report(PAYMENT)).report.id
+    out = run.ok("report", "acknowledge", dict_id)
+    assert out == (
+        f"{OTHER} acknowledged infraction report {dict_id}: now ACKNOWLEDGED "
+        f"(transaction {PAYMENT})\n"
+    )
+    out = run.ok(
+        "report", "close", dict_id, "--result", "AGREED", "--fraud-type", "SCAMMER_ACCOUNT"
+    )
+    assert out.startswith(f"{OTHER} closed infraction report {dict_id}: now CLOSED ")
+    assert f"(transaction {PAYMENT}, AGREED, fraud marker " in out
+    report = ours.get_infraction_report(pb.GetInfractionReportRequest(id=dict_id)).report
+    assert (report.status, report.analysis_result) == ("CLOSED", "AGREED")
+    assert report.fraud_marker_id
+    out = run.ok("report", "cancel", dict_id, "--as", OURS)
+    assert out.startswith(f"{OURS} cancelled infraction report {dict_id}: now CANCELLED ")
+
+
+def test_report_close_disagreeing_with_details(run: Sim, ours: DictClient) -> None:
+    run.ok("add-transaction", PAYMENT)
+    dict_id = ours.create_infraction_report(_report(PAYMENT)).report.id
+    run.ok("report", "acknowledge", dict_id)
+    shown = run.json(
+        "report", "close", dict_id, "--result", "DISAGREED", "--details", "conta legítima"
+    )
+    assert (shown["status"], shown["analysis_result"]) == ("CLOSED", "DISAGREED")
+    assert shown["analysis_details"] == "conta legítima" and "fraud_marker_id" not in shown
+
+
+def test_a_refused_report_call_prints_the_dict_problem_and_exits_1(
+    run: Sim, ours: DictClient
+) -> None:
+    code, out, err = run("report", "open", THEIR_PAYMENT)  # the SPI never settled it
+    assert code == 1 and not out and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("dict-connect sim: InfractionReportTransactionNotFound: ")
+    run.ok("add-transaction", PAYMENT)
+    dict_id = ours.create_infraction_report(_report(PAYMENT)).report.id
+    code, _, err = run("report", "close", dict_id, "--result", "AGREED")
+    assert code == 1 and err.startswith("dict-connect sim: InfractionReportOperationInvalid: ")
+    run.ok("report", "acknowledge", dict_id)
+    code, out, err = run("report", "close", dict_id, "--result", "AGREED")  # no fraud type
+    assert code == 1 and not out and err.count("\n") == 1
+    assert err.startswith("dict-connect sim: InfractionReportInvalid: ")
+    assert "fraud_type: required_when_agreed" in err
+    code, _, err = run("report", "cancel", dict_id)  # only the reporter cancels
+    assert code == 1 and err.startswith("dict-connect sim: Forbidden: ")
+
+
+def test_refund_open_asks_us_back_and_cancel_withdraws_it(
+    run: Sim, ours: DictClient, theirs: DictClient
+) -> None:
+    run.ok(
+        "add-transaction", THEIR_PAYMENT, "--payer", OTHER, "--payee", OURS, "--amount", "250.00"
+    )
+    before = _tokens(theirs, "REFUNDS_WRITE")
+    out = run.ok(
+        "refund", "open", THEIR_PAYMENT, "--amount", "100.00", "--reason", "OPERATIONAL_FLAW",
+        "--details", "enviado em duplicidade",
+    )  # fmt: skip
+    assert out.count("\n") == 1
+    assert out.startswith(f"{OTHER} asked {OURS} for 100.00 back: refund ")
+    assert out.endswith(f" OPERATIONAL_FLAW OPEN (transaction {THEIR_PAYMENT})\n")
+    assert _tokens(theirs, "REFUNDS_WRITE") < before
+    dict_id = _dict_id(out, "refund")
+    (listed,) = ours.list_refunds(
+        pb.ListRefundsRequest(participant=OURS, participant_role="CONTESTED", limit=10)
+    ).refunds
+    assert (listed.id, listed.status, listed.refund_amount) == (dict_id, "OPEN", "100.00")
+    out = run.ok("refund", "cancel", dict_id)
+    assert (
+        out == f"{OTHER} cancelled refund {dict_id}: now CANCELLED (transaction {THEIR_PAYMENT})\n"
+    )
+
+
+def test_refund_open_for_fraud_after_their_report_we_agreed_with(run: Sim) -> None:
+    """The other PSP's fraud flow against us: its report, our AGREED close (--as us), then
+    its FRAUD request, tied to that report."""
+    run.ok("add-transaction", THEIR_PAYMENT, "--payer", OTHER, "--payee", OURS)
+    report_id = run.json("report", "open", THEIR_PAYMENT)["id"]
+    run.ok("report", "acknowledge", report_id, "--as", OURS)
+    run.ok(
+        "report",
+        "close",
+        report_id,
+        "--as",
+        OURS,
+        "--result",
+        "AGREED",
+        "--fraud-type",
+        "MULE_ACCOUNT",
+    )
+    shown = run.json("refund", "open", THEIR_PAYMENT, "--amount", "100.00", "--reason", "FRAUD")
+    assert (shown["refund_reason"], shown["status"]) == ("FRAUD", "OPEN")
+    assert shown["infraction_report_id"] == report_id
+
+
+@pytest.mark.parametrize(
+    ("argv", "tail"),
+    [
+        (
+            ("--result", "TOTALLY_ACCEPTED", "--refund-transaction-id", RETURN),
+            f"TOTALLY_ACCEPTED, refund transaction {RETURN})",
+        ),
+        (
+            (
+                "--result",
+                "PARTIALLY_ACCEPTED",
+                "--refund-transaction-id",
+                RETURN,
+                "--refunded-amount",
+                "40.00",
+                "--details",
+                "saldo parcial",
+            ),
+            f"PARTIALLY_ACCEPTED, refund transaction {RETURN})",
+        ),
+        (("--result", "REJECTED", "--rejection-reason", "NO_BALANCE"), "REJECTED NO_BALANCE)"),
+    ],
+    ids=["totally", "partially", "rejected"],
+)
+def test_the_other_psp_closes_our_refund_request(
+    run: Sim, ours: DictClient, argv: tuple[str, ...], tail: str
+) -> None:
+    """Homologation step 7, our requests: the contested PSP's part."""
+    run.ok("add-transaction", PAYMENT)
+    refund = ours.create_refund(
+        pb.CreateRefundRequest(
+            participant=OURS, transaction_id=PAYMENT, refund_reason="OPERATIONAL_FLAW",
+            refund_amount="100.00", refund_details="enviado em duplicidade",
+        )
+    ).refund  # fmt: skip
+    out = run.ok("refund", "close", refund.id, *argv)
+    assert out == f"{OTHER} closed refund {refund.id}: now CLOSED (transaction {PAYMENT}, {tail}\n"
+    got = ours.get_refund(pb.GetRefundRequest(refund_id=refund.id)).refund
+    assert (got.status, got.analysis_result) == ("CLOSED", argv[1])
+
+
+def test_a_refused_refund_call_prints_the_dict_problem_and_exits_1(run: Sim) -> None:
+    run.ok("add-transaction", THEIR_PAYMENT, "--payer", OTHER, "--payee", OURS)
+    code, out, err = run(
+        "refund", "open", THEIR_PAYMENT, "--amount", "100.00", "--reason", "OPERATIONAL_FLAW"
+    )
+    assert code == 1 and not out and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("dict-connect sim: RefundInvalid: ")
+    assert "refund_details: required_for_operational_flaw" in err
+    code, _, err = run("refund", "open", THEIR_PAYMENT, "--amount", "100.00", "--reason", "FRAUD")
+    assert code == 1 and err.startswith("dict-connect sim: RefundInfractionReportNotFound: ")
+    code, _, err = run("refund", "close", str(uuid.uuid4()), "--result", "REJECTED")
+    assert code == 1 and err.startswith("dict-connect sim: NotFound: ")
+
+
 # --- the homologation's virtual payer ---------------------------------------------------
 
 VIRTUAL_PAYER = "99999003"
@@ -357,6 +569,12 @@ def test_durations(text: str, seconds: float) -> None:
         ("add-transaction", PAYMENT, "--payer", "1234"),
         ("add-transaction", PAYMENT, "--settled-at", "yesterday"),
         ("virtual-payer-refunds", "--participant", "1234"),
+        ("report", "open", PAYMENT, "--reason", "FRAUD"),
+        ("report", "close", "some-id"),
+        ("report", "acknowledge", "some-id", "--as", "123"),
+        ("refund", "open", PAYMENT, "--amount", "1.00"),
+        ("refund", "close", "some-id", "--result", "ACCEPTED"),
+        ("refund",),
     ],
 )
 def test_bad_arguments_exit_2_with_argparses_message(run: Sim, argv: tuple[str, ...]) -> None:
@@ -375,6 +593,12 @@ def test_bad_arguments_exit_2_with_argparses_message(run: Sim, argv: tuple[str, 
         ("calls",),
         ("add-transaction",),
         ("virtual-payer-refunds",),
+        ("report",),
+        ("report", "open"),
+        ("report", "close"),
+        ("refund", "open"),
+        ("refund", "close"),
+        ("refund", "cancel"),
     ],
 )
 def test_every_command_has_help(run: Sim, argv: tuple[str, ...]) -> None:

@@ -79,11 +79,24 @@ def test_the_refund_analysis_setting_is_wired_and_documented() -> None:
     assert "REFUND_ANALYSIS_HOURS" in (ROOT / "README.md").read_text()
 
 
+def _subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next((a.choices for a in p._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
 def test_the_sim_commands_it_names_exist() -> None:
-    commands = next(
-        a.choices for a in parser()._actions if isinstance(a, argparse._SubParsersAction)
-    )
+    commands = _subcommands(parser())
     named = set(re.findall(r"dict-connect sim ([a-z][a-z-]+)", DOC))
-    assert {"add-transaction", "virtual-payer-refunds"} <= named
+    assert {"add-transaction", "virtual-payer-refunds", "report", "refund"} <= named
     assert named <= set(commands), named - set(commands)
     assert "docs/med.md" in (ROOT / "README.md").read_text()
+
+
+def test_the_report_and_refund_commands_it_names_exist() -> None:
+    """Homologation steps 6 and 7 play the other PSP with ``sim report|refund COMMAND``."""
+    commands = _subcommands(parser())
+    named = set(re.findall(r"(?:dict-connect )?sim (report|refund) ([a-z]+)", DOC))
+    assert {("report", "open"), ("report", "acknowledge"), ("report", "close")} <= named
+    assert {("refund", "open"), ("refund", "close"), ("refund", "cancel")} <= named
+    missing = {(g, c) for g, c in named if c not in _subcommands(commands[g])}
+    assert not missing, missing
+    assert "from app.bridge" not in DOC, "the other PSP's side is `dict-connect sim`, no Python"
