@@ -503,12 +503,19 @@ def _med_gauges(rows: Any, now: datetime) -> Iterator[Any]:
         "Seconds since the poll of this list (poll_cursors.name) last went through (never: -1)",
         labels=["cursor"],
     )
+    failures = GaugeMetricFamily(
+        "dict_med_poll_failures",
+        "Items of this list (poll_cursors.name) the poll could not apply (poll_failures):"
+        " read again by id by every pass until they apply",
+        labels=["cursor"],
+    )
     for r in rows:
         opened.add_metric([r.kind, r.role], r.open)
         rejected.add_metric([r.kind, r.role], r.rejected)
         age = (now - r.polled_at).total_seconds() if r.polled_at else -1.0
         polled.add_metric([r.cursor], age)
-    yield from (opened, rejected, polled)
+        failures.add_metric([r.cursor], r.poll_failures)
+    yield from (opened, rejected, polled, failures)
     yield from _med_due_gauges(rows, now)
 
 

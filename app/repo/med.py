@@ -33,6 +33,8 @@ class MedGauges(msgspec.Struct, frozen=True):
     call (acknowledge, close, cancel, update) it refused and that no later transition cleared."""
     polled_at: datetime | None
     """When the role's poll last went through the DICT's whole list; None: never."""
+    poll_failures: int
+    """Items of the role's list the poll could not apply, read again by every pass."""
 
 
 def gauges(

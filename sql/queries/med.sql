@@ -7,8 +7,8 @@
 -- those ours to analyse (COUNTERPARTY reports, CONTESTED refunds: not finished means not
 -- closed) the ones due within the warning window, past due, and the nearest due_at; the
 -- DICT's refusals (our creations rejected within the last hour, and items whose last
--- call was refused and not redone); and when the role's poll last went through the
--- DICT's list (poll_cursors).
+-- call was refused and not redone); when the role's poll last went through the
+-- DICT's list (poll_cursors), and the items it could not apply (poll_failures).
 -- "Not finished": a closed report counts as finished although its reporter may still
 -- cancel it (the machine's only terminal statuses are rejected and cancelled).
 -- Index use: (role, status) of each table for the items not finished, the partial
@@ -46,7 +46,8 @@ SELECT w.kind, w.role, w.cursor,
        coalesce(l.overdue, 0) AS overdue,
        l.nearest_due,
        coalesce(r.rejected, 0) AS rejected,
-       p.polled_at
+       p.polled_at,
+       coalesce(f.failures, 0) AS poll_failures
 FROM (VALUES ('infraction_report', 'REPORTER', 'infraction_reports.reporter'),
              ('infraction_report', 'COUNTERPARTY', 'infraction_reports.counterparty'),
              ('refund', 'REQUESTING', 'refunds.requesting'),
@@ -54,4 +55,6 @@ FROM (VALUES ('infraction_report', 'REPORTER', 'infraction_reports.reporter'),
 LEFT JOIN live_by_role l ON l.kind = w.kind AND l.role = w.role
 LEFT JOIN refused_by_role r ON r.kind = w.kind AND r.role = w.role
 LEFT JOIN poll_cursors p ON p.name = w.cursor
+LEFT JOIN (SELECT poller, count(*) AS failures FROM poll_failures GROUP BY poller) f
+       ON f.poller = w.cursor
 ORDER BY w.kind, w.role;

@@ -320,3 +320,20 @@ def test_the_statuses_and_windows_come_from_the_machines(monkeypatch: pytest.Mon
         live["infraction_report"]
     )
     assert not set(outbox.MED_FINISHED) & {*live["refund"], *live["infraction_report"]}
+
+
+def test_items_the_poll_could_not_apply_per_list(conn: Any) -> None:
+    for poller, dict_id in (("refunds.contested", "rf-1"), ("refunds.contested", "rf-2")):
+        conn.execute(
+            "INSERT INTO poll_failures (poller, dict_id, error, first_at, last_at)"
+            " VALUES (%s, %s, 'ValueError', %s, %s)",
+            (poller, dict_id, NOW, NOW),
+        )
+    samples = scrape()
+    failing = {c: sample(samples, "dict_med_poll_failures", cursor=c) for c in CURSORS}
+    assert failing == {
+        "infraction_reports.reporter": 0,
+        "infraction_reports.counterparty": 0,
+        "refunds.requesting": 0,
+        "refunds.contested": 2,
+    }

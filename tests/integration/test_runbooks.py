@@ -207,6 +207,13 @@ VALUES ('infraction_reports.reporter', now() - interval '1 hour', now() - interv
 INSERT INTO cron_runs (job, slot, started_at)
 VALUES ('poll_infractions', date_trunc('minute', now()), now()),
        ('poll_refunds', date_trunc('minute', now()) - interval '1 minute', now());
+
+-- A request against us the refund poll keeps failing to apply, and one no row of ours holds.
+INSERT INTO poll_failures (poller, dict_id, error, attempts, first_at, last_at)
+VALUES ('refunds.contested', 'rf-2', 'ValueError', 17, now() - interval '20 minutes',
+        now() - interval '1 minute'),
+       ('infraction_reports.counterparty', 'ir-unknown', 'KeyError', 3,
+        now() - interval '16 minutes', now() - interval '1 minute');
 """
 
 SEEDS = {"sync.md": SYNC_SEED, "med.md": MED_SEED}
@@ -271,6 +278,7 @@ def _blocks_of(runbook: str, heading: str) -> list[str]:
         ("DictMedAnalysisDueSoon", ["0000000000a2", "0000000000b1", "missed"]),
         ("DictMedAnalysisOverdue", ["0000000000a3", "0000000000b2", "BridgeUnavailable"]),
         ("DictMedPollStalled", ["refunds.contested", "poll_refunds"]),
+        ("DictMedPollFailures", ["rf-2", "ValueError", "ir-unknown"]),
         ("DictMedRequestRejected", ["InfractionReportTransactionNotFound", "0000000000a3"]),
         ("A report or refund stuck in submitting, closing or cancelling", ["KeyError"]),
         ("The DICT refused our close", ["InfractionReportOperationInvalid"]),

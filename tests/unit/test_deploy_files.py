@@ -61,6 +61,7 @@ MED_GAUGES = {
     "dict_med_oldest_due_seconds": {"kind"},
     "dict_med_rejected": {"kind", "role"},
     "dict_med_poll_age_seconds": {"cursor"},
+    "dict_med_poll_failures": {"cursor"},
 }
 """The MED gauges (app/outbox.py ``_med_gauges``) and their labels."""
 
@@ -502,6 +503,7 @@ def test_every_med_alert_links_its_runbook_section() -> None:
         "DictMedAnalysisDueSoon",
         "DictMedAnalysisOverdue",
         "DictMedPollStalled",
+        "DictMedPollFailures",
         "DictMedRequestRejected",
     ]
     for alert, body in zip(alerts, re.split(r"- alert: \w+\n", group)[1:], strict=True):
