@@ -216,3 +216,38 @@ def test_a_worker_killed_mid_flow_makes_each_dict_write_once(stack: Stack) -> No
     assert {r.id for r in listed} == dict_ids
     for dict_id in theirs:
         assert dict_report(stack, dict_id).analysis_result == "DISAGREED"
+
+
+def test_a_refused_report_and_an_update(stack: Stack) -> None:
+    """A report on a payment the SPI does not know is refused by the DICT and kept as
+    rejected with its reason; our open report's situation and contact are updated."""
+    body = {
+        "reason": "REFUND_REQUEST",
+        "situation_type": "SCAM",
+        "contact_information": {"email": "cliente@banco.example", "phone": "+5521988880000"},
+        "counterparty_participant": OTHER_ISPB,
+    }
+    unknown = f"E{OUR_ISPB}20261203120000000000060"
+    known = f"E{OUR_ISPB}20261203120000000000061"
+    settled(stack, known, OUR_ISPB, OTHER_ISPB)
+    with stack.http() as http:
+        refused = http.post("/v1/infraction-reports", json={**body, "transaction_id": unknown})
+        rejected = until_status(http, refused.json()["id"], "rejected")
+        assert rejected["problem_type"] == "InfractionReportTransactionNotFound"
+        r = http.post("/v1/infraction-reports", json={**body, "transaction_id": known})
+        report_id = r.json()["id"]
+        dict_id = until_status(http, report_id, "open")["dict_id"]
+        changed = http.put(
+            f"/v1/infraction-reports/{report_id}",
+            json={
+                "situation_type": "OTHER",
+                "report_details": "boleto falso",
+                "contact_information": {"email": "novo@banco.example", "phone": "+5521911112222"},
+            },
+        )
+        assert changed.status_code == 202 and changed.json()["status"] == "updating"
+        updated = until_status(http, report_id, "open")
+        assert updated["situation_type"] == "OTHER"
+    the_dict = dict_report(stack, dict_id)
+    assert (the_dict.situation_type, the_dict.report_details) == ("OTHER", "boleto falso")
+    assert the_dict.contact_information.email == "novo@banco.example"

@@ -236,3 +236,61 @@ def test_a_worker_killed_mid_flow_makes_each_dict_write_once(stack: Stack) -> No
     assert {r.id for r in listed} == dict_ids
     counts = stack.admin().get_call_counts().by_method
     assert counts["CloseRefund"] >= 3 and counts["CreateRefund"] >= 6
+
+
+def test_the_other_statuses_and_an_idempotent_repeat(stack: Stack) -> None:
+    """A repeat with the same Idempotency-Key gets the first answer (one request in the
+    DICT); we cancel ours while it is open; the other PSP cancels theirs against us."""
+    tx, theirs_tx = e2e(5), e2e(6, OTHER_ISPB)
+    settled(stack, tx, OUR_ISPB, OTHER_ISPB)
+    settled(stack, theirs_tx, OTHER_ISPB, OUR_ISPB)
+    body = {
+        "transaction_id": tx,
+        "refund_reason": "OPERATIONAL_FLAW",
+        "refund_amount": "12.34",
+        "refund_details": "Transação em duplicidade",
+    }
+    with stack.http() as http:
+        key = {"Idempotency-Key": "refund-e2e-5"}
+        first = http.post("/v1/refunds", json=body, headers=key)
+        again = http.post("/v1/refunds", json=body, headers=key)
+        assert first.status_code == again.status_code == 202
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json()["id"] == first.json()["id"]
+        refund_id = first.json()["id"]
+        until_status(http, refund_id, "open")
+        assert http.post(f"/v1/refunds/{refund_id}/cancel").status_code == 202
+        cancelled = until_status(http, refund_id, "cancelled")
+        assert [h["to_status"] for h in cancelled["history"]] == [
+            "submitting",
+            "open",
+            "cancelling",
+            "cancelled",
+        ]
+        with stack.dict_as(OTHER_ISPB) as other:
+            asked = other.create_refund(
+                pb.CreateRefundRequest(
+                    participant=OTHER_ISPB,
+                    transaction_id=theirs_tx,
+                    refund_reason="OPERATIONAL_FLAW",
+                    refund_amount="5.00",
+                    refund_details="Transação em duplicidade",
+                )
+            ).refund
+            stack.advance(6)
+            poll()
+            [ours] = [
+                r
+                for r in http.get("/v1/refunds", params={"role": "CONTESTED"}).json()["items"]
+                if r["dict_id"] == asked.id
+            ]
+            assert ours["status"] == "open"
+            other.cancel_refund(pb.CancelRefundRequest(refund_id=asked.id, participant=OTHER_ISPB))
+        stack.advance(6)
+        poll()
+        until_status(http, ours["id"], "cancelled")
+    with stack.dict_as(OUR_ISPB) as client:
+        mine = client.list_refunds(
+            pb.ListRefundsRequest(participant=OUR_ISPB, participant_role="REQUESTING", limit=200)
+        ).refunds
+    assert [r.transaction_id for r in mine] == [tx]  # the repeat made no second request
