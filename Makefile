@@ -43,6 +43,11 @@ bench-lookups: $(STAMP)
 	command -v wrk >/dev/null || (apt-get install -y wrk || sudo apt-get install -y wrk)
 	$(PY) tests/bench/bench_lookups.py $(BENCH_LOOKUPS_ARGS)
 
+# Our limiter's cost per call (tests/bench/bench_limiter.py): Redis db 12, ~45 s.
+BENCH_LIMITER_ARGS ?=
+bench-limiter: $(STAMP)
+	$(PY) tests/bench/bench_limiter.py $(BENCH_LIMITER_ARGS)
+
 proto: $(STAMP)
 	$(PY) -m app.bridge.codegen
 

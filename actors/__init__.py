@@ -32,10 +32,14 @@ from actors import (  # noqa: E402
     infractions,
     lookups,
     polling,
+    rate_limits,
     refunds,
     spine,
     sync,
 )
+from actors.limits import wrap_dict_actors  # noqa: E402
+
+wrap_dict_actors(broker)  # a call our limiter holds back waits in the outbox
 
 __all__ = [
     "broker",
@@ -46,6 +50,7 @@ __all__ = [
     "infractions",
     "lookups",
     "polling",
+    "rate_limits",
     "refunds",
     "spine",
     "sync",

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
+import redis
 
-from app import db, outbox
+from app import db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge.client import DictClient
 from app.domain import problems
+from app.ratelimit.limiter import Limiter
 from app.repo import entries
 from app.repo.entries import EntryRow
 from statemachines import entry
@@ -30,7 +32,13 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def client() -> DictClient:
-    return DictClient.from_settings()
+    """The worker's client, its calls held to our copy of the DICT's buckets (unless
+    ``DICT_LIMITER=off``): none of ours meets a 429 (``app.ratelimit``)."""
+    c = DictClient.from_settings()
+    if settings.limiter_enabled():
+        redis_client = redis.Redis.from_url(settings.redis().url, socket_timeout=2)
+        c.limiter = Limiter(redis_client, settings.lookups().category)
+    return c
 
 
 def _load(entry_id: str) -> EntryRow | None:

@@ -54,8 +54,8 @@ class OutboxMiddleware(Middleware):
     ) -> None:
         """Record the outcome; a failure to record is only logged (the lease covers it)."""
         outbox_id = message.options.get("outbox_id")
-        if outbox_id is None:
-            return
+        if outbox_id is None or message.options.get("deferred"):
+            return  # not from the outbox, or put back to wait (actors/limits.py)
         try:
             if exception is None:
                 outbox.finish(outbox_id)

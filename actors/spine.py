@@ -13,7 +13,7 @@ from dramatiq.middleware import CurrentMessage
 from periodiq import cron
 
 from app import clock, db, outbox, settings
-from app.repo import idempotency, spine
+from app.repo import idempotency, rate_limits, spine
 from statemachines import registry
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,15 @@ DONE_RETENTION = timedelta(days=7)
 
 @dramatiq.actor(queue_name="cron", periodic=cron("17 4 * * *"), max_retries=3)
 def maintenance() -> None:
-    """Daily: prune finished outbox rows and expired idempotency keys."""
+    """Daily: prune finished outbox rows and expired idempotency keys; keep the
+    rate-limit readings' monthly partitions (the next 3 months ready, the old dropped)."""
     if not claim_slot("maintenance", cron_slot()):
         return
     now = clock.now()
     outbox.prune(now - DONE_RETENTION)
     with db.pool().connection() as conn:
         idempotency.prune(conn, now)
+        rate_limits.keep_partitions(conn, now, settings.rate_limit_readings().retention_months)
 
 
 @dramatiq.actor(queue_name="events", priority=100)  # after DICT work (e.g. acks)

@@ -268,6 +268,31 @@ class RefundDeadline(msgspec.Struct, kw_only=True, frozen=True):
     """When the analysis is due (ISO 8601)."""
 
 
+class RateLimitLevel(msgspec.Struct, kw_only=True, frozen=True):
+    """One of the DICT's rate-limit buckets of ours changed level: its tokens left fell
+    to a threshold of ours (``rate_limits.threshold_crossed``: warning, critical, or back
+    from critical to warning) or rose above both again (``rate_limits.recovered``). One
+    event per change, however long the bucket stays there (docs/rate_limits.md)."""
+
+    policy: str
+    """The DICT's policy, e.g. ``ENTRIES_WRITE`` (``GET /v1/rate-limits/policies/{policy}``)."""
+    level: str
+    """ok, warning or critical: the level of this reading."""
+    previous_level: str
+    """The level of the reading before."""
+    available: int
+    """Tokens the bucket held when read (negative: it is in debt, DICT.md section 4)."""
+    capacity: int
+    percent: float
+    """``available`` as a percentage of ``capacity``, one decimal."""
+    warning_pct: float
+    """The policy's warning threshold (% of capacity left) the reading was judged by."""
+    critical_pct: float
+    """The policy's critical threshold."""
+    read_at: str
+    """When the DICT was read (ISO 8601)."""
+
+
 TOPICS: dict[str, type[msgspec.Struct]] = {
     "entries.created": EntryEvent,
     "entries.rejected": EntryEvent,
@@ -306,6 +331,8 @@ TOPICS: dict[str, type[msgspec.Struct]] = {
     "refunds.cancelled": RefundEvent,
     "refunds.deadline_approaching": RefundDeadline,
     "refunds.deadline_missed": RefundDeadline,
+    "rate_limits.threshold_crossed": RateLimitLevel,
+    "rate_limits.recovered": RateLimitLevel,
 }
 """Every topic an event may have, and its payload."""
 
@@ -340,7 +367,7 @@ def _type(tp: Any) -> str:
         return f"list of {_type(item)}"
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
         return f"[{tp.__name__}](#{tp.__name__.lower()})"
-    return {str: "string", int: "integer", type(None): "null"}.get(tp, str(tp))
+    return {str: "string", int: "integer", float: "number", type(None): "null"}.get(tp, str(tp))
 
 
 def _field_docs(struct: type[msgspec.Struct]) -> dict[str, str]:

@@ -328,6 +328,18 @@ def finish(
             conn.execute(db.q("outbox.mark_done"), {"id": outbox_id, "now": now})
 
 
+def defer(outbox_id: int, at: datetime) -> bool:
+    """Hand a dispatched row out again at ``at`` (our limiter held its call back): the
+    message is re-sent now with that delay, and the row's lease moves past ``at`` (a lost
+    message is re-dispatched then). Not an attempt, not an error. False when the row is
+    no longer dispatched (its lease expired and the relay took it back)."""
+    with db.pool().connection() as conn:
+        params = {"id": outbox_id, "at": at, "lease_s": LEASE.total_seconds()}
+        rows = repo.many(conn, "outbox.defer", params, Dispatch)
+    enqueue(rows, clock.now())
+    return bool(rows)
+
+
 @dataclass(frozen=True)
 class Backlog:
     """The outbox at a glance (``outbox.backlog``)."""
@@ -341,13 +353,14 @@ class Backlog:
 class BacklogCollector:
     """Gauges read from Postgres at scrape time: the outbox (the relay's health, timer
     lag), claims (open by role and status; past a deadline with no action taken), the
-    sync runs, and MED (infraction reports and refunds: ``_med_gauges``)."""
+    sync runs, MED (infraction reports and refunds: ``_med_gauges``) and the DICT's
+    rate-limit buckets of ours (``_rate_limit_gauges``)."""
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         from app.domain.sync import KEY_TYPES
-        from app.repo import claims, med, polls, sync_runs
+        from app.repo import claims, med, polls, rate_limits, sync_runs
 
         now = clock.now()
         with db.pool().connection() as conn:
@@ -359,6 +372,7 @@ class BacklogCollector:
             sync_open = sync_runs.open_by_status(conn)
             sync_last = sync_runs.last_finished(conn)
             med_state = med.gauges(conn, now, *med_params())
+            buckets = rate_limits.gauges(conn)
         assert row is not None  # an aggregate always answers one row
         oldest = row.oldest_due
         yield GaugeMetricFamily(
@@ -392,6 +406,7 @@ class BacklogCollector:
         yield from _poll_gauges(poll, now)
         yield from _sync_gauges(sync_state, sync_open, sync_last, now)
         yield from _med_gauges(med_state, now)
+        yield from _rate_limit_gauges(buckets, now)
 
 
 def _sync_gauges(state: Any, open_runs: Any, last: Any, now: datetime) -> Iterator[Any]:
@@ -548,3 +563,50 @@ def _med_due_gauges(rows: Any, now: datetime) -> Iterator[Any]:
         if due:
             nearest.add_metric([kind], (min(due) - now).total_seconds())
     yield from (soon, overdue, nearest)
+
+
+def _rate_limit_gauges(rows: Any, now: datetime) -> Iterator[Any]:
+    """The DICT's buckets of ours as the newest poll read them (``poll_rate_limits``, one
+    query: ``rate_limits.gauges``): per policy the tokens left, the capacity, the share
+    used and the level our thresholds give it; and how old that reading is."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    from app.domain.bucket_levels import SEVERITY
+
+    families = {
+        "available": GaugeMetricFamily(
+            "dict_rate_limit_available_tokens",
+            "Tokens left in the DICT's bucket of this policy, as last read (may be negative)",
+            labels=["policy"],
+        ),
+        "capacity": GaugeMetricFamily(
+            "dict_rate_limit_capacity",
+            "Capacity of the DICT's bucket of this policy, as last read",
+            labels=["policy"],
+        ),
+        "utilisation": GaugeMetricFamily(
+            "dict_rate_limit_utilisation",
+            "Share of the bucket spent, 1 - available/capacity (above 1: in debt)",
+            labels=["policy"],
+        ),
+        "level": GaugeMetricFamily(
+            "dict_rate_limit_level",
+            "The level our thresholds give the last reading: 0 ok, 1 warning, 2 critical",
+            labels=["policy"],
+        ),
+    }
+    newest = None
+    for r in rows:
+        newest = r.newest_read_at
+        if r.policy is None or r.available_tokens is None or not r.capacity:
+            continue
+        families["available"].add_metric([r.policy], r.available_tokens)
+        families["capacity"].add_metric([r.policy], r.capacity)
+        families["utilisation"].add_metric([r.policy], 1 - r.available_tokens / r.capacity)
+        families["level"].add_metric([r.policy], SEVERITY.get(r.level or "", 0))
+    yield from families.values()
+    yield GaugeMetricFamily(
+        "dict_rate_limit_reading_age_seconds",
+        "Seconds since the DICT's buckets of ours were last read (never: -1)",
+        value=(now - newest).total_seconds() if newest else -1.0,
+    )

@@ -49,6 +49,8 @@ KNOWN_SCOPES = (
     "sync:write",
     "lookups:read",
     "lookups:write",
+    "rate_limits:read",
+    "rate_limits:write",
     ADMIN_SCOPE,
 )
 """Scopes the API's routes ask for; ``admin`` grants every scope."""

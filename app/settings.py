@@ -129,6 +129,17 @@ class MedSettings(msgspec.Struct, frozen=True):
     "imediatamente"): this is the bank's policy. A warning fires at 75 % of it."""
 
 
+class RateLimitReadingSettings(msgspec.Struct, frozen=True):
+    poll_s: float
+    """RATE_LIMIT_POLL_S: seconds between two readings of the DICT's buckets of ours
+    (ListBucketStates, actors/rate_limits.py). The cron ticks every minute, so this is
+    rounded up to whole minutes; the DICT's POLICIES_LIST bucket (20, 6 a minute) allows
+    one a minute with room to spare."""
+    retention_months: int
+    """RATE_LIMIT_RETENTION_MONTHS: months the readings are kept (monthly partitions; one
+    goes once its whole month is older than this)."""
+
+
 def _opt(name: str) -> str | None:
     value = os.environ.get(name)
     return value or None
@@ -207,7 +218,25 @@ def med() -> MedSettings:
     return MedSettings(refund_analysis_hours=float(_env("REFUND_ANALYSIS_HOURS", "24")))
 
 
+def limiter_enabled() -> bool:
+    """DICT_LIMITER (on | off, default on): hold the workers' DICT calls to our copy of
+    the DICT's buckets (``app.ratelimit``). Off only to measure without it."""
+    value = _env("DICT_LIMITER", "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"DICT_LIMITER must be on or off, not {value!r}")
+    return value == "on"
+
+
+@functools.cache
+def rate_limit_readings() -> RateLimitReadingSettings:
+    poll_s = float(_env("RATE_LIMIT_POLL_S", "60"))
+    retention = int(_env("RATE_LIMIT_RETENTION_MONTHS", "13"))
+    if poll_s <= 0 or retention < 1:
+        raise ValueError("RATE_LIMIT_POLL_S must be > 0 and RATE_LIMIT_RETENTION_MONTHS >= 1")
+    return RateLimitReadingSettings(poll_s=poll_s, retention_months=retention)
+
+
 def reset() -> None:
     """Forget cached settings (tests change the environment)."""
-    for fn in (database, redis, bridge, clock, api, sync, lookups, med):
+    for fn in (database, redis, bridge, clock, api, sync, lookups, med, rate_limit_readings):
         fn.cache_clear()

@@ -16,6 +16,7 @@ from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
 from simulator import admin_pb2 as apb
 from simulator import entries, infractions, loader, refunds, transactions
+from simulator.buckets import PSP_POLICIES
 from simulator.clock import to_datetime
 from simulator.config import (
     CATEGORIES,
@@ -57,6 +58,23 @@ def add_participant(sim: Simulator, request: apb.AddParticipantRequest) -> apb.P
     sim.participants[request.ispb] = Participant(request.ispb, category, request.name)
     sim.buckets.forget(request.ispb)  # a new category means new bucket sizes
     return apb.Participant(ispb=request.ispb, category=category, name=request.name)
+
+
+def set_policy_size(sim: Simulator, request: apb.SetPolicySizeRequest) -> apb.SetPolicySizeResponse:
+    """Resize one participant policy (the BCB sizes buckets; tests shrink one to reach
+    its limit in seconds). Its bucket starts full at the new size."""
+    sim.participant(request.ispb)  # ParticipantInvalid when unknown
+    bad = [] if request.policy in PSP_POLICIES else [("policy", "participant_policy")]
+    sizes = (request.capacity, request.refill_tokens, request.refill_period_sec)
+    bad += [
+        (f, "positive")
+        for f, v in zip(("capacity", "refill_tokens", "refill_period_sec"), sizes, strict=True)
+        if v <= 0
+    ]
+    if bad:
+        raise problems.BadRequest("the policy size is invalid", violations=bad)
+    sim.buckets.resize(request.ispb, request.policy, sizes)
+    return apb.SetPolicySizeResponse()
 
 
 def list_participants(sim: Simulator, request: Any) -> apb.ListParticipantsResponse:
@@ -339,6 +357,7 @@ ROUTES: dict[str, Callable[[Simulator, Any], Any]] = {
     "SetClock": set_clock,
     "AddParticipant": add_participant,
     "ListParticipants": list_participants,
+    "SetPolicySize": set_policy_size,
     "GetConfig": get_config,
     "SetConfig": set_config,
     "SetFaults": set_faults,

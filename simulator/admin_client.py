@@ -68,6 +68,18 @@ class AdminClient:
         request = apb.AddParticipantRequest(ispb=ispb, category=category, name=name)
         return self._call(self._stub.AddParticipant, request)
 
+    def set_policy_size(
+        self, ispb: str, policy: str, capacity: int, refill_tokens: int, refill_period_sec: int
+    ) -> None:
+        request = apb.SetPolicySizeRequest(
+            ispb=ispb,
+            policy=policy,
+            capacity=capacity,
+            refill_tokens=refill_tokens,
+            refill_period_sec=refill_period_sec,
+        )
+        self._call(self._stub.SetPolicySize, request)
+
     def list_participants(self) -> list[apb.Participant]:
         return list(
             self._call(self._stub.ListParticipants, apb.ListParticipantsRequest()).participants

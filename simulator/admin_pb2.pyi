@@ -106,6 +106,53 @@ class SetClockRequest(_message.Message):
 Global___SetClockRequest: _TypeAlias = SetClockRequest  # noqa: Y015
 
 @_typing.final
+class SetPolicySizeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ISPB_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    REFILL_TOKENS_FIELD_NUMBER: _builtins.int
+    REFILL_PERIOD_SEC_FIELD_NUMBER: _builtins.int
+    ispb: _builtins.str
+    policy: _builtins.str
+    """a participant (PSP-scope) policy, e.g. ENTRIES_WRITE"""
+    capacity: _builtins.int
+    refill_tokens: _builtins.int
+    refill_period_sec: _builtins.int
+    def __init__(
+        self,
+        *,
+        ispb: _builtins.str = ...,
+        policy: _builtins.str = ...,
+        capacity: _builtins.int = ...,
+        refill_tokens: _builtins.int = ...,
+        refill_period_sec: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "ispb", b"ispb", "policy", b"policy", "refill_period_sec", b"refill_period_sec", "refill_tokens", b"refill_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPolicySizeRequest: _TypeAlias = SetPolicySizeRequest  # noqa: Y015
+
+@_typing.final
+class SetPolicySizeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPolicySizeResponse: _TypeAlias = SetPolicySizeResponse  # noqa: Y015
+
+@_typing.final
 class AddParticipantRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -60,6 +60,11 @@ class SimulatorAdminStub:
                 request_serializer=simulator_dot_admin__pb2.ListParticipantsRequest.SerializeToString,
                 response_deserializer=simulator_dot_admin__pb2.ListParticipantsResponse.FromString,
                 _registered_method=True)
+        self.SetPolicySize = channel.unary_unary(
+                '/dict.bridge.v1.SimulatorAdmin/SetPolicySize',
+                request_serializer=simulator_dot_admin__pb2.SetPolicySizeRequest.SerializeToString,
+                response_deserializer=simulator_dot_admin__pb2.SetPolicySizeResponse.FromString,
+                _registered_method=True)
         self.GetConfig = channel.unary_unary(
                 '/dict.bridge.v1.SimulatorAdmin/GetConfig',
                 request_serializer=simulator_dot_admin__pb2.GetConfigRequest.SerializeToString,
@@ -162,6 +167,14 @@ class SimulatorAdminServicer:
 
     def ListParticipants(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPolicySize(self, request, context):
+        """The BCB sizes a participant's buckets: resize one participant policy (its bucket
+        starts full at the new size). Tests use it to reach a limit in seconds.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -288,6 +301,11 @@ def add_SimulatorAdminServicer_to_server(servicer, server):
                     servicer.ListParticipants,
                     request_deserializer=simulator_dot_admin__pb2.ListParticipantsRequest.FromString,
                     response_serializer=simulator_dot_admin__pb2.ListParticipantsResponse.SerializeToString,
+            ),
+            'SetPolicySize': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPolicySize,
+                    request_deserializer=simulator_dot_admin__pb2.SetPolicySizeRequest.FromString,
+                    response_serializer=simulator_dot_admin__pb2.SetPolicySizeResponse.SerializeToString,
             ),
             'GetConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.GetConfig,
@@ -495,6 +513,33 @@ class SimulatorAdmin:
             '/dict.bridge.v1.SimulatorAdmin/ListParticipants',
             simulator_dot_admin__pb2.ListParticipantsRequest.SerializeToString,
             simulator_dot_admin__pb2.ListParticipantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPolicySize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dict.bridge.v1.SimulatorAdmin/SetPolicySize',
+            simulator_dot_admin__pb2.SetPolicySizeRequest.SerializeToString,
+            simulator_dot_admin__pb2.SetPolicySizeResponse.FromString,
             options,
             channel_credentials,
             insecure,

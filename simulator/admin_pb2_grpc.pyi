@@ -45,6 +45,10 @@ class SimulatorAdminStub:
     SetClock: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetClockRequest, _admin_pb2.ClockState]
     AddParticipant: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AddParticipantRequest, _admin_pb2.Participant]
     ListParticipants: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListParticipantsRequest, _admin_pb2.ListParticipantsResponse]
+    SetPolicySize: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetPolicySizeRequest, _admin_pb2.SetPolicySizeResponse]
+    """The BCB sizes a participant's buckets: resize one participant policy (its bucket
+    starts full at the new size). Tests use it to reach a limit in seconds.
+    """
     GetConfig: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetConfigRequest, _admin_pb2.SimulatorConfig]
     """Behaviour knobs: list lag, CID file preparation time, key limits enforcement, etc."""
     SetConfig: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SimulatorConfig, _admin_pb2.SimulatorConfig]
@@ -83,6 +87,10 @@ class SimulatorAdminAsyncStub(SimulatorAdminStub):
     SetClock: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetClockRequest, _admin_pb2.ClockState]  # type: ignore[assignment]
     AddParticipant: _aio.UnaryUnaryMultiCallable[_admin_pb2.AddParticipantRequest, _admin_pb2.Participant]  # type: ignore[assignment]
     ListParticipants: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListParticipantsRequest, _admin_pb2.ListParticipantsResponse]  # type: ignore[assignment]
+    SetPolicySize: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetPolicySizeRequest, _admin_pb2.SetPolicySizeResponse]  # type: ignore[assignment]
+    """The BCB sizes a participant's buckets: resize one participant policy (its bucket
+    starts full at the new size). Tests use it to reach a limit in seconds.
+    """
     GetConfig: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetConfigRequest, _admin_pb2.SimulatorConfig]  # type: ignore[assignment]
     """Behaviour knobs: list lag, CID file preparation time, key limits enforcement, etc."""
     SetConfig: _aio.UnaryUnaryMultiCallable[_admin_pb2.SimulatorConfig, _admin_pb2.SimulatorConfig]  # type: ignore[assignment]
@@ -148,6 +156,16 @@ class SimulatorAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListParticipantsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListParticipantsResponse, _abc.Awaitable[_admin_pb2.ListParticipantsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetPolicySize(
+        self,
+        request: _admin_pb2.SetPolicySizeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SetPolicySizeResponse, _abc.Awaitable[_admin_pb2.SetPolicySizeResponse]]:
+        """The BCB sizes a participant's buckets: resize one participant policy (its bucket
+        starts full at the new size). Tests use it to reach a limit in seconds.
+        """
 
     @_abc_1.abstractmethod
     def GetConfig(

@@ -85,12 +85,25 @@ class Limiter:
             )
         return Ticket(bucket, now)
 
+    def policy(self, caller: Participant, name: str) -> Policy:
+        """The participant's policy ``name``: its category's, unless the admin resized it."""
+        p = policy(name, caller.category)
+        size = self.sim.state.sizes.get((caller.ispb, name))
+        if size is None:
+            return p
+        capacity, refill, period = size
+        return Policy(p.name, p.scope, refill, period, capacity, p.costs)
+
+    def resize(self, ispb: str, name: str, size: tuple[int, int, int]) -> None:
+        self.sim.state.sizes[(ispb, name)] = size
+        self.sim.state.buckets.pop((ispb, name), None)  # full at its new size
+
     def admit(self, caller: Participant, name: str) -> Ticket | None:
         """RateLimited unless the participant's bucket of ``name`` holds a token;
         None when rate limits are off."""
         if not self.sim.config.rate_limits_enabled:
             return None
-        return self._admit(caller.ispb, policy(name, caller.category))
+        return self._admit(caller.ispb, self.policy(caller, name))
 
     def admit_user(self, caller: Participant, payer_id: str, name: str) -> Ticket | None:
         """The same for the payer's bucket ``name``: one per (requesting participant,
@@ -125,7 +138,7 @@ class Limiter:
             del self.sim.state.buckets[k]
 
     def state(self, caller: Participant, name: str) -> pb.BucketState:
-        p = policy(name, caller.category)
+        p = self.policy(caller, name)
         now = self._now()
         return pb.BucketState(
             name=name,

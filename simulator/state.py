@@ -69,6 +69,8 @@ class DictState:
     transactions: dict[str, Transaction] = field(default_factory=dict)  # the SPI's, by E2E id
     files: dict[int, CidFile] = field(default_factory=dict)
     buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
+    sizes: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
+    """(ispb, policy) -> (capacity, refill tokens, refill period s) set by the admin."""
     lookups: Lookups = field(default_factory=Lookups)  # E2E id -> lookups awaiting payment
     sequence: int = 0
 

@@ -101,6 +101,66 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.rate_limit_partitions(p_now timestamp with time zone, p_ahead integer, p_retention_months integer) RETURNS TABLE(action text, partition_name text)
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    first_month timestamp := date_trunc('month', p_now AT TIME ZONE 'UTC');
+    cutoff timestamptz := p_now - make_interval(months => p_retention_months);
+    m_start timestamp;
+    child text;
+    wanted text[] := '{}';
+    doomed text[] := '{}';
+BEGIN
+    IF p_ahead < 0 OR p_retention_months < 1 THEN
+        RAISE EXCEPTION 'rate_limit_partitions: ahead must be >= 0 and retention >= 1 month';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('rate_limit_partitions'));
+    FOR i IN 0..p_ahead LOOP
+        m_start := first_month + make_interval(months => i);
+        child := 'rate_limit_readings_' || to_char(m_start, '"y"YYYY"m"MM');
+        IF to_regclass(child) IS NULL THEN
+            wanted := wanted || child;
+        END IF;
+    END LOOP;
+    FOR child IN
+        SELECT c.relname FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+        WHERE h.inhparent = 'rate_limit_readings'::regclass
+          AND c.relname ~ '^rate_limit_readings_y[0-9]{4}m[0-9]{2}$'
+        ORDER BY c.relname
+    LOOP
+        m_start := to_date(right(child, 8), '"y"YYYY"m"MM');
+        IF (m_start + interval '1 month') AT TIME ZONE 'UTC' <= cutoff THEN
+            doomed := doomed || child;
+        END IF;
+    END LOOP;
+    DELETE FROM rate_limit_readings_default WHERE read_at < cutoff;
+    IF cardinality(wanted) = 0 AND cardinality(doomed) = 0 THEN
+        RETURN;
+    END IF;
+    -- Every partition, the default included: no reading is routed while they move.
+    LOCK TABLE rate_limit_readings IN ACCESS EXCLUSIVE MODE;
+    FOREACH child IN ARRAY doomed LOOP
+        EXECUTE format('DROP TABLE %I', child);
+        action := 'dropped'; partition_name := child; RETURN NEXT;
+    END LOOP;
+    FOREACH child IN ARRAY wanted LOOP
+        m_start := to_date(right(child, 8), '"y"YYYY"m"MM');
+        EXECUTE format(
+            'CREATE TABLE %I (LIKE rate_limit_readings INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+            child);
+        EXECUTE format(
+            'WITH moved AS (DELETE FROM rate_limit_readings_default'
+            ' WHERE read_at >= %L AND read_at < %L RETURNING *) INSERT INTO %I SELECT * FROM moved',
+            m_start AT TIME ZONE 'UTC', (m_start + interval '1 month') AT TIME ZONE 'UTC', child);
+        EXECUTE format(
+            'ALTER TABLE rate_limit_readings ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+            child, m_start AT TIME ZONE 'UTC', (m_start + interval '1 month') AT TIME ZONE 'UTC');
+        action := 'created'; partition_name := child; RETURN NEXT;
+    END LOOP;
+END
+$_$;
+
 CREATE FUNCTION public.record_transition() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -922,6 +982,71 @@ CREATE TABLE public.poll_failures (
     last_at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.rate_limit_policies (
+    name text NOT NULL,
+    category text,
+    scope text NOT NULL,
+    capacity bigint NOT NULL,
+    refill_tokens bigint NOT NULL,
+    refill_period_s integer NOT NULL,
+    warning_pct double precision DEFAULT 25 NOT NULL,
+    critical_pct double precision DEFAULT 10 NOT NULL,
+    level text DEFAULT 'ok'::text NOT NULL,
+    last_read_at timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT rate_limit_policies_capacity_check CHECK ((capacity > 0)),
+    CONSTRAINT rate_limit_policies_category_check CHECK ((category ~ '^[A-Z]$'::text)),
+    CONSTRAINT rate_limit_policies_level_check CHECK ((level = ANY (ARRAY['ok'::text, 'warning'::text, 'critical'::text]))),
+    CONSTRAINT rate_limit_policies_refill_period_s_check CHECK ((refill_period_s > 0)),
+    CONSTRAINT rate_limit_policies_refill_tokens_check CHECK ((refill_tokens >= 0)),
+    CONSTRAINT rate_limit_policies_scope_check CHECK ((scope = ANY (ARRAY['PSP'::text, 'USER'::text]))),
+    CONSTRAINT rate_limit_policies_thresholds CHECK ((((0)::double precision < critical_pct) AND (critical_pct < warning_pct) AND (warning_pct < (100)::double precision)))
+);
+
+COMMENT ON TABLE public.rate_limit_policies IS 'The DICT''s rate-limit policies of our participant, as its ListBucketStates reports them (upserted by poll_rate_limits), with our alert thresholds';
+
+COMMENT ON COLUMN public.rate_limit_policies.category IS 'the participant''s category (A-H; parsed leniently) for the policies it sizes (ENTRIES_READ_PARTICIPANT_ANTISCAN, ENTRIES_STATISTICS_READ); NULL for the fixed ones';
+
+COMMENT ON COLUMN public.rate_limit_policies.scope IS 'PSP (one bucket for the participant) or USER (one per end user), from app.domain.buckets; PSP for a policy it does not know';
+
+COMMENT ON COLUMN public.rate_limit_policies.warning_pct IS 'level warning when the tokens left are at most this % of capacity (ours, editable; 0 < critical_pct < warning_pct < 100)';
+
+COMMENT ON COLUMN public.rate_limit_policies.critical_pct IS 'level critical when the tokens left are at most this % of capacity (ours, editable)';
+
+COMMENT ON COLUMN public.rate_limit_policies.level IS 'The level of the latest reading, judged by
+this row''s thresholds: ok, warning, critical. Moved only by poll_rate_limits; a change
+writes one event (rate_limits.threshold_crossed, or rate_limits.recovered back to ok), so
+each crossing is reported once.';
+
+COMMENT ON COLUMN public.rate_limit_policies.last_read_at IS 'when the latest reading of this policy was taken (its row in rate_limit_readings); NULL: never read';
+
+CREATE TABLE public.rate_limit_readings (
+    policy text NOT NULL,
+    read_at timestamp with time zone NOT NULL,
+    available_tokens bigint NOT NULL,
+    capacity bigint NOT NULL,
+    refill_tokens bigint NOT NULL,
+    refill_period_s integer NOT NULL,
+    category text
+)
+PARTITION BY RANGE (read_at);
+
+COMMENT ON TABLE public.rate_limit_readings IS 'Each policy''s bucket as the DICT read it, once per poll (RATE_LIMIT_POLL_S); monthly partitions rate_limit_readings_yYYYYmMM (UTC), kept RATE_LIMIT_RETENTION_MONTHS';
+
+COMMENT ON COLUMN public.rate_limit_readings.available_tokens IS 'tokens left (may be negative: a 404 of an anti-scan policy takes its whole cost, DICT.md section 4)';
+
+CREATE TABLE public.rate_limit_readings_default (
+    policy text NOT NULL,
+    read_at timestamp with time zone NOT NULL,
+    available_tokens bigint NOT NULL,
+    capacity bigint NOT NULL,
+    refill_tokens bigint NOT NULL,
+    refill_period_s integer NOT NULL,
+    category text
+);
+
+COMMENT ON TABLE public.rate_limit_readings_default IS 'readings of a month with no partition yet (before the first maintenance); rate_limit_partitions() moves them into the month''s partition when it creates it';
+
 CREATE TABLE public.refunds (
     id uuid NOT NULL,
     dict_id text,
@@ -1280,6 +1405,8 @@ ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_
 
 ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_f FOR VALUES FROM ('f') TO ('g');
 
+ALTER TABLE ONLY public.rate_limit_readings ATTACH PARTITION public.rate_limit_readings_default DEFAULT;
+
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_name_key UNIQUE (name);
 
@@ -1345,6 +1472,15 @@ ALTER TABLE ONLY public.poll_cursors
 
 ALTER TABLE ONLY public.poll_failures
     ADD CONSTRAINT poll_failures_pkey PRIMARY KEY (poller, dict_id);
+
+ALTER TABLE ONLY public.rate_limit_policies
+    ADD CONSTRAINT rate_limit_policies_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.rate_limit_readings
+    ADD CONSTRAINT rate_limit_readings_pkey PRIMARY KEY (policy, read_at);
+
+ALTER TABLE ONLY public.rate_limit_readings_default
+    ADD CONSTRAINT rate_limit_readings_default_pkey PRIMARY KEY (policy, read_at);
 
 ALTER TABLE ONLY public.refunds
     ADD CONSTRAINT refunds_dict_id_role UNIQUE (dict_id, role);
@@ -1436,6 +1572,8 @@ CREATE INDEX sync_runs_listing ON public.sync_runs USING btree (started_at, id);
 
 CREATE UNIQUE INDEX sync_runs_one_open_per_key_type ON public.sync_runs USING btree (key_type) WHERE (status <> ALL (ARRAY['ok'::text, 'failed'::text, 'rejected'::text]));
 
+ALTER INDEX public.rate_limit_readings_pkey ATTACH PARTITION public.rate_limit_readings_default_pkey;
+
 CREATE TRIGGER claims_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('claim');
 
 CREATE TRIGGER claims_lookup_key_changed AFTER INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.lookup_key_changed();
@@ -1477,6 +1615,9 @@ ALTER TABLE ONLY public.fraud_markers
 
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
+
+ALTER TABLE public.rate_limit_readings
+    ADD CONSTRAINT rate_limit_readings_policy_fkey FOREIGN KEY (policy) REFERENCES public.rate_limit_policies(name);
 
 ALTER TABLE ONLY public.sync_divergences
     ADD CONSTRAINT sync_divergences_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.sync_runs(id);

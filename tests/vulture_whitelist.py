@@ -29,6 +29,7 @@ claims.ClaimPage.next_cursor, entries.EntryPage.next_cursor
 events.DeadlineMissed.due_at, events.DeadlineMissed.acted_at
 events.SyncDiverged.awaiting_approval, events.SyncReconciled.resolved
 events.SyncReconciled.unresolved, sync.Started.already_open
+events.RateLimitLevel.previous_level, events.RateLimitLevel.percent
 claim_rules.Periods.day30
 answers.FraudMarkerStatistics.unknown_frauds, answers.LookupAnswer.book_transfer
 answers.FraudMarkerStatistics.total_fraud_transaction_amount

@@ -40,6 +40,7 @@ RESOURCES = (
     ("app.api.infractions", "InfractionReportController"),
     ("app.api.fraud_markers", "FraudMarkerController"),
     ("app.api.refunds", "RefundController"),
+    ("app.api.rate_limits", "RateLimitController"),
 )
 """(module, controller) pairs joining the secured router. A module not written yet is
 skipped; one that exists but fails to import fails the app, loudly."""

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 import grpc
 from google.protobuf.message import Message
@@ -131,6 +131,16 @@ def security_and_breaker(s: settings.BridgeSettings) -> dict[str, Any]:
     }
 
 
+class Limits(Protocol):
+    """What the client asks of a limiter (``app.ratelimit.limiter.Limiter``)."""
+
+    def take(self, rpc: str, request: Any) -> float: ...
+    def give_back(self, rpc: str, request: Any) -> None: ...
+    def observe(
+        self, name: str, available: int, capacity: int, refill_tokens: int, refill_period_s: int
+    ) -> None: ...
+
+
 class DictClient:
     """Calls to the DICT: one method per DictBridge RPC, request in, response out.
 
@@ -162,6 +172,8 @@ class DictClient:
             self._channel = grpc.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.DictBridgeStub(self._channel)
         self.breaker = TransportBreaker(breaker_fail_max, breaker_reset_s)
+        self.limiter: Limits | None = None
+        """Our copy of the DICT's buckets (``app.ratelimit.Limiter``); the workers set it."""
 
     @classmethod
     def from_settings(cls) -> DictClient:
@@ -210,20 +222,34 @@ class DictClient:
         timeout: float | None,
         response: type[Any] | None = None,
     ) -> Any:
-        """The one call path: breaker, deadline, metadata, error mapping, metrics.
-        ``response`` is the answer's message type (for the type checker)."""
+        """The one call path: our limiter, breaker, deadline, metadata, error mapping,
+        metrics. ``response`` is the answer's message type (for the type checker)."""
+        if self.limiter is not None:
+            wait = self.limiter.take(rpc_name, request)
+            if wait > 0:
+                metrics.observe(rpc_name, problems.LimiterWait.type, 0.0)
+                raise problems.LimiterWait(f"{rpc_name} waits {wait:.3f} s", retry_after_s=wait)
         started = time.perf_counter()
         outcome = "ok"
         try:
             return self.breaker.call(lambda: self._invoke(rpc_name, request, timeout))
         except problems.DictProblem as problem:
             outcome = problem.type
+            if problem.http_status >= 500 or isinstance(problem, problems.RateLimited):
+                self._unanswered(rpc_name, request)
             raise
         except Exception as exc:
             outcome = type(exc).__name__
+            self._unanswered(rpc_name, request)
             raise
         finally:
             metrics.observe(rpc_name, outcome, time.perf_counter() - started)
+
+    def _unanswered(self, rpc_name: str, request: Message) -> None:
+        """The DICT did not answer the call (or refused it as RateLimited): it cost no
+        token, so ours is given back."""
+        if self.limiter is not None:
+            self.limiter.give_back(rpc_name, request)
 
     def _invoke(self, rpc_name: str, request: Message, timeout: float | None) -> Any:
         method = getattr(self._stub, rpc_name)

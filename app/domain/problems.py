@@ -67,6 +67,16 @@ class InfractionProblem(DictProblem):
     """A problem with an infraction report, refund or fraud marker."""
 
 
+class LimiterWait(DictProblem):
+    """Not the DICT's: our own limiter holds the call back for ``retry_after_s`` seconds
+    (``app.ratelimit``), so that the DICT never answers RateLimited. Nothing was sent."""
+
+    type = "LimiterWait"
+    http_status = 429
+    grpc_code = "RESOURCE_EXHAUSTED"
+    retryable = True
+
+
 # General (PicPay treats Forbidden, RateLimited, InternalServerError, ServiceUnavailable
 # and RequestSignatureInvalid as retryable; DICT.md §6 "Idempotency").
 Forbidden = _define("Forbidden", 403, "PERMISSION_DENIED", True, DictProblem)

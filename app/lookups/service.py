@@ -44,7 +44,8 @@ from app.domain.lookups import (
 )
 from app.lookups import answers, keys, metrics
 from app.lookups.answers import CheckedKey, LookupAnswer, PaymentReported, SuspiciousPayer
-from app.lookups.buckets import LIB, Buckets, Draw, argv, now_ms
+from app.lookups.buckets import Buckets
+from app.ratelimit.buckets import LIB, Draw, argv, now_ms
 from app.repo import entries
 
 log = logging.getLogger(__name__)

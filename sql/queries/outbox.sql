@@ -66,3 +66,12 @@ DELETE FROM outbox WHERE status IN ('done', 'cancelled') AND finished_at < %(bef
 
 -- name: by_status
 SELECT id, actor, subject, attempts FROM outbox WHERE status = %(status)s ORDER BY id;
+
+-- name: defer
+-- Our limiter held the call back: the row is handed out again at %(at)s (re-sent now with
+-- that delay; the lease past it re-dispatches it if the message is lost); not an
+-- attempt, not an error.
+UPDATE outbox
+SET deliver_at = %(at)s, lease_until = %(at)s + make_interval(secs => %(lease_s)s)
+WHERE id = %(id)s AND status = 'dispatched'
+RETURNING id, actor, queue, args, deliver_at;

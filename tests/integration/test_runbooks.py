@@ -216,7 +216,41 @@ VALUES ('refunds.contested', 'rf-2', 'ValueError', 17, now() - interval '20 minu
         now() - interval '16 minutes', now() - interval '1 minute');
 """
 
-SEEDS = {"sync.md": SYNC_SEED, "med.md": MED_SEED}
+RATE_LIMITS_SEED = """
+-- Three polls a minute apart: SYNC_VERIFICATIONS_WRITE drained to 4 of 50 (critical),
+-- CLAIMS_LIST_WITHOUT_ROLE in debt with thresholds of its own, ENTRIES_WRITE full.
+INSERT INTO rate_limit_policies (name, category, scope, capacity, refill_tokens,
+                                 refill_period_s, warning_pct, critical_pct, level,
+                                 last_read_at, updated_at)
+VALUES ('SYNC_VERIFICATIONS_WRITE', NULL, 'PSP', 50, 10, 60, 25, 10, 'critical',
+        date_trunc('minute', now()), now()),
+       ('CLAIMS_LIST_WITHOUT_ROLE', NULL, 'PSP', 50, 10, 60, 10, 2, 'critical',
+        date_trunc('minute', now()), now()),
+       ('ENTRIES_WRITE', NULL, 'PSP', 36000, 1200, 60, 25, 10, 'ok',
+        date_trunc('minute', now()), now()),
+       ('ENTRIES_READ_PARTICIPANT_ANTISCAN', 'A', 'PSP', 50000, 25000, 60, 25, 10, 'ok',
+        NULL, now());
+INSERT INTO rate_limit_readings (policy, read_at, available_tokens, capacity, refill_tokens,
+                                 refill_period_s, category)
+SELECT p.name, date_trunc('minute', now()) - make_interval(mins => m), a.tokens[3 - m],
+       p.capacity, p.refill_tokens, p.refill_period_s, p.category
+FROM rate_limit_policies p
+JOIN (VALUES ('SYNC_VERIFICATIONS_WRITE', ARRAY[44, 20, 4]),
+             ('CLAIMS_LIST_WITHOUT_ROLE', ARRAY[3, 0, -7]),
+             ('ENTRIES_WRITE', ARRAY[36000, 36000, 36000])) AS a (name, tokens)
+  ON a.name = p.name
+CROSS JOIN generate_series(0, 2) AS m;
+INSERT INTO outbox (actor, queue, args, kind, subject, status, deliver_at, created_at,
+                    finished_at, attempts)
+SELECT 'verify_sync', 'dict', jsonb_build_object('run_id', n), 'task', 'sync_run:' || n,
+       'done', now() - interval '5 minutes', now() - interval '5 minutes',
+       now() - interval '4 minutes', 1
+FROM generate_series(1, 3) AS n;
+INSERT INTO cron_runs (job, slot, started_at)
+VALUES ('poll_rate_limits', date_trunc('minute', now()), now());
+"""
+
+SEEDS = {"sync.md": SYNC_SEED, "med.md": MED_SEED, "rate_limits.md": RATE_LIMITS_SEED}
 """Rows a runbook's queries should find, inserted before each of its blocks."""
 
 
@@ -327,7 +361,33 @@ def test_the_med_runbook_re_acknowledges_and_resends_through_the_normal_paths(
     assert sent == [("cancel_infraction_report", "dict", {"report_id": stuck}, "pending")]
 
 
+@pytest.mark.parametrize(
+    ("heading", "expected"),
+    [
+        ("Where the buckets stand", ["CLAIMS_LIST_WITHOUT_ROLE | critical | -7 | 50 | -14.0 |"]),
+        ("A bucket near empty", ["| 4 | 50 | 8.0 | 26", "| 20 | 50 | 40.0 | 30", "| 88.0 | \n"]),
+        ("The readings are stale", ["ENTRIES_READ_PARTICIPANT_ANTISCAN | ok | |", "poll_rate"]),
+        ("Changing a policy's thresholds", ["CLAIMS_LIST_WITHOUT_ROLE | 10 | 2 | critical"]),
+        ("Partitions and retention", ["rate_limit_readings_default | DEFAULT | 9"]),
+    ],
+)
+def test_the_rate_limits_runbook_finds_the_seeded_buckets(
+    database_url: str, heading: str, expected: list[str]
+) -> None:
+    """Each section's first block sees the readings it is about (the drain: 20 to 4 in a
+    minute that refilled 10 is 26 spent)."""
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    assert _psql(database_url, RATE_LIMITS_SEED).returncode == 0
+    out = _psql(database_url, _blocks_of("rate_limits.md", heading)[0])
+    assert out.returncode == 0, out.stderr
+    table = re.sub(r" +", " ", out.stdout)  # psql's padding aside
+    for text in expected:
+        assert text in table, f"{heading}: {text} not in\n{out.stdout}"
+
+
 def test_there_are_runbooks() -> None:
     assert len(BLOCKS) >= 4
-    assert {r for r, _, _ in BLOCKS} >= {"claims.md", "outbox.md", "sync.md", "med.md"}
+    runbooks = {"claims.md", "outbox.md", "sync.md", "med.md", "rate_limits.md"}
+    assert {r for r, _, _ in BLOCKS} >= runbooks
     assert set(SEEDS) <= {r for r, _, _ in BLOCKS}

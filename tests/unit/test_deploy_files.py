@@ -65,6 +65,15 @@ MED_GAUGES = {
 }
 """The MED gauges (app/outbox.py ``_med_gauges``) and their labels."""
 
+RATE_LIMIT_GAUGES = {
+    "dict_rate_limit_available_tokens": {"policy"},
+    "dict_rate_limit_capacity": {"policy"},
+    "dict_rate_limit_utilisation": {"policy"},
+    "dict_rate_limit_level": {"policy"},
+    "dict_rate_limit_reading_age_seconds": set(),
+}
+"""The gauges of the DICT's buckets of ours (app/outbox.py ``_rate_limit_gauges``)."""
+
 TARGET_LABELS = {"namespace", "job", "pod", "service", "instance", "endpoint", "container"}
 """Labels Prometheus adds to every series scraped through a ServiceMonitor."""
 
@@ -399,6 +408,9 @@ def _known_metrics() -> dict[str, set[str]]:
     med = set(re.findall(r'"(dict_med_[a-z_]+)"', outbox))  # _med_gauges
     assert med == set(MED_GAUGES), f"app/outbox.py's MED gauges changed: {med ^ set(MED_GAUGES)}"
     known |= MED_GAUGES
+    buckets = set(re.findall(r'"(dict_rate_limit_[a-z_]+)"', outbox))  # _rate_limit_gauges
+    assert buckets == set(RATE_LIMIT_GAUGES), f"rate-limit gauges changed: {buckets}"
+    known |= RATE_LIMIT_GAUGES
     system = (ROOT / "app" / "api" / "system.py").read_text()
     known |= {name: set() for name in re.findall(r'"(dict_bridge_up)"', system)}
     assert all(
@@ -465,6 +477,8 @@ def test_alerts_and_dashboard_use_exported_metrics_and_labels() -> None:
         "dict_med_overdue",
         "dict_med_poll_age_seconds",
         "dict_med_rejected",
+        "dict_rate_limit_level",
+        "dict_rate_limit_reading_age_seconds",
     ):
         assert required in used, f"nothing watches {required}"
 
@@ -508,6 +522,15 @@ def test_every_med_alert_links_its_runbook_section() -> None:
     ]
     for alert, body in zip(alerts, re.split(r"- alert: \w+\n", group)[1:], strict=True):
         assert f'(list . "med.md#{alert.lower()}")' in body, alert
+
+
+def test_every_rate_limit_alert_links_its_runbook_section() -> None:
+    rules = (TEMPLATES / "prometheusrule.yaml").read_text()
+    group = rules.split("- name: dict-connect.rate_limits\n")[1].split("\n    - name: ")[0]
+    alerts = re.findall(r"- alert: (\w+)\n", group)
+    assert alerts == ["DictRateLimitWarning", "DictRateLimitCritical", "DictRateLimitReadingsStale"]
+    for body in re.split(r"- alert: \w+\n", group)[1:]:
+        assert '(list . "rate_limits.md#' in body
 
 
 def test_dashboard() -> None:

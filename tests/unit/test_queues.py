@@ -18,6 +18,7 @@ SENT_BY_CRONS = {
     "lookup_index",
     "poll_infractions",
     "poll_refunds",
+    "poll_rate_limits",
 }
 """Actors the scheduler (or the poll tick) sends directly: no outbox row names them."""
 

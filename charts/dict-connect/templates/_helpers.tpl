@@ -162,6 +162,10 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.lookups.payerMinLookups | quote }}
 - name: REFUND_ANALYSIS_HOURS
   value: {{ .Values.med.refundAnalysisHours | quote }}
+- name: RATE_LIMIT_POLL_S
+  value: {{ .Values.rateLimits.pollSeconds | quote }}
+- name: RATE_LIMIT_RETENTION_MONTHS
+  value: {{ .Values.rateLimits.retentionMonths | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- with .Values.extraEnv }}

@@ -168,7 +168,8 @@ def test_a_slow_bridge_fails_at_the_deadline_of_the_call(address, bridge) -> Non
 
     assert not bridge.answered.is_set()  # the client stopped waiting, the bridge had not answered
     assert len(bridge.attempts) <= 1  # DEADLINE_EXCEEDED is not retried
-    assert all(d is not None and 0 < d <= 0.5 for d in bridge.deadlines)  # the call's deadline
+    # the call's deadline, not the default (a starved server may see it already spent)
+    assert all(d is not None and d <= 0.5 for d in bridge.deadlines)
 
 
 def test_the_breaker_opens_on_transport_failures_and_then_spares_the_network(

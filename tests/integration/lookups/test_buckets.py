@@ -12,7 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.domain.buckets import TokenBucket, policy
-from app.lookups.buckets import Buckets, Draw
+from app.lookups.buckets import Buckets
+from app.ratelimit.buckets import Draw
 
 PF = policy("ENTRIES_READ_USER_ANTISCAN", person_type="NATURAL_PERSON")
 OURS = policy("ENTRIES_READ_PARTICIPANT_ANTISCAN", "H")  # 50 tokens, 2 a minute
