@@ -391,3 +391,29 @@ def test_there_are_runbooks() -> None:
     runbooks = {"claims.md", "outbox.md", "sync.md", "med.md", "rate_limits.md"}
     assert {r for r, _, _ in BLOCKS} >= runbooks
     assert set(SEEDS) <= {r for r, _, _ in BLOCKS}
+
+
+def test_retrying_a_dead_letter_puts_it_back_for_the_relay(database_url: str) -> None:
+    """The outbox runbook's "Retry a dead letter", on a real dead letter: it becomes
+    pending again, which the database's checks accept (the relay then hands it out)."""
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO outbox (actor, queue, args, kind, subject, status, deliver_at,"
+            " created_at, finished_at, attempts, last_error)"
+            " VALUES ('create_refund', 'dict', '{\"refund_id\": \"r-9\"}', 'task', 'refund:r-9',"
+            " 'failed', now() - interval '1 hour', now() - interval '1 hour', now(), 6,"
+            " 'DictProblem: BridgeUnavailable') RETURNING id"
+        ).fetchone()
+    assert row is not None
+    block = _blocks_of("outbox.md", "Retry a dead letter")[0].replace(
+        r"\set id 0", rf"\set id {row[0]}"
+    )
+    out = _psql(database_url, block)
+    assert out.returncode == 0, out.stderr
+    with psycopg.connect(database_url) as conn:
+        status, finished, attempts = conn.execute(
+            "SELECT status, finished_at, attempts FROM outbox WHERE id = %s", (row[0],)
+        ).fetchone()  # type: ignore[misc]
+    assert (status, finished, attempts) == ("pending", None, 0)
