@@ -172,8 +172,10 @@ class SimulatorAdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetPolicySize(self, request, context):
-        """The BCB sizes a participant's buckets: resize one participant policy (its bucket
-        starts full at the new size). Tests use it to reach a limit in seconds.
+        """NOT A DICT CALL (the admin's, like AddParticipant's category): the BCB sizes a
+        participant's buckets; this resizes one participant policy (its bucket starts full at
+        the new size), so a test reaches a limit in seconds. The DICT's own calls still refuse
+        past the size, and ListBucketStates reports it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,8 +46,10 @@ class SimulatorAdminStub:
     AddParticipant: _grpc.UnaryUnaryMultiCallable[_admin_pb2.AddParticipantRequest, _admin_pb2.Participant]
     ListParticipants: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListParticipantsRequest, _admin_pb2.ListParticipantsResponse]
     SetPolicySize: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetPolicySizeRequest, _admin_pb2.SetPolicySizeResponse]
-    """The BCB sizes a participant's buckets: resize one participant policy (its bucket
-    starts full at the new size). Tests use it to reach a limit in seconds.
+    """NOT A DICT CALL (the admin's, like AddParticipant's category): the BCB sizes a
+    participant's buckets; this resizes one participant policy (its bucket starts full at
+    the new size), so a test reaches a limit in seconds. The DICT's own calls still refuse
+    past the size, and ListBucketStates reports it.
     """
     GetConfig: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetConfigRequest, _admin_pb2.SimulatorConfig]
     """Behaviour knobs: list lag, CID file preparation time, key limits enforcement, etc."""
@@ -88,8 +90,10 @@ class SimulatorAdminAsyncStub(SimulatorAdminStub):
     AddParticipant: _aio.UnaryUnaryMultiCallable[_admin_pb2.AddParticipantRequest, _admin_pb2.Participant]  # type: ignore[assignment]
     ListParticipants: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListParticipantsRequest, _admin_pb2.ListParticipantsResponse]  # type: ignore[assignment]
     SetPolicySize: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetPolicySizeRequest, _admin_pb2.SetPolicySizeResponse]  # type: ignore[assignment]
-    """The BCB sizes a participant's buckets: resize one participant policy (its bucket
-    starts full at the new size). Tests use it to reach a limit in seconds.
+    """NOT A DICT CALL (the admin's, like AddParticipant's category): the BCB sizes a
+    participant's buckets; this resizes one participant policy (its bucket starts full at
+    the new size), so a test reaches a limit in seconds. The DICT's own calls still refuse
+    past the size, and ListBucketStates reports it.
     """
     GetConfig: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetConfigRequest, _admin_pb2.SimulatorConfig]  # type: ignore[assignment]
     """Behaviour knobs: list lag, CID file preparation time, key limits enforcement, etc."""
@@ -163,8 +167,10 @@ class SimulatorAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.SetPolicySizeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.SetPolicySizeResponse, _abc.Awaitable[_admin_pb2.SetPolicySizeResponse]]:
-        """The BCB sizes a participant's buckets: resize one participant policy (its bucket
-        starts full at the new size). Tests use it to reach a limit in seconds.
+        """NOT A DICT CALL (the admin's, like AddParticipant's category): the BCB sizes a
+        participant's buckets; this resizes one participant policy (its bucket starts full at
+        the new size), so a test reaches a limit in seconds. The DICT's own calls still refuse
+        past the size, and ListBucketStates reports it.
         """
 
     @_abc_1.abstractmethod

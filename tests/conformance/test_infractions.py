@@ -372,3 +372,21 @@ def test_the_list_pages_by_20_with_modified_after_inclusive(
     assert not rest.has_more_elements
     before = listing(ours, limit=2, modified_before=reports[0].last_modified)
     assert [r.id for r in before.reports] == [reports[0].id]
+
+
+def test_the_list_sends_details_only_when_asked(
+    ours: DictClient, theirs: DictClient, admin: AdminClient
+) -> None:
+    """listInfractionReport: IncludeDetails, "Inclui os detalhes da notificação (campos
+    Details)", "default": false: ReportDetails and AnalysisDetails only when asked."""
+    report = ours.create_infraction_report(  # an explained report: it has ReportDetails
+        create(pay(admin, 1), situation_type="OTHER", report_details="boleto falso")
+    ).report
+    acknowledge(theirs, report)
+    close(theirs, report, "DISAGREED", details="devolução legítima")
+    admin.advance_clock(6)  # past the list's lag
+    (bare,) = listing(ours, is_reporter=True).reports
+    assert (bare.report_details, bare.analysis_details) == ("", "")
+    (full,) = listing(ours, is_reporter=True, include_details=True).reports
+    assert full.report_details and full.analysis_details == "devolução legítima"
+    assert full == ours.get_infraction_report(pb.GetInfractionReportRequest(id=report.id)).report

@@ -100,3 +100,37 @@ def test_rate_limits_can_be_turned_off(ours: DictClient, admin: AdminClient) -> 
     admin.set_config(rate_limits_enabled=False)
     for _ in range(60):
         ours.create_sync_verification(verification(ours))
+
+
+def test_the_admin_resizes_one_participant_policy_and_the_dict_holds_to_it(
+    ours: DictClient, theirs: DictClient, admin: AdminClient
+) -> None:
+    """SetPolicySize is the simulator's admin, not a DICT call (the BCB sizes buckets): a
+    resized bucket starts full at its size, is reported at it, and refuses past it; the
+    other participant's bucket keeps its category's size."""
+    admin.set_policy_size(OURS, "SYNC_VERIFICATIONS_WRITE", 2, 6, 60)
+    sizes = [bucket(c, "SYNC_VERIFICATIONS_WRITE").capacity for c in (ours, theirs)]
+    assert sizes == [2, 50]
+    ours.create_sync_verification(verification(ours))
+    ours.create_sync_verification(verification(ours))
+    with pytest.raises(problems.RateLimited) as caught:
+        ours.create_sync_verification(verification(ours))
+    assert caught.value.retry_after_s == pytest.approx(10, abs=0.5)  # 6 a minute
+
+
+@pytest.mark.parametrize(
+    ("policy", "sizes", "field"),
+    [
+        ("ENTRIES_READ_USER_ANTISCAN", (10, 1, 60), "policy"),  # per user, not per PSP
+        ("NO_SUCH_POLICY", (10, 1, 60), "policy"),
+        ("ENTRIES_WRITE", (0, 1, 60), "capacity"),
+        ("ENTRIES_WRITE", (10, 0, 60), "refill_tokens"),
+        ("ENTRIES_WRITE", (10, 1, 0), "refill_period_sec"),
+    ],
+)
+def test_a_policy_size_out_of_reason_is_refused(
+    admin: AdminClient, policy: str, sizes: tuple[int, int, int], field: str
+) -> None:
+    with pytest.raises(problems.BadRequest) as caught:
+        admin.set_policy_size(OURS, policy, *sizes)
+    assert field in [f for f, _ in caught.value.violations]
