@@ -305,15 +305,14 @@ def acknowledge_left_open() -> int:
 
 
 def _listing(role: str) -> Listing[pb.InfractionReport, ReportRow]:
-    return Listing(
-        cursor=f"infraction_reports.{role.lower()}",
-        fetch=partial(_fetch, role),
-        lock=lambda conn, ids: {
-            r.dict_id: r for r in reports.lock_many(conn, ids) if r.role == role and r.dict_id
-        },
-        apply=partial(_apply_one, role),
-        get=read_report,
-        first_look_back=FIRST_LOOK_BACK,
+    return listing.of_role(
+        "infraction_reports",
+        role,
+        _fetch,
+        reports.lock_many,
+        _apply_one,
+        read_report,
+        FIRST_LOOK_BACK,
     )
 
 

@@ -73,6 +73,41 @@ class Listing(Generic[ItemT, RowT]):
     """How far back the first poll reads."""
 
 
+class RoleRow(Protocol):
+    @property
+    def role(self) -> str: ...
+    @property
+    def dict_id(self) -> str | None: ...
+
+
+RoleRowT = TypeVar("RoleRowT", bound=RoleRow)
+
+
+def of_role(
+    name: str,
+    role: str,
+    fetch: Callable[[str, datetime], tuple[Sequence[ItemT], bool]],
+    lock_many: Callable[[db.Conn, list[str]], Sequence[RoleRowT]],
+    apply: Callable[[str, outbox.Step, ItemT, RoleRowT | None], None],
+    get: Callable[[str], ItemT],
+    first_look_back: timedelta,
+) -> Listing[ItemT, RoleRowT]:
+    """``role``'s view of the list ``name`` (cursor ``<name>.<role>``): our rows in that
+    role, locked by DICT id; ``fetch`` and ``apply`` are given the role first."""
+
+    def lock(conn: db.Conn, ids: list[str]) -> dict[str, RoleRowT]:
+        return {r.dict_id: r for r in lock_many(conn, ids) if r.role == role and r.dict_id}
+
+    return Listing(
+        cursor=f"{name}.{role.lower()}",
+        fetch=partial(fetch, role),
+        lock=lock,
+        apply=partial(apply, role),
+        get=get,
+        first_look_back=first_look_back,
+    )
+
+
 def pages(
     fetch: Callable[[datetime], tuple[Sequence[ItemT], bool]], since: datetime
 ) -> Iterator[list[ItemT]]:

@@ -249,15 +249,8 @@ def poll() -> int:
 
 
 def _listing(role: str) -> Listing[pb.Refund, RefundRow]:
-    return Listing(
-        cursor=f"refunds.{role.lower()}",
-        fetch=partial(_fetch, role),
-        lock=lambda conn, ids: {
-            r.dict_id: r for r in refunds.lock_many(conn, ids) if r.role == role and r.dict_id
-        },
-        apply=partial(_apply_one, role),
-        get=read_refund,
-        first_look_back=FIRST_LOOK_BACK,
+    return listing.of_role(
+        "refunds", role, _fetch, refunds.lock_many, _apply_one, read_refund, FIRST_LOOK_BACK
     )
 
 
