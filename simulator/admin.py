@@ -314,7 +314,10 @@ def _agreed_report_fixture(
 
 def get_call_counts(sim: Simulator, request: apb.GetCallCountsRequest) -> apb.CallCounts:
     by_method, created, total = sim.state.counters.for_request(request.request_id)
-    return apb.CallCounts(by_method=by_method, entries_created=created, total=total)
+    refused = {} if request.request_id else dict(sim.state.counters.refused)
+    return apb.CallCounts(
+        by_method=by_method, entries_created=created, total=total, refused=refused
+    )
 
 
 def get_stats(sim: Simulator, request: Any) -> apb.Stats:

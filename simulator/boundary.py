@@ -101,6 +101,8 @@ class Boundary:
         try:
             return self.execute(method, route, request, _requesting(context))
         except problems.DictProblem as problem:
+            with self.sim.lock:
+                self.sim.state.counters.refusal(type(problem).__name__)
             problem.correlation_id = problem.correlation_id or self.sim.correlation_id()
             context.abort_with_status(to_status(problem))
             raise AssertionError("abort_with_status returns only by raising") from None

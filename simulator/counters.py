@@ -22,6 +22,7 @@ class CallCounters:
         self.by_method: dict[str, int] = {}
         self.by_request: dict[str, int] = {}  # "Method request-id" -> calls
         self.created: dict[str, int] = {}
+        self.refused: dict[str, int] = {}  # DICT error type -> answers refused with it
         self.total = 0
 
     def seen(self, method: str, request: object) -> None:
@@ -32,6 +33,9 @@ class CallCounters:
             if request_id:
                 k = f"{method} {request_id.lower()}"
                 self.by_request[k] = self.by_request.get(k, 0) + 1
+
+    def refusal(self, error_type: str) -> None:
+        self.refused[error_type] = self.refused.get(error_type, 0) + 1
 
     def entry_created(self, request_id: str) -> None:
         k = request_id.lower()

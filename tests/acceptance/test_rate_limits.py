@@ -41,5 +41,8 @@ def test_twice_a_buckets_capacity_completes_without_a_429(stack: Stack) -> None:
     refill_s = (workload - CAPACITY) * 60 / REFILL_PER_MINUTE  # the second half: 30 s
     print(f"{workload} CreateEntry in {elapsed:.1f} s (the refill allows {refill_s:.0f} s)")
     assert refill_s * 0.9 <= elapsed <= refill_s * 1.1, elapsed
-    counts = stack.admin().get_call_counts().by_method
-    assert counts["CreateEntry"] == workload  # no call was refused and repeated
+    counts = stack.admin().get_call_counts()
+    assert dict(counts.refused) == {}  # not one RateLimited (nor any other refusal)
+    assert counts.entries_created == workload
+    # a call whose answer was late on a loaded machine may be repeated (same RequestId)
+    assert counts.by_method["CreateEntry"] >= workload

@@ -101,6 +101,18 @@ def test_call_counts_total_every_method(
     totals = admin.get_call_counts()
     assert totals.by_method["CreateEntry"] == 1 and totals.by_method["GetEntry"] == 1
     assert totals.entries_created == 1 and totals.total == 2
+    assert dict(totals.refused) == {}
+
+
+def test_call_counts_name_each_refusal_by_its_error_type(
+    ours: DictClient, theirs: DictClient, admin: AdminClient
+) -> None:
+    ours.create_entry(create(entry("PHONE")))
+    with pytest.raises(problems.EntryAlreadyExists):
+        ours.create_entry(create(entry("PHONE")))  # a new RequestId for the same key
+    with pytest.raises(problems.NotFound):
+        theirs.get_entry(lookup("+5511999990000"))
+    assert dict(admin.get_call_counts().refused) == {"EntryAlreadyExists": 1, "NotFound": 1}
 
 
 def test_loaded_entries_are_real_entries(
