@@ -22,9 +22,10 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy app statemachines actors simulator
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m tests.dead_code
+	$(VENV)/bin/bandit --quiet --recursive --severity-level medium --confidence-level medium app actors statemachines simulator sql
 
 test: lint
-	$(VENV)/bin/pytest --cov=statemachines --cov=actors --cov-report=
+	$(VENV)/bin/pytest --cov --cov-report=
 	$(PY) -m tests.coverage_floor
 
 # Sync benchmark (tests/bench/bench_sync.py): its own database bench_sync and Redis db 12;

@@ -11,18 +11,19 @@ import os
 from dramatiq.middleware import CurrentMessage
 from periodiq import PeriodiqMiddleware
 
-from actors.middleware import LoggingMiddleware, OutboxMiddleware
+from actors.middleware import LoggingMiddleware, OutboxMiddleware, TracingMiddleware
 from app import queue
 
 broker = queue.broker()
+broker.add_middleware(TracingMiddleware("worker"))  # before the logs: its boot hook runs after
 broker.add_middleware(LoggingMiddleware("worker"))  # before Prometheus: its boot logs too
-if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - Dramatiq's own name; chart worker.metrics
+if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - set by `dict-connect worker` (METRICS_PORT)
     from dramatiq.middleware.prometheus import Prometheus
 
     broker.add_middleware(Prometheus())  # /metrics on dramatiq_prom_port, all processes
 broker.add_middleware(CurrentMessage())
 broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
-broker.add_middleware(OutboxMiddleware())
+OutboxMiddleware.install(broker)  # its after-hook runs after Retries'
 
 from actors import (  # noqa: E402
     claim_deadlines,

@@ -1,15 +1,16 @@
 """Worker middleware: JSON logs in every worker process; the outbox row is the ledger
-of every message born from it."""
+of every message born from it; a trace span per message when tracing is on."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, Retries
 
-from app import outbox
+from app import outbox, tracing
 from app.logging import configure_logging
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,15 @@ class LoggingMiddleware(Middleware):
 class OutboxMiddleware(Middleware):
     """Marks a message's outbox row done, failed (dead letter) or retrying.
 
-    Installed after ``Retries``, so ``message.failed`` already says whether the
-    retries are exhausted (or the error was final) when this hook runs.
+    Dramatiq runs ``after_*`` hooks in reverse order of the middleware list, so this
+    one sits just *before* ``Retries`` (``install``): Retries' hook runs first and
+    ``message.failed`` already says whether the retries are exhausted (or the error
+    was final) when this one runs.
     """
+
+    @classmethod
+    def install(cls, broker: dramatiq.Broker) -> None:
+        broker.add_middleware(cls(), before=Retries)
 
     def after_process_message(
         self,
@@ -66,3 +73,60 @@ class OutboxMiddleware(Middleware):
                 )
         except Exception:
             log.exception("could not record the outcome of outbox row %s", outbox_id)
+
+
+class TracingMiddleware(Middleware):
+    """The actor's span (``app.tracing``): a child of the trace context the message's
+    outbox row carries (``trace_context`` in its options), so the actor and its DICT
+    calls join the trace of the request or actor that asked for the work; a message with
+    none (a cron tick) starts a trace. Tracing is configured in each worker process at
+    boot (installed before ``LoggingMiddleware``, whose boot hook therefore runs first:
+    Dramatiq calls ``after_*`` hooks in reverse order). Off, each hook returns at once.
+
+    Dramatiq runs a message's before and after hooks in the worker thread that runs it,
+    so the span waits between them in a thread-local.
+    """
+
+    def __init__(self, process_name: str = "worker") -> None:
+        self.process_name = process_name
+        self._running = threading.local()
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        tracing.configure(self.process_name)
+
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.MessageProxy
+    ) -> None:
+        """Start the actor's span and make it current."""
+        if not tracing.enabled():
+            return
+        attributes = {
+            "messaging.system": "dramatiq",
+            "messaging.destination.name": message.queue_name,
+            "messaging.message.id": message.message_id,
+            "dict.retries": message.options.get("retries", 0),
+        }
+        if message.options.get("outbox_id") is not None:
+            attributes["dict.outbox_id"] = message.options["outbox_id"]
+        self._running.span = tracing.start_actor_span(
+            message.actor_name, message.options.get("trace_context"), attributes
+        )
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """End the span: failed with the exception's type, or marked deferred."""
+        started = getattr(self._running, "span", None)
+        if started is None:
+            return
+        self._running.span = None
+        error = None if exception is None else type(exception).__name__
+        deferred = bool(message.options.get("deferred"))
+        tracing.end_actor_span(started, error, {"dict.deferred": deferred} if deferred else None)
+
+    after_skip_message = after_process_message

@@ -1,9 +1,17 @@
-"""The spine's own actors: the relay cron, events to the core system, operator triggers."""
+"""The spine's own actors: the relay cron, events to the core system, operator triggers.
+
+Events reach core banking through the event log (``app/repo/event_log.py``): publication
+logs what the changes' transactions left pending, each event taking its id, then appends
+the new ones to the Redis streams, in id order. One process publishes at a time; each
+``publish_event`` message asks for a pass, and the relay runs one every minute, so an
+event is pushed even when its message was lost with Redis.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,14 +19,14 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage
 from periodiq import cron
+from redis.typing import EncodableT, FieldT
 
 from app import clock, db, outbox, settings
-from app.repo import idempotency, rate_limits, spine
+from app.events import STREAM, STREAM_MAXLEN, stream_of
+from app.repo import event_log, idempotency, rate_limits, spine
 from statemachines import registry
 
 log = logging.getLogger(__name__)
-
-EVENT_STREAM_MAXLEN = 100_000
 
 
 def claim_slot(job: str, slot: datetime) -> bool:
@@ -37,10 +45,11 @@ def cron_slot() -> datetime:
 
 @dramatiq.actor(queue_name="cron", periodic=cron("* * * * *"), max_retries=0)
 def relay() -> None:
-    """Every minute: re-arm expired leases and dispatch what is due within the horizon."""
+    """Every minute: a relay pass (``outbox.relay``: what Redis lost, expired leases,
+    what is due within the horizon). The scheduler also runs one every 10 s."""
     if claim_slot("relay", cron_slot()):
-        while outbox.relay_tick() == 1000:  # a full batch: more may be due
-            pass
+        outbox.relay()
+        publish_events()  # what lost messages or a failed push left behind
 
 
 DONE_RETENTION = timedelta(days=7)
@@ -48,28 +57,93 @@ DONE_RETENTION = timedelta(days=7)
 
 @dramatiq.actor(queue_name="cron", periodic=cron("17 4 * * *"), max_retries=3)
 def maintenance() -> None:
-    """Daily: prune finished outbox rows and expired idempotency keys; keep the
-    rate-limit readings' monthly partitions (the next 3 months ready, the old dropped)."""
+    """Daily: prune finished outbox rows, expired idempotency keys and events older than
+    EVENT_RETENTION_DAYS; keep the rate-limit readings' monthly partitions (the next 3
+    months ready, the old dropped)."""
     if not claim_slot("maintenance", cron_slot()):
         return
     now = clock.now()
     outbox.prune(now - DONE_RETENTION)
     with db.pool().connection() as conn:
         idempotency.prune(conn, now)
+        event_log.prune(conn, now - timedelta(days=settings.events().retention_days))
         rate_limits.keep_partitions(conn, now, settings.rate_limit_readings().retention_months)
 
 
 @dramatiq.actor(queue_name="events", priority=100)  # after DICT work (e.g. acks)
 def publish_event(topic: str, payload: dict[str, Any]) -> None:
-    """Append an event for the core banking system to its Redis stream."""
-    message = CurrentMessage.get_current_message()
-    event_id = str(message.options.get("outbox_id", "")) if message else ""
-    redis_client().xadd(
-        f"dict-connect.events.{topic}",
-        {"event_id": event_id, "topic": topic, "payload": json.dumps(payload)},
-        maxlen=EVENT_STREAM_MAXLEN,
-        approximate=True,
-    )
+    """Publish every event waiting, this one among them (its outbox row's ``topic`` and
+    ``payload`` name it for operators: the pass reads the events from the database)."""
+    publish_events()
+
+
+PUBLISH_BATCH = 1000
+PUBLISH_BUDGET_S = 20.0
+"""A pass that keeps finding new events hands over after this (well under the actors'
+time limit); the next message, or the relay within a minute, goes on."""
+
+
+def publish_events() -> None:
+    """Log the events committed since the last pass, then push the log's new events to
+    the Redis streams, unless another process is publishing: that one looks again once
+    it released the lock, so an event committed meanwhile does not wait. A PostgreSQL
+    error raises (the message is retried); a Redis failure is logged and the next pass
+    pushes again from where this one stopped."""
+    deadline = time.monotonic() + PUBLISH_BUDGET_S
+    with db.pool().connection() as conn:
+        while event_log.try_lock(conn):
+            try:
+                pushed = _publish(conn)
+            finally:
+                event_log.unlock(conn)
+            if not pushed or time.monotonic() > deadline or not event_log.waiting(conn):
+                return
+
+
+def _publish(conn: db.Conn) -> bool:
+    """One pass, under the lock; False when Redis refused the push."""
+    while event_log.append(conn, clock.now(), PUBLISH_BATCH) == PUBLISH_BATCH:
+        pass
+    while rows := event_log.unpushed(conn, PUBLISH_BATCH):
+        try:
+            _push(rows)
+        except redis.RedisError as exc:
+            log.warning("events not pushed to Redis (%s); the next pass pushes them", exc)
+            return False
+        event_log.mark_pushed(conn, rows[-1].id, clock.now())
+    return True
+
+
+def _push(rows: list[event_log.Outgoing]) -> None:
+    """Append each event to the stream of every event and to its topic's, in id order
+    (the fields of ``app.events.STREAM_FIELDS``)."""
+    pipe = _streams().pipeline(transaction=False)
+    for r in rows:
+        fields: dict[FieldT, EncodableT] = {
+            "event_id": r.id,
+            "topic": r.topic,
+            "occurred_at": r.occurred_at.isoformat(),
+            "payload": json.dumps(r.payload),
+        }
+        every = {**fields, "previous_event_id": r.previous_id}
+        pipe.xadd(STREAM, every, maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.xadd(stream_of(r.topic), fields, maxlen=STREAM_MAXLEN, approximate=True)
+    pipe.execute()
+
+
+PUSH_TIMEOUT_S = 5.0
+_pushes: redis.Redis | None = None
+
+
+def _streams() -> redis.Redis:
+    """Redis for the pushes, with a timeout: a pass waiting on it holds the lock."""
+    global _pushes
+    if _pushes is None:
+        url = settings.redis().url
+        _pushes = redis.Redis.from_url(
+            url, socket_timeout=PUSH_TIMEOUT_S, socket_connect_timeout=PUSH_TIMEOUT_S
+        )
+    return _pushes
 
 
 @dramatiq.actor(queue_name="default")

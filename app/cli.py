@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.settings import ProbeSettings
+
+SHUTDOWN_TIMEOUT_S = {"api": 20, "worker": 30, "scheduler": 10}
+"""Seconds a process gives work in flight after SIGTERM (the chart's grace is this + 15)."""
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -25,6 +33,12 @@ def _api(args: argparse.Namespace) -> int:
         print(f"dict-connect api: {problem}", file=sys.stderr)
         return 2
     configure_logging("api")
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers share their metrics
+        from app.probes import multiprocess_dir
+
+        multiprocess_dir()  # emptied of the files of an earlier run
+    # On SIGTERM uvicorn closes its socket at once (no new connection), lets requests in
+    # flight finish for up to --shutdown-timeout seconds, then cancels what is left.
     uvicorn.run(
         "app.api.app:create_app",
         factory=True,
@@ -33,6 +47,7 @@ def _api(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_config=None,
         access_log=False,
+        timeout_graceful_shutdown=args.shutdown_timeout,
     )
     return 0
 
@@ -44,6 +59,7 @@ WORKER_QUEUES = ("dict", "default", "events", "poll", "cron")
 def worker_options(args: argparse.Namespace) -> list[str]:
     """Dramatiq's options for ``dict-connect worker``."""
     options = ["--processes", str(args.processes), "--threads", str(args.threads)]
+    options += ["--worker-shutdown-timeout", str(args.shutdown_timeout * 1000)]  # ms
     if args.queues:  # only these queues' work (app.outbox.QUEUES says which actor is where)
         options += ["--queues", *args.queues]
     return options
@@ -56,21 +72,58 @@ def _worker(args: argparse.Namespace) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
+    from app import probes, settings
     from app.logging import configure_logging
 
     configure_logging("worker")
+    conf = settings.probes("worker")
+    cleanup = _worker_metrics(conf) if conf.metrics_port else None
+    if cleanup is None:  # METRICS_PORT=0: no Prometheus middleware (actors/__init__.py)
+        os.environ.pop("dramatiq_prom_db", None)
+    # /health and /ready from this, the main process: it lives as long as the pod.
+    checks = {
+        "postgres": probes.postgres_connects,
+        "redis": probes.redis_ready,
+        "bridge": probes.bridge_reachable,
+    }
+    probes.start("worker", alive=lambda: True, checks=checks)
     options = worker_options(args)
     sys.argv = [sys.executable, "-m", "app.cli", "worker", *options]  # re-executed on SIGHUP
-    return int(dramatiq_main(make_argument_parser().parse_args(["actors", *options])) or 0)
+    try:
+        return int(dramatiq_main(make_argument_parser().parse_args(["actors", *options])) or 0)
+    finally:
+        if cleanup is not None:
+            cleanup()
+
+
+def _worker_metrics(conf: ProbeSettings) -> Callable[[], None]:
+    """Dramatiq's Prometheus middleware in multiprocess mode, serving METRICS_PORT.
+
+    Set here, before prometheus-client is imported: every worker process Dramatiq
+    starts then writes its series (Dramatiq's and ours: dict_bridge_*, the lookups')
+    to one directory, and the middleware's exposition process (Dramatiq starts it once
+    the workers booted) serves them all. The function removes a private directory.
+    """
+    from app.probes import multiprocess_dir
+
+    cleanup = multiprocess_dir()
+    os.environ.update(  # Dramatiq's own (lower-case) names, read when actors is imported
+        dramatiq_prom_db=os.environ["PROMETHEUS_MULTIPROC_DIR"],
+        dramatiq_prom_host=conf.host,
+        dramatiq_prom_port=str(conf.metrics_port),
+    )
+    return cleanup
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    import periodiq
-
+    # One process: its metrics live in memory, whatever the environment says.
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir", "dramatiq_prom_db"):
+        os.environ.pop(name, None)
     from app.logging import configure_logging
+    from app.scheduler import run
 
     configure_logging("scheduler")
-    return int(periodiq.main(periodiq.make_argument_parser().parse_args(["actors"])) or 0)
+    return run(args.shutdown_timeout)
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -126,6 +179,17 @@ def _apikey_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shutdown_timeout(p: argparse.ArgumentParser, process: str) -> None:
+    p.add_argument(
+        "--shutdown-timeout",
+        type=int,
+        default=SHUTDOWN_TIMEOUT_S[process],
+        metavar="SECONDS",
+        help="after SIGTERM, how long work in flight may take before the process ends it "
+        "(default: %(default)s; the chart's terminationGracePeriodSeconds is 15 more)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dict-connect", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -138,6 +202,7 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default=os.environ.get("API_HOST", "127.0.0.1"))
     api.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
     api.add_argument("--workers", type=int, default=int(os.environ.get("API_WORKERS", "1")))
+    _shutdown_timeout(api, "api")
     api.set_defaults(fn=_api)
 
     worker = sub.add_parser("worker", help="run the Dramatiq worker (the actors)")
@@ -154,11 +219,14 @@ def parser() -> argparse.ArgumentParser:
         "default = timers and operators' requests, events = events for the core system, "
         "poll = the claims poll, cron = the crons' ticks",
     )
+    _shutdown_timeout(worker, "worker")
     worker.set_defaults(fn=_worker)
 
-    sub.add_parser("scheduler", help="run the periodiq crons (exactly one replica)").set_defaults(
-        fn=_scheduler
+    scheduler = sub.add_parser(
+        "scheduler", help="run the periodiq crons (two replicas run safely: cron_runs)"
     )
+    _shutdown_timeout(scheduler, "scheduler")
+    scheduler.set_defaults(fn=_scheduler)
 
     sub.add_parser("simulator", help="run the DICT simulator (gRPC); --help for its options")
     sub.add_parser(
@@ -170,7 +238,7 @@ def parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="everything on this machine, for development")
     dev.add_argument("--port", type=int, default=8000)
-    dev.add_argument("--simulator-port", type=int, default=50051)
+    dev.add_argument("--simulator-port", type=int, default=15051)
     dev.add_argument("--state-dir", default=".dict-connect")
     dev.set_defaults(fn=_dev)
 

@@ -35,7 +35,9 @@ import psycopg
 import redis as redis_lib
 from psycopg import sql
 
+from app.cli import SHUTDOWN_TIMEOUT_S
 from app.clock import set_file_offset
+from app.settings import PROBE_PORTS
 
 CLOCK_FILE = "clock-offset"
 """Under the state directory: the clock offset every dev process reads (CLOCK_OFFSET_FILE)."""
@@ -389,7 +391,12 @@ def child_env(
         BRIDGE_ADDRESS=env.get("BRIDGE_ADDRESS", f"127.0.0.1:{sim_port}"),
         CLOCK_OFFSET_FILE=env.get("CLOCK_OFFSET_FILE") or str(state / CLOCK_FILE),
         PYTHONUNBUFFERED="1",
+        PROBE_HOST=env.get("PROBE_HOST", "127.0.0.1"),
     )
+    # One HEALTH_PORT, METRICS_PORT or metrics directory cannot serve both the worker and
+    # the scheduler (or the api): each takes its own (app.settings.PROBE_PORTS).
+    for name in ("HEALTH_PORT", "METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
     return env
 
 
@@ -499,12 +506,17 @@ def run(*, api_port: int, sim_port: int, state_dir: str) -> int:
         ):
             proc = _spawn(name, args, env)
             children.append((name, proc))
-            stops[name] = functools.partial(stop_process, proc)
+            grace = SHUTDOWN_TIMEOUT_S.get(name, 0) + STOP_TIMEOUT_S  # its own timeout first
+            stops[name] = functools.partial(stop_process, proc, grace)
             if name == "simulator":
                 _sync_simulator_clock(f"127.0.0.1:{sim_port}", offset_s, env["CLOCK_OFFSET_FILE"])
         _dev_line(f"API  http://127.0.0.1:{api_port}  (OpenAPI at /schema)")
         _dev_line(f"dev API key (admin scope): {key}")
         _dev_line(f"simulator at 127.0.0.1:{sim_port}; Ctrl-C stops everything")
+        for name, (health, metrics) in PROBE_PORTS.items():
+            _dev_line(
+                f"{name}: http://127.0.0.1:{health}/ready, http://127.0.0.1:{metrics}/metrics"
+            )
         _dev_line("`dict-connect sim --help`: act as the other PSP, move the clocks")
         while all(p.poll() is None for _, p in children):
             time.sleep(0.5)  # ok: supervising child processes in real time

@@ -1,9 +1,11 @@
 """Events for the core banking system: every topic and its payload, declared once.
 
 An event is written to the outbox in the transaction of the change it reports
-(``outbox.event(topic, payload)``), then published to the Redis stream
-``dict-connect.events.<topic>`` by the ``publish_event`` actor. ``docs/events.md`` is
-generated from this module (``python -m app.events --write``) and a test keeps it current.
+(``outbox.event(topic, payload)``); publication (``actors/spine.py``) logs it in
+PostgreSQL under its id (``event_log``, read back with ``GET /v1/events?after=<id>``) and
+appends it to the Redis streams ``dict-connect.events`` (every event) and
+``dict-connect.events.<topic>``. ``docs/events.md`` is generated from this module
+(``python -m app.events --write``) and a test keeps it current.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from app import settings
 
 
 class EntryEvent(msgspec.Struct, kw_only=True, frozen=True):
@@ -336,6 +340,27 @@ TOPICS: dict[str, type[msgspec.Struct]] = {
 }
 """Every topic an event may have, and its payload."""
 
+STREAM = "dict-connect.events"
+"""The Redis stream of every event, in id order."""
+STREAM_MAXLEN = 100_000
+"""Entries a stream keeps (about: Redis trims whole nodes); older ones only the API has."""
+
+
+def stream_of(topic: str) -> str:
+    """The Redis stream of one topic's events."""
+    return f"{STREAM}.{topic}"
+
+
+STREAM_FIELDS: dict[str, str] = {
+    "event_id": "The event's id, `id` in `GET /v1/events`. Dedupe by it.",
+    "topic": "The topic (table below).",
+    "occurred_at": "When the change happened (ISO 8601).",
+    "payload": "The topic's payload, as JSON (sections below).",
+    "previous_event_id": "`dict-connect.events` only: the id appended just before this one"
+    " (0 before the first). If it is not the last id you processed, you missed events.",
+}
+"""The fields of a stream entry, and what each means (``docs/events.md``)."""
+
 
 def payload(topic: str, event: msgspec.Struct) -> dict[str, Any]:
     """The event as the JSON object the stream carries; refuses an undeclared topic or
@@ -349,6 +374,63 @@ def payload(topic: str, event: msgspec.Struct) -> dict[str, Any]:
 
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "events.md"
+
+PREAMBLE = """\
+# Events for the core banking system
+
+Generated from `app/events.py` (`python -m app.events --write`); a test keeps it
+current.
+
+PostgreSQL keeps every event: each is written in the transaction of the change it
+reports, then published, normally within a second of the commit (within a minute if its
+worker died or Redis lost its queue). Publication gives the event its **id**: ids
+increase in the order events are published, so a reader that has seen id N never
+later finds a new event with an id of N or less (ids may skip numbers). That is why the
+id is given by one publisher at a time, after the change committed, and not in the
+change's transaction: transactions commit in another order than they take ids, and a
+reader would skip an event whose transaction took a smaller id but committed later
+(`sql/migrations/0020_event_log.sql`).
+
+Events are kept `EVENT_RETENTION_DAYS` days after publication (default {retention}), then
+removed by the daily maintenance.
+
+Two ways to read them, one id:
+
+- **Pull**, the source of truth: `GET /v1/events?after=<id>&limit=<n>` (scope
+  `events:read`; `limit` 1 to 1000, default 100) answers the events after `id` in id
+  order, each with `id`, `topic`, `occurred_at` and `payload`, and `next_after`, the id
+  to pass next (the last one answered, or `after` itself when nothing is newer). A page
+  of `limit` events means more are waiting. `after=0` starts at the oldest event kept;
+  an `after` below the last id retention removed is answered 410 `events-pruned` (events
+  you never read are gone: resynchronise from the resources, then resume from the `after`
+  the problem names).
+- **Push**: the Redis stream `{stream}` carries every event in id order, and
+  `{stream}.<topic>` each topic's, as before (without `previous_event_id`: a consumer
+  of one topic catches up with the API as below, skipping the other topics). Before the
+  event log, `event_id` was the outbox row's id; the log's ids start above all of those,
+  so deduplication goes on working. An entry's fields:
+
+| field | meaning |
+|---|---|"""
+
+CONSUMER = """\
+What a consumer does, to miss nothing:
+
+1. Read `{stream}` with a consumer group (`XREADGROUP`), process each entry, then
+   remember its `event_id` durably as your last id and acknowledge it (`XACK`).
+2. Skip an entry whose `event_id` is not above your last id: it was delivered again
+   (a retried push, a restored database). Deduplicate by `event_id`.
+3. If an entry's `previous_event_id` is not your last id, you missed events: page through
+   `GET /v1/events?after=<your last id>` up to this entry, then go on with the stream.
+4. Whenever you (re)connect, when your consumer group is gone (`NOGROUP`: Redis lost its
+   data; create it again with `XGROUP CREATE {stream} <group> $ MKSTREAM`), or after
+   any error reading the stream, catch up the same way, following `next_after` until a
+   page is not full, before reading the stream again.
+
+Redis may lose entries (a restart without persistence, a flush, a stream trimmed past
+{maxlen:,} entries): the events are not lost, only their push. Treat an event as the state
+it reports (entry X is active), not as a counter: after a restore from a backup, an event
+may come again under a new id (`docs/runbooks/restore.md`)."""
 
 
 def _fields(struct: type[msgspec.Struct]) -> list[str]:
@@ -388,14 +470,10 @@ def _field_docs(struct: type[msgspec.Struct]) -> dict[str, str]:
 
 def document() -> str:
     lines = [
-        "# Events for the core banking system",
+        *PREAMBLE.format(stream=STREAM, retention=settings.EVENT_RETENTION_DAYS).splitlines(),
+        *[f"| `{name}` | {meaning} |" for name, meaning in STREAM_FIELDS.items()],
         "",
-        "Generated from `app/events.py` (`python -m app.events --write`); a test keeps it",
-        "current. Each event is written in the transaction of the change it reports, then",
-        "appended to the Redis stream `dict-connect.events.<topic>` as the fields `event_id`",
-        "(the outbox row's id), `topic` and `payload` (JSON). Read the streams with a",
-        "consumer group and acknowledge what you processed; an event may arrive twice,",
-        "so deduplicate by `event_id`.",
+        *CONSUMER.format(stream=STREAM, maxlen=STREAM_MAXLEN).splitlines(),
         "",
         "| topic | payload |",
         "|---|---|",

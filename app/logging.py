@@ -16,9 +16,17 @@ What is masked, and why this way:
 - a Dramatiq message passed as a log argument (Dramatiq logs ``"Failed to process
   message %s"`` with the message, whose ``str()`` holds every argument, and an
   actor logs ``"Received args=%r kwargs=%r."`` at DEBUG) is rendered as
-  ``actor_name(<n args>)``, its id moved to the ``message_id`` field: an actor's
-  arguments may hold a key, a tax id or a name, and a name cannot be told from
-  other words in free text.
+  ``actor_name(<n args>)``, its id moved to the ``message_id`` field and its outbox
+  row to ``outbox_id``: an actor's arguments may hold a key, a tax id or a name, and
+  a name cannot be told from other words in free text.
+- a PostgreSQL error (psycopg), in a traceback, a log argument or an ``extra`` field,
+  keeps its message and loses what PostgreSQL quoted from the data: its DETAIL
+  (``Failing row contains (…)``, ``Key (key)=(…) already exists``), its CONTEXT
+  (``JSON data, line 1: {…}``) and an input value its message ends with (``invalid
+  input syntax for type uuid: "…"``) become ``[withheld]``. These are withheld by
+  what they are, not by their shape: a legal person's name or a short phone key
+  looks like any other text. Text that merely quotes such an error has its DETAIL
+  and CONTEXT lines withheld too.
 - ``extra`` fields named like personal data (``name``, ``tax_id``, ``owner``,
   ``email``, …) are replaced whole; ``key`` keeps its last 4 characters so support
   can still tell two keys apart. Other string fields are scrubbed as free text,
@@ -32,11 +40,12 @@ import logging
 import re
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import psycopg
 
 from app import settings
 
@@ -46,6 +55,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 """The current request's id, set by the API's request-id middleware."""
 
 REDACTED = "[redacted]"
+WITHHELD = "[withheld]"
 
 _SENSITIVE_FIELDS = frozenset(
     {
@@ -108,8 +118,17 @@ def mask_key(value: str) -> str:
     return "*" * (len(value) - _KEEP_VISIBLE) + value[-_KEEP_VISIBLE:]
 
 
+# PostgreSQL's quotes of the data: DETAIL and CONTEXT lines, an input value that ends a
+# message (`invalid input syntax for type uuid: "…"`, `value "…" is out of range`).
+_DB_QUOTE_LINE = re.compile(r"^(DETAIL|CONTEXT):  .*$", re.MULTILINE)
+_DB_INPUT = re.compile(r'(?<=: )"[^"\n]*"$|(?<=value )"[^"\n]*"(?= is out of range)', re.MULTILINE)
+
+
 def scrub(text: str) -> str:
-    """Free text with tax ids, e-mails, phones and UUIDs masked."""
+    """Free text with tax ids, e-mails, phones and UUIDs masked, and the lines where
+    PostgreSQL quotes the data withheld."""
+    if "DETAIL:  " in text or "CONTEXT:  " in text:
+        text = _DB_QUOTE_LINE.sub(rf"\1:  {WITHHELD}", text)
     if not _SUSPECT.search(text):
         return text
     text = _UUID.sub(lambda m: mask_key(m.group()), text)
@@ -120,10 +139,51 @@ def scrub(text: str) -> str:
     return _TAX_ID_RUN.sub("[tax-id]", text)
 
 
+def database_text(exc: psycopg.Error) -> str:
+    """A psycopg error's text without what PostgreSQL quoted from the data: its DETAIL
+    and CONTEXT withheld, an input value ending its message withheld."""
+    diag = exc.diag
+    if diag.message_primary is None:  # not from the server (e.g. a connection failure)
+        return str(exc)
+    lines = [_DB_INPUT.sub(f'"{WITHHELD}"', diag.message_primary)]
+    if diag.message_detail:
+        lines.append(f"DETAIL:  {WITHHELD}")
+    if diag.message_hint:
+        lines.append(f"HINT:  {diag.message_hint}")
+    if diag.context:
+        lines.append(f"CONTEXT:  {WITHHELD}")
+    return "\n".join(lines)
+
+
+def _database_errors(exc: BaseException | None) -> Iterator[psycopg.Error]:
+    """The psycopg errors in an exception's chain (causes, contexts, groups)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, psycopg.Error):
+            yield e
+        todo += [e.__cause__, e.__context__, *getattr(e, "exceptions", ())]
+
+
+def _exc_text(exc_info: Any) -> str:
+    """A traceback with each psycopg error's text in it made safe (``database_text``)."""
+    text = "".join(traceback.format_exception(*exc_info))
+    for error in _database_errors(exc_info[1]):
+        if str(error):
+            text = text.replace(str(error), database_text(error))
+    return text
+
+
 def redact_value(field: str, value: Any) -> Any:
     """An ``extra`` value made safe to log, judged by its field name first."""
     if value is None or isinstance(value, bool | int | float):
         return value
+    if isinstance(value, psycopg.Error):
+        return scrub(database_text(value))
     lowered = field.lower()
     if lowered in _KEY_FIELDS:
         if isinstance(value, list | tuple):
@@ -168,12 +228,21 @@ def _arg_count(args: Any, kwargs: Any) -> str:
     return f"<{n} arg{'s' if n != 1 else ''}>"
 
 
+def _withheld_message(record: logging.LogRecord, message: Any) -> str:
+    """``actor_name(<n args>)``; the message's id and outbox row go to fields."""
+    record.message_id = message.message_id
+    options = getattr(message, "options", None)
+    if isinstance(options, Mapping) and options.get("outbox_id") is not None:
+        record.outbox_id = options["outbox_id"]
+    return f"{message.actor_name}({_arg_count(message.args, message.kwargs)})"
+
+
 def _withhold_arguments(record: logging.LogRecord) -> None:
-    """Actor arguments out of ``record.args``: see the module docstring."""
+    """Actor arguments and database quotes out of ``record.args``: see the module
+    docstring."""
     message: Any = record.msg
     if _is_message(message):  # logged as the message itself
-        record.message_id = message.message_id
-        record.msg = f"{message.actor_name}({_arg_count(message.args, message.kwargs)})"
+        record.msg = _withheld_message(record, message)
     args = record.args
     if not args:
         return
@@ -181,14 +250,13 @@ def _withhold_arguments(record: logging.LogRecord) -> None:
         record.args = (_Withheld(_arg_count(args[0], ())), _Withheld(_arg_count((), args[1])))
         return
     values = args.values() if isinstance(args, Mapping) else args
-    if not any(_is_message(a) for a in values):
+    if not any(_is_message(a) or isinstance(a, psycopg.Error) for a in values):
         return
 
     def safe(value: Any) -> Any:
-        if not _is_message(value):
-            return value
-        record.message_id = value.message_id
-        return _Withheld(f"{value.actor_name}({_arg_count(value.args, value.kwargs)})")
+        if isinstance(value, psycopg.Error):
+            return _Withheld(database_text(value))
+        return _Withheld(_withheld_message(record, value)) if _is_message(value) else value
 
     if isinstance(args, Mapping):
         record.args = {k: safe(v) for k, v in args.items()}
@@ -203,8 +271,8 @@ class RedactingFilter(logging.Filter):
         _withhold_arguments(record)
         record.msg = scrub(record.getMessage())
         record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = "".join(traceback.format_exception(*record.exc_info))
+        if record.exc_info:  # formatted here even if another handler did it first
+            record.exc_text = _exc_text(record.exc_info)
         if record.exc_text:
             record.exc_text = scrub(record.exc_text)
         record.exc_info = None  # the scrubbed exc_text replaces it

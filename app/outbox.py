@@ -4,22 +4,26 @@ An effect is a call to an actor now (task), later (timer: ``deliver_at`` in the
 future, e.g. a claim's resolution deadline 7 days out) or an event for the core
 banking system. ``step()`` opens the transaction; rows due within the relay horizon
 are written already dispatched and enqueued right after commit, later ones wait
-for the relay (``relay_tick``). Dramatiq only ever sees work due within minutes.
+for the relay (``relay``: a pass every 10 s from the scheduler, every minute from the
+relay cron). Dramatiq only ever sees work due within minutes. Each pass first takes
+back what Redis lost (``recover_redis``): a killed worker's messages, or all of them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
+import redis
 from psycopg.types.json import Jsonb
 
-from app import clock, db, events, repo, settings
+from app import clock, db, events, repo, settings, tracing
 from app.domain import infractions
 
 log = logging.getLogger(__name__)
@@ -29,7 +33,15 @@ HORIZON = timedelta(seconds=90)
 the relay's one-minute period, so a timer is enqueued before it is due."""
 LEASE = timedelta(minutes=10)
 """A dispatched row not done or failed this long after it was due is re-dispatched.
-Longer than an actor's whole retry schedule (actors/broker.py)."""
+Longer than an actor's whole retry schedule (actors/broker.py). Only the last resort:
+a killed worker's messages and Redis's lost data come back at the next relay pass
+(``recover_redis``); what is left for the lease is a process dying between its commit
+and its enqueue."""
+RELAY_EVERY = timedelta(seconds=10)
+"""The scheduler runs a relay pass this often (``relay_loop``), so what Redis lost is
+back in a queue within this of the loss being seen."""
+REDIS_SENTINEL = "dict-connect:relay:epoch"
+"""The key each relay pass expects in Redis (``recover_redis``, migration 0021)."""
 
 
 QUEUES: dict[str, str] = {
@@ -97,12 +109,31 @@ class Effect:
     subject: str | None = None
     queue: str = "default"
     cancel: bool = False  # cancel the pending timer with this dedupe_key instead
+    trace_context: str | None = None  # None: the current span's (``tracing.traceparent``)
+
+    def traceparent(self) -> str | None:
+        """The trace context its outbox row carries to the actor."""
+        return self.trace_context or tracing.traceparent()
 
 
 def task(
-    actor: str, *, subject: str | None = None, dedupe_key: str | None = None, **args: Any
+    actor: str,
+    *,
+    subject: str | None = None,
+    dedupe_key: str | None = None,
+    trace_context: str | None = None,
+    **args: Any,
 ) -> Effect:
-    return Effect(actor, args, subject=subject, dedupe_key=dedupe_key, queue=queue_of(actor))
+    """A call to ``actor(**args)`` now. ``trace_context`` is for work handed to another
+    thread (the API's batcher): the request's ``traceparent``, taken where it ran."""
+    return Effect(
+        actor,
+        args,
+        subject=subject,
+        dedupe_key=dedupe_key,
+        queue=queue_of(actor),
+        trace_context=trace_context,
+    )
 
 
 def timer(
@@ -144,6 +175,7 @@ class Dispatch:
     queue: str
     args: dict[str, Any]
     deliver_at: datetime
+    trace_context: str | None = None
 
 
 @dataclass
@@ -172,7 +204,9 @@ class Step:
         """Record an outbox row the step's own statement inserted (``params``)."""
         at = e.deliver_at or self.now
         if outbox_id is not None and at <= self.now + HORIZON:
-            self.dispatches.append(Dispatch(outbox_id, e.actor, e.queue, e.args, at))
+            self.dispatches.append(
+                Dispatch(outbox_id, e.actor, e.queue, e.args, at, e.traceparent())
+            )
 
     def tag(self, trigger: str | None = None, reason: str | None = None) -> None:
         """Tag the transaction for ``state_history`` before a status change."""
@@ -212,11 +246,11 @@ def _insert(conn: db.Conn, batch: list[Effect], now: datetime, due: list[Dispatc
             cur.execute(db.q("outbox.insert"), rows[0])
         else:
             cur.executemany(db.q("outbox.insert"), rows, returning=True)
-        for e in batch:
+        for e, r in zip(batch, rows, strict=True):
             row = cur.fetchone()
             at = e.deliver_at or now
             if row is not None and at <= now + HORIZON:  # None: the dedupe key is live
-                due.append(Dispatch(row["id"], e.actor, e.queue, e.args, at))
+                due.append(Dispatch(row["id"], e.actor, e.queue, e.args, at, r["trace_context"]))
             cur.nextset()
     batch.clear()
 
@@ -238,6 +272,7 @@ def params(e: Effect, now: datetime) -> dict[str, Any]:
         "dispatched_at": now if soon else None,
         "lease_until": max(at, now) + LEASE if soon else None,
         "attempts": int(soon),
+        "trace_context": e.traceparent(),
     }
 
 
@@ -247,10 +282,10 @@ def step(
 ) -> Iterator[Step]:
     """A transaction whose effects are enqueued once it has committed."""
     with db.pool().connection() as conn:
-        with conn.transaction():
+        with _traced(actor, trigger), conn.transaction():
             s = Step(conn, clock.now(), actor, trigger, reason)
             yield s
-        enqueue(s.dispatches, s.now)
+        db.after_commit(lambda: enqueue(s.dispatches, s.now))  # a held one's commit
 
 
 @contextmanager
@@ -260,19 +295,28 @@ def statement(
     """A step that is one statement, its own transaction (no BEGIN/COMMIT round trips:
     the API's hot path). The statement tags itself (``Step.tags``), inserts its own
     outbox rows (``params``) and reports them (``Step.written``)."""
-    with db.pool().connection() as conn:
+    with _traced(actor, trigger), db.pool().connection() as conn:
         s = Step(conn, clock.now(), actor, trigger, reason)
         yield s
-    enqueue(s.dispatches, s.now)
+    db.after_commit(lambda: enqueue(s.dispatches, s.now))
+
+
+def _traced(actor: str, trigger: str | None) -> AbstractContextManager[Any]:
+    """A span for a step's transaction, inside a request's or an actor's span only."""
+    return tracing.child_span("outbox.step", {"dict.actor": actor, "dict.trigger": trigger or ""})
 
 
 def enqueue(dispatches: Iterable[Dispatch], now: datetime) -> None:
-    """Hand rows to Dramatiq. A failure here loses nothing: the lease re-dispatches."""
+    """Hand rows to Dramatiq, each with its trace context in the message options. A
+    failure here loses nothing: the lease re-dispatches."""
     from app import queue
 
-    batch = [
-        (queue.message(d.id, d.actor, d.queue, d.args), d.deliver_at - now) for d in dispatches
-    ]
+    batch = []
+    for d in dispatches:
+        message = queue.message(d.id, d.actor, d.queue, d.args)
+        if d.trace_context is not None:
+            message.options["trace_context"] = d.trace_context
+        batch.append((message, d.deliver_at - now))
     if not batch:
         return
     try:
@@ -303,6 +347,85 @@ def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
         )
     enqueue(dispatches, now)
     return len(dispatches)
+
+
+def relay(limit: int = 1000) -> int:
+    """One relay pass: take back what Redis lost (``recover_redis``), then dispatch what
+    is due, a batch at a time. Returns how many rows it dispatched. Redis unreachable
+    raises before anything is dispatched into the void."""
+    recover_redis()
+    total = n = relay_tick(limit=limit)
+    while n == limit:  # a full batch: more may be due
+        n = relay_tick(limit=limit)
+        total += n
+    return total
+
+
+def relay_loop(stop: threading.Event, every: timedelta = RELAY_EVERY) -> None:
+    """Relay passes every ``every`` until ``stop`` is set (the scheduler's thread). A pass
+    that fails (PostgreSQL or Redis away) is logged; the next one tries again."""
+    while True:
+        try:
+            relay()
+        except Exception:
+            log.warning("relay pass failed; next in %g s", every.total_seconds(), exc_info=True)
+        if stop.wait(every.total_seconds()):
+            return
+
+
+def recover_redis() -> int:
+    """Put back what Redis lost; return how many rows were handed back to the relay.
+
+    - A worker killed (SIGKILL, OOM, a lost node) leaves the messages it had fetched
+      unacknowledged: Dramatiq's own maintenance puts them back on their queues once the
+      worker's heartbeat is ``queue.HEARTBEAT_TIMEOUT_MS`` old (``Broker.recover``, run
+      here on every queue rather than on a random 0.1 % of Dramatiq's calls).
+    - Redis flushed or restarted (``_hand_back_if_redis_lost``): every dispatched row is
+      handed back at once and dispatched again by this pass.
+    """
+    from app import queue
+
+    broker = queue.broker()
+    handed = _hand_back_if_redis_lost(broker.client)
+    broker.recover(set(QUEUES.values()) | broker.get_declared_queues())
+    return handed
+
+
+def _hand_back_if_redis_lost(client: redis.Redis) -> int:
+    """Compare Redis's run id and our sentinel key with the epoch recorded in PostgreSQL
+    (``relay_redis``): the sentinel gone (flushed, restarted empty) or a new run id
+    (restarted, failed over) means the messages of dispatched rows may be gone, so all
+    go back to pending. The first pass against a database records the epoch and hands
+    nothing back. Relays compare one at a time (the row is locked), and the sentinel is
+    written before the commit, so a second relay finds it and hands nothing back twice."""
+    run_id = _run_id(client)
+    with db.pool().connection() as conn, conn.transaction():
+        row = conn.execute(db.q("outbox.lock_redis_epoch")).fetchone()
+        seen = row["epoch"] if row else None
+        if seen == run_id and client.get(REDIS_SENTINEL) == run_id.encode():
+            return 0
+        handed = 0
+        if seen is not None:
+            handed = conn.execute(db.q("outbox.hand_back_all")).rowcount
+            log.warning(
+                "Redis lost its messages (run id %s, was %s, or our sentinel is gone): "
+                "%d dispatched outbox row(s) handed back to the relay",
+                run_id,
+                seen,
+                handed,
+            )
+        conn.execute(db.q("outbox.set_redis_epoch"), {"epoch": run_id, "now": clock.now()})
+        client.set(REDIS_SENTINEL, run_id)
+    return handed
+
+
+def _run_id(client: redis.Redis) -> str:
+    """The Redis server's run id, new at each start; "" where INFO is refused (some
+    managed services), leaving the sentinel alone to tell a loss."""
+    try:
+        return str(client.info("server").get("run_id", ""))
+    except redis.ResponseError:
+        return ""
 
 
 def prune(before: datetime) -> None:

@@ -4,13 +4,15 @@ The API and the relay send messages by actor name without importing ``actors``;
 the worker declares the actors on the same broker (``actors/__init__.py``).
 Retries are deliberate: a few attempts, backoff from seconds to about a minute,
 never days (timers live in the outbox), and a DICT problem that says retrying
-cannot help fails at once into the dead-letter view.
+cannot help fails at once into the dead-letter view. The messages a dead worker had
+fetched go back to their queues when the relay calls ``Broker.recover``.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -35,6 +37,12 @@ MAX_RETRIES = 6
 MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 60_000
 TIME_LIMIT_MS = 60_000
+HEARTBEAT_TIMEOUT_MS = 30_000
+"""A worker process silent in Redis this long is dead, and the messages it fetched go
+back to their queues at the relay's next pass (``Broker.recover``). A live worker calls
+Redis every second at least: each consumer with room to prefetch polls its queue (every
+``worker_timeout``), and a delay queue's has room for thousands. Dramatiq's default is
+60 s, which would take a recovery past 90 s."""
 
 
 def retry_when(retries: int, exc: BaseException) -> bool:
@@ -45,16 +53,16 @@ def retry_when(retries: int, exc: BaseException) -> bool:
 
 
 class Broker(RedisBroker):
-    """Dramatiq's Redis broker, plus a batch enqueue in one round trip.
+    """Dramatiq's Redis broker, plus a batch enqueue in one round trip and its queue
+    maintenance on demand.
 
     The relay hands up to 1,000 rows to Redis per tick; one ``enqueue`` each costs a
     round trip (~0.2 ms here). ``enqueue_many`` runs the same ``dispatch`` script with
     the same arguments as ``RedisBroker.enqueue``, through one pipeline, without the
-    opportunistic maintenance (the next single call does it).
+    opportunistic maintenance (``recover`` does it).
     """
 
     def enqueue_many(self, items: list[tuple[dramatiq.Message[Any], int | None]]) -> None:
-        dispatch = self.scripts["dispatch"]
         sent = []
         for message, delay in items:
             message = message.copy(options={"redis_message_id": str(uuid4())})
@@ -65,35 +73,74 @@ class Broker(RedisBroker):
                 )
             self.emit_before("enqueue", message, delay)
             sent.append((message, delay))
-        try:
-            self._dispatch_many(dispatch.sha, sent)
-        except NoScriptError:  # Redis restarted and lost its script cache
-            dispatch.sha = self.client.script_load(dispatch.script)
-            self._dispatch_many(dispatch.sha, sent)
+        self._dispatch_all(
+            [
+                ("enqueue", m.queue_name, 0, m.options["redis_message_id"], m.encode())
+                for m, _ in sent
+            ]
+        )
         for message, delay in sent:
             self.emit_after("enqueue", message, delay)
 
-    def _dispatch_many(
-        self, sha: str, sent: list[tuple[dramatiq.Message[Any], int | None]]
-    ) -> None:
-        """``evalsha`` the dispatch script once per message, in one pipeline (calling the
-        script object instead would add a SCRIPT EXISTS round trip per pipeline)."""
+    def recover(self, queue_names: Iterable[str]) -> None:
+        """Dramatiq's queue maintenance, now, on each queue and its delay queue: the
+        messages fetched and never acknowledged by a worker silent for
+        ``heartbeat_timeout`` go back to their queue. Dramatiq itself runs it on a random
+        0.1 % of its calls, so a killed worker's messages could wait for hours."""
+        names = sorted({n for q in queue_names for n in (q, dq_name(q))})
+        held = self._held_by_dead_workers(names)
+        if held:
+            self._dispatch_all([("qsize", name, 1) for name in held])
+
+    def _held_by_dead_workers(self, names: list[str]) -> list[str]:
+        """The queues of ``names`` whose messages a dead worker holds. Looked up first
+        (one pipeline) because the script's maintenance runs a KEYS over the whole
+        database per dead process, and a process that only enqueues (the API) counts as
+        dead whenever it is idle for the timeout."""
+        since = current_millis() - self.heartbeat_timeout
+        dead = self.client.zrangebyscore(f"{self.namespace}:__heartbeats__", 0, since)
+        workers = [w.decode() if isinstance(w, bytes) else str(w) for w in dead]
+        acks = [
+            (name, f"{self.namespace}:__acks__.{worker}.{name}")
+            for worker in workers
+            for name in names
+        ]
+        if not acks:
+            return []
         with self.client.pipeline(transaction=False) as pipe:
-            for message, _ in sent:
+            for _, key in acks:
+                pipe.exists(key)
+            found = pipe.execute()
+        return sorted({name for (name, _), n in zip(acks, found, strict=True) if n})
+
+    def _dispatch_all(self, calls: list[tuple[Any, ...]]) -> None:
+        """Run the ``dispatch`` script once per ``(command, queue, do_maintenance,
+        *args)``, in one pipeline; reload it once if Redis lost its scripts (restart)."""
+        dispatch = self.scripts["dispatch"]
+        try:
+            self._pipeline(dispatch.sha, calls)
+        except NoScriptError:
+            dispatch.sha = self.client.script_load(dispatch.script)
+            self._pipeline(dispatch.sha, calls)
+
+    def _pipeline(self, sha: str, calls: list[tuple[Any, ...]]) -> None:
+        """``evalsha`` directly (calling the script object instead would add a SCRIPT
+        EXISTS round trip per pipeline)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for command, queue_name, maintenance, *args in calls:
                 pipe.evalsha(
                     sha,
                     1,
                     self.namespace,
-                    "enqueue",
+                    command,
                     current_millis(),
-                    message.queue_name,
+                    queue_name,
                     self.broker_id,
                     self.heartbeat_timeout,
                     self.dead_message_ttl,
-                    0,
+                    maintenance,
                     self._max_unpack_size(),
-                    message.options["redis_message_id"],
-                    message.encode(),
+                    *args,
                 )
             pipe.execute()
 
@@ -103,6 +150,7 @@ def broker() -> Broker:
     """The process's broker, installed as Dramatiq's global broker."""
     b = Broker(
         url=settings.redis().url,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         middleware=[
             AgeLimit(),
             TimeLimit(time_limit=TIME_LIMIT_MS),

@@ -51,6 +51,7 @@ KNOWN_SCOPES = (
     "lookups:write",
     "rate_limits:read",
     "rate_limits:write",
+    "events:read",
     ADMIN_SCOPE,
 )
 """Scopes the API's routes ask for; ``admin`` grants every scope."""

@@ -140,6 +140,33 @@ class RateLimitReadingSettings(msgspec.Struct, frozen=True):
     goes once its whole month is older than this)."""
 
 
+class EventSettings(msgspec.Struct, frozen=True):
+    retention_days: int
+    """EVENT_RETENTION_DAYS: days an event for core banking stays readable through
+    ``GET /v1/events`` after it was logged (the maintenance cron removes older ones)."""
+
+
+class ProbeSettings(msgspec.Struct, frozen=True):
+    """The worker's and the scheduler's own HTTP ports (``app.probes``); the API serves
+    the same routes on its HTTP port."""
+
+    host: str
+    """PROBE_HOST: the address both ports listen on; empty (the default) is every
+    interface, as the kubelet and Prometheus reach the pod's IP; ``dict-connect dev``
+    uses 127.0.0.1."""
+    health_port: int
+    """HEALTH_PORT: ``GET /health`` and ``GET /ready``; default 8081 for the worker,
+    8082 for the scheduler; 0 turns them off."""
+    metrics_port: int
+    """METRICS_PORT: ``GET /metrics``; default 9093 for the worker, 9094 for the
+    scheduler; 0 turns it off."""
+
+
+PROBE_PORTS = {"worker": (8081, 9093), "scheduler": (8082, 9094)}
+"""Each process's default (HEALTH_PORT, METRICS_PORT): distinct, so that one host runs
+both (``dict-connect dev``)."""
+
+
 def _opt(name: str) -> str | None:
     value = os.environ.get(name)
     return value or None
@@ -162,7 +189,7 @@ def redis() -> RedisSettings:
 @functools.cache
 def bridge() -> BridgeSettings:
     return BridgeSettings(
-        address=_env("BRIDGE_ADDRESS", "127.0.0.1:50051"),
+        address=_env("BRIDGE_ADDRESS", "127.0.0.1:15051"),
         participant=_env("PARTICIPANT_ISPB", "12345678"),
         timeout_s=float(_env("BRIDGE_TIMEOUT_S", "5")),
         ca_file=_opt("BRIDGE_CA_FILE"),
@@ -218,6 +245,16 @@ def med() -> MedSettings:
     return MedSettings(refund_analysis_hours=float(_env("REFUND_ANALYSIS_HOURS", "24")))
 
 
+@functools.cache
+def probes(process: str) -> ProbeSettings:
+    health, metrics = PROBE_PORTS[process]
+    return ProbeSettings(
+        host=_env("PROBE_HOST", ""),
+        health_port=int(_env("HEALTH_PORT", str(health))),
+        metrics_port=int(_env("METRICS_PORT", str(metrics))),
+    )
+
+
 def limiter_enabled() -> bool:
     """DICT_LIMITER (on | off, default on): hold the workers' DICT calls to our copy of
     the DICT's buckets (``app.ratelimit``). Off only to measure without it."""
@@ -236,7 +273,21 @@ def rate_limit_readings() -> RateLimitReadingSettings:
     return RateLimitReadingSettings(poll_s=poll_s, retention_months=retention)
 
 
+EVENT_RETENTION_DAYS = 30
+"""EVENT_RETENTION_DAYS's default (``docs/events.md`` states it)."""
+
+
+@functools.cache
+def events() -> EventSettings:
+    days = int(_env("EVENT_RETENTION_DAYS", str(EVENT_RETENTION_DAYS)))
+    if days < 1:
+        raise ValueError("EVENT_RETENTION_DAYS must be >= 1")
+    return EventSettings(retention_days=days)
+
+
 def reset() -> None:
     """Forget cached settings (tests change the environment)."""
     for fn in (database, redis, bridge, clock, api, sync, lookups, med, rate_limit_readings):
         fn.cache_clear()
+    probes.cache_clear()  # one cached struct per process name
+    events.cache_clear()

@@ -14,7 +14,7 @@ def parser() -> argparse.ArgumentParser:
         prog="dict-connect simulator", description="A gRPC server that behaves like the DICT."
     )
     p.add_argument("--host", default=os.environ.get("SIMULATOR_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "50051")))
+    p.add_argument("--port", type=int, default=int(os.environ.get("SIMULATOR_PORT", "15051")))
     p.add_argument(
         "--participants",
         default=os.environ.get("SIMULATOR_PARTICIPANTS", ""),

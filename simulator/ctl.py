@@ -28,7 +28,7 @@ so our running stack sees them the way it would see a real counterparty: by poll
       # 99999003 pays our customer twice and asks for both back (OPERATIONAL_FLAW, FRAUD)
   dict-connect sim clock | calls | participants
 
-The simulator is at BRIDGE_ADDRESS (default 127.0.0.1:50051) unless --simulator says.
+The simulator is at BRIDGE_ADDRESS (default 127.0.0.1:15051) unless --simulator says.
 Like the simulator, this program uses only the bridge contract (``app.bridge``'s
 stubs and status mapping) and ``app.domain``: it calls the simulator as any
 participant would, and moves our clock through the file every dev process reads
@@ -67,7 +67,7 @@ OURS = DEFAULT_PARTICIPANTS[0][0]
 """Our participant in a dev simulator (PARTICIPANT_ISPB, when set, says otherwise)."""
 OTHER = DEFAULT_PARTICIPANTS[1][0]
 """The other PSP of a dev simulator: the one these commands act as by default."""
-DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_ADDRESS = "127.0.0.1:15051"
 """Where ``dict-connect dev`` and ``dict-connect simulator`` serve, unless BRIDGE_ADDRESS."""
 PARTICIPANT_METADATA = "pi-requesting-participant"
 """The DICT's PI-RequestingParticipant header, as the bridge contract carries it."""

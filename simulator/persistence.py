@@ -38,8 +38,8 @@ def load(sim: Simulator, state_dir: str) -> bool:
     path = Path(state_dir) / FILE
     if not path.exists():
         return False
-    with path.open("rb") as fh:
-        snapshot = pickle.load(fh)  # our own file, written by save()
+    with path.open("rb") as fh:  # our own file, written by save()
+        snapshot = pickle.load(fh)  # nosec B301
     with sim.lock:
         sim.state = _backfilled(snapshot["state"])
         sim.participants = snapshot["participants"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from app import outbox
 from app.domain import claims as rules
+from app.domain.keys import ValidationError, Violation
 from app.events import ClaimAnomaly
 from app.outbox import Effect, Step
 from app.repo import claims
@@ -21,6 +22,7 @@ from app.repo.claims import DICT_FIELDS, ClaimRow
 from statemachines import core, entry
 from statemachines.claim import (
     DICT_STATUS,
+    MACHINE,
     SPEC,
     STABLE,
     catch_up,
@@ -181,13 +183,60 @@ def request(
     ``deadline`` names the duty the call fulfils (``claim_deadline`` timers), so a
     refusal schedules the duty again instead of forgetting it.
     """
-    row = claims.get(step.conn, claim_id)
-    pending: dict[str, Any] = {"reason": reason, "from": row.status if row else None}
+    core.fire(
+        step,
+        SPEC,
+        claim_id,
+        operation,
+        reason=reason,
+        params=lambda row: _asked(row, reason, deadline, attempt),
+    )
+
+
+def decide(step: Step, claim_id: Any, operation: str, reason: str) -> None:
+    """Our user's confirm or cancel, its reason checked against the claim as locked for
+    the transition. Of decisions racing on one claim one wins; each other one meets the
+    status the winner (or the DICT) left, and is refused for that status (IllegalTrigger,
+    409), never judged against a row read before the winner committed (which let a
+    donor's cancel through on a claim the DICT had just confirmed, and answered the
+    others 422 about their reason). A reason the rules refuse now is a ValidationError
+    (422 naming ``reason``).
+    """
+
+    def checked(row: ClaimRow) -> Mapping[str, Any]:
+        triggers = SPEC.allowed(row.status)
+        allowed = now_allowed(row, operation, step.now) if operation in triggers else frozenset()
+        if not allowed:
+            raise core.IllegalTrigger(
+                MACHINE,
+                str(row.id),
+                row.status,
+                operation,
+                [t for t in triggers if t != operation],
+                detail=f"claim {row.id} is {row.status} now: no {operation} is allowed "
+                f"for a {row.type} claim as {row.role}",
+            )
+        if reason not in allowed:
+            rule = f"one of {', '.join(sorted(allowed))} for a {row.type} claim as {row.role}"
+            raise ValidationError(
+                [Violation("reason", "claim_reason", f"{rule} while {row.status}")]
+            )
+        return _asked(row, reason)
+
+    core.fire(step, SPEC, claim_id, operation, reason=reason, params=checked)
+
+
+def _asked(
+    row: ClaimRow, reason: str | None, deadline: str | None = None, attempt: int = 0
+) -> dict[str, Any]:
+    """The UPDATE's values for a call asked from ``row`` (locked): the call waits in
+    ``pending`` with the status it left, where a refusal brings the claim back."""
+    pending: dict[str, Any] = {"reason": reason, "from": row.status}
     if deadline:
         pending["deadline"] = deadline
     if attempt:
         pending["attempt"] = attempt
-    fire(step, claim_id, operation, reason=reason, pending=pending)
+    return core.dict_params(DICT_FIELDS, {}, pending, None)
 
 
 def now_allowed(row: ClaimRow, operation: str, at: datetime) -> frozenset[str]:

@@ -130,7 +130,12 @@ def create(step: Step, batch: Sequence[Mapping[str, Any]]) -> list[EntryRow | Ke
     for fields in batch:
         entry_id = uuid.uuid4()
         calls.append(
-            outbox.task("register_entry", subject=f"entry:{entry_id}", entry_id=str(entry_id))
+            outbox.task(
+                "register_entry",
+                subject=f"entry:{entry_id}",
+                trace_context=fields.get("trace_context"),  # the request's (app.tracing)
+                entry_id=str(entry_id),
+            )
         )
         rows.append(
             {
@@ -172,6 +177,8 @@ def register(batch: list[Mapping[str, Any]]) -> list[EntryRow | BaseException]:
     try:
         with outbox.statement(actor="api", trigger="create", reason="USER_REQUESTED") as s:
             return list(create(s, batch))
+    except psycopg.OperationalError:  # the database cannot run it: alone would not either
+        raise
     except psycopg.Error:
         if len(batch) == 1:
             raise

@@ -36,6 +36,21 @@ answers.FraudMarkerStatistics.total_fraud_transaction_amount
 answers.LookupStatistics.entries_watermark, answers.SuspiciousPayer.flagged_at
 auth.required_scope  # set on the guard function, read by the OpenAPI document
 
+# Dramatiq's middleware hook for a skipped message, called by name.
+from actors import middleware
+
+middleware.TracingMiddleware.after_skip_message
+
+# http.server calls its handler's methods by name.
+from app import probes
+
+probes._Handler.do_GET, probes._Handler.log_message
+
 # Parameters a protocol imposes: __exit__'s, a signal handler's, pybreaker's listener's.
 exc_type, tb, signum, frame, cb  # noqa: F821
 pools.experimental_thread_pool  # grpc.server()'s option, set by keyword
+
+# psycopg's Transaction attribute, set to end app.db.Held's transaction with a rollback.
+from app import db
+
+db.Held()._transaction.force_rollback

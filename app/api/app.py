@@ -5,10 +5,16 @@ sit on the app itself. Everything else sits on one secured router that carries
 the API-key middleware, the ``authenticated`` guard, the idempotency middleware
 and the OpenAPI bearer requirement: a controller added there cannot forget auth.
 
-Middleware, outermost first: request id and access log → HTTP metrics → problem
-boundary (renders what the inner middleware raise) → [secured router] API key →
-Idempotency-Key → the handler (whose exceptions Litestar renders through
-``errors.exception_handlers()``).
+Middleware, outermost first: [when tracing is on] the request's span → request id and
+access log → HTTP metrics → problem boundary (renders what the inner middleware raise)
+→ [secured router] API key → input guard (``app.api.inputs``: what the database cannot
+store is a 4xx naming the field) → Idempotency-Key → the handler (whose exceptions
+Litestar renders through ``errors.exception_handlers()``).
+
+The request's span (Litestar's OpenTelemetry middleware, ``app.tracing``) is named by
+route template (``POST /v1/entries``); the concrete path and the query, which may hold a
+Pix key or a tax id, are replaced by the template on the span (``_redact``). Probes and
+metrics scrapes make no span. With tracing off the middleware is not installed at all.
 """
 
 from __future__ import annotations
@@ -18,15 +24,18 @@ import importlib
 import importlib.util
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from litestar import Litestar, Router
+from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
+from opentelemetry.trace import Span, get_current_span
 
-from app import db
-from app.api import auth, errors, observability, openapi, system
+from app import db, tracing
+from app.api import auth, errors, inputs, observability, openapi, system
 from app.api.idempotency import IdempotencyMiddleware
-from app.logging import configure_logging, is_configured
+from app.logging import REDACTED, configure_logging, is_configured
 from app.lookups import service as lookups
 
 log = logging.getLogger(__name__)
@@ -41,6 +50,7 @@ RESOURCES = (
     ("app.api.fraud_markers", "FraudMarkerController"),
     ("app.api.refunds", "RefundController"),
     ("app.api.rate_limits", "RateLimitController"),
+    ("app.api.events", "EventController"),
 )
 """(module, controller) pairs joining the secured router. A module not written yet is
 skipped; one that exists but fails to import fails the app, loudly."""
@@ -68,6 +78,61 @@ def _on_startup(app: Litestar) -> None:
     log.info("api ready", extra={"routes": len(app.routes)})
 
 
+UNTRACED = ["^/health$", "^/ready$", "^/metrics$"]
+"""Paths that make no span: probes and scrapes, every few seconds, tell a trace nothing."""
+_PATH_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full", "url.query")
+"""Span attributes of the ASGI instrumentation that hold the concrete path or query."""
+
+
+def _method(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """The span's first name: Litestar starts it before routing, so only the method."""
+    return str(scope.get("method", scope["type"])), {}
+
+
+def _redact(span: Span, value: str) -> None:
+    """Put ``value`` where the instrumentation recorded the path or the query."""
+    recorded = getattr(span, "attributes", None) or {}
+    for name in _PATH_ATTRIBUTES:
+        if name in recorded:
+            span.set_attribute(name, value)
+
+
+class RouteOnSpan:
+    """Once routed, the request's span is named by route template (``POST /v1/entries``)
+    and records the template where the instrumentation put the path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        span = get_current_span()
+        if span.is_recording() and scope["type"] == ScopeType.HTTP:
+            template = scope["path_template"]
+            span.update_name(f"{scope['method']} {template}")
+            span.set_attribute("http.route", template)
+            _redact(span, template)
+        await self.app(scope, receive, send)
+
+
+def _tracing_middleware() -> list[DefineMiddleware]:
+    """The request's span and its naming, when ``tracing.configure("api")`` turns tracing
+    on. Litestar moves its OpenTelemetry middleware outside the router (the span covers
+    a 404 too); the path is redacted when the span starts and replaced by the template
+    when ``RouteOnSpan`` runs."""
+    if not tracing.configure("api"):
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig
+
+    config = OpenTelemetryConfig(
+        tracer_provider=tracing.provider(),
+        scope_span_details_extractor=_method,
+        server_request_hook_handler=lambda span, _: _redact(span, REDACTED),
+        exclude=UNTRACED,
+        exclude_spans=["receive", "send"],
+    )
+    return [config.middleware, DefineMiddleware(RouteOnSpan)]
+
+
 async def _on_shutdown() -> None:
     await lookups.close()
     system.close_clients()
@@ -89,6 +154,7 @@ def create_app(
         route_handlers=[*(resource_controllers() if resources else ()), *extra_route_handlers],
         middleware=[
             DefineMiddleware(auth.ApiKeyMiddleware),
+            DefineMiddleware(inputs.InputGuard),
             DefineMiddleware(IdempotencyMiddleware),
         ],
         guards=[auth.authenticated],
@@ -97,6 +163,7 @@ def create_app(
     return Litestar(
         route_handlers=[system.SystemController, openapi.assets(), secured],
         middleware=[
+            *_tracing_middleware(),
             DefineMiddleware(observability.RequestIdMiddleware),
             observability.prometheus_config().middleware,
             DefineMiddleware(errors.ProblemBoundary),

@@ -42,8 +42,12 @@ CACHE_SECONDS = 5.0
 CACHE_MAX = 10_000
 """Entries before the cache is emptied: bounds memory against random bad keys."""
 
-DB_TIMEOUT_S = 5.0
-"""Wait at most this for a pooled connection; past it the caller gets a 503."""
+DB_TIMEOUT_S = db.POOL_TIMEOUT_S
+"""Wait at most this for a pooled connection; past it a stale key or a 503 (the request
+still has its own database work to fail fast on within 2 s)."""
+DOWN_SECONDS = 1.0
+"""After the database failed a key check, checks are skipped this long (each would wait
+``DB_TIMEOUT_S``, one after another): a stale key is trusted, an unknown one gets 503."""
 STALE_SECONDS = 300.0
 """While the database cannot be asked, a key verified valid within this long is still
 trusted (re-checked every ``CACHE_SECONDS``): key lookups for payments answer from the
@@ -62,6 +66,7 @@ class _KeyCache:
         self._items: dict[bytes, tuple[float, ApiKey | None, float]] = {}
         self._lock = threading.Lock()
         self.clock = clock
+        self.down_until = 0.0  # on ``clock``: the database failed a check until then
 
     def get(self, digest: bytes) -> tuple[bool, ApiKey | None]:
         hit = self._items.get(digest)
@@ -90,6 +95,7 @@ class _KeyCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.down_until = 0.0
 
 
 cache = _KeyCache()
@@ -130,7 +136,13 @@ async def authenticate(token: str) -> ApiKey | None:
 
 async def _verify_or_stale(token: str, digest: bytes) -> ApiKey | None:
     try:
-        key = await anyio.to_thread.run_sync(_verify, token)
+        if cache.clock() < cache.down_until:  # requests queued behind ``_verifying``
+            raise PoolTimeout("the database failed a key check a moment ago")
+        try:
+            key = await anyio.to_thread.run_sync(_verify, token)
+        except psycopg.OperationalError:
+            cache.down_until = cache.clock() + DOWN_SECONDS
+            raise
     except (psycopg.OperationalError, PoolTimeout):
         stale = cache.stale(digest)
         if stale is None:

@@ -3,8 +3,9 @@
 As claimer a POST submits a claim; as donor claims arrive by polling. Decisions
 (confirm, cancel, possession validated) are checked against the DICT's rules for our
 role, type, status and the claim's periods (``app.domain.claims``) before anything
-is stored; the machine then serialises them, so of a confirm and a cancel racing on
-one claim exactly one wins and the other gets 409.
+is stored, on the claim as locked for the transition (``claim_steps.decide``): of a
+confirm and cancels racing on one claim exactly one wins and the others get 409 with
+the status the claim is in now.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
-from app import clock, db, outbox
+from app import db, outbox
 from app.api import pagination
 from app.api.auth import requires
 from app.api.entries import AccountIn, OwnerIn, _check_participant, _domain_account, _domain_owner
@@ -128,18 +129,6 @@ def _find(conn: db.Conn, claim_id: uuid.UUID) -> ClaimRow:
     if row is None:
         raise NotFoundError("claim", str(claim_id))
     return row
-
-
-def _check_reason(row: ClaimRow, operation: str, reason: str) -> None:
-    allowed = sorted(steps.now_allowed(row, operation, clock.now()))
-    if reason not in allowed:
-        why = (
-            f"one of {', '.join(allowed)} for a {row.type} claim as {row.role} while {row.status}"
-            if allowed
-            else f"no {operation} is allowed now for a {row.type} claim as {row.role} "
-            f"while {row.status}"
-        )
-        raise ValidationFailed([("reason", "claim_reason", why)])
 
 
 class ClaimController(Controller):
@@ -281,10 +270,10 @@ class ClaimController(Controller):
         return _claim(row)
 
     def _decide(self, claim_id: uuid.UUID, operation: str, reason: str) -> Claim:
+        """409 unless the claim, as locked, allows ``operation`` now; 422 for a reason
+        the rules refuse now (``claim_steps.decide``)."""
         with outbox.step(actor="api") as s:
-            row = _find(s.conn, claim_id)
-            if operation in claim.SPEC.allowed(row.status):  # else 409 from the machine
-                _check_reason(row, operation, reason)
-            steps.request(s, claim_id, operation, reason)  # 409 unless the status allows it
+            _find(s.conn, claim_id)  # 404 for a claim that does not exist
+            steps.decide(s, claim_id, operation, reason)
             row = _find(s.conn, claim_id)
         return _claim(row)

@@ -17,8 +17,8 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 
-from app import db, outbox, settings
-from app.api import pagination
+from app import db, outbox, settings, tracing
+from app.api import idempotency, pagination
 from app.api.auth import requires
 from app.api.errors import FieldError, KeyAlreadyRegistered, NotFoundError, ValidationFailed
 from app.batcher import Batcher
@@ -143,6 +143,11 @@ def _find(conn: db.Conn, ref: str) -> EntryRow:
     return row
 
 
+def _accepted(row: EntryRow) -> Response[Entry]:
+    """The answer to a registration."""
+    return Response(_entry(row), status_code=202, headers={"Location": f"/v1/entries/{row.id}"})
+
+
 _registrations: Batcher[Mapping[str, Any], EntryRow] = Batcher(entry.register, name="registrations")
 """Concurrent registrations share one statement and commit (``app.batcher``)."""
 
@@ -175,13 +180,14 @@ class EntryController(Controller):
             "owner_tax_id": data.owner.tax_id,
             "owner_name": data.owner.name,
             "owner_trade_name": data.owner.trade_name,
+            "trace_context": tracing.traceparent(),  # for its outbox row: the batch has no span
         }
-        try:
-            row = await _registrations.submit(fields)
+        try:  # with an Idempotency-Key, its answer commits in the batch's transaction
+            row = await _registrations.submit(fields, idempotency.answer_in_batch(_accepted))
         except entry.KeyTaken as exc:
             errors = [FieldError(*v) for v in exc.violations]
             raise KeyAlreadyRegistered(str(exc.violations[0][2]), errors=errors) from None
-        return Response(_entry(row), status_code=202, headers={"Location": f"/v1/entries/{row.id}"})
+        return _accepted(row)
 
     @get(
         "/{ref:str}",

@@ -247,14 +247,12 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[byte
     if isinstance(violations, list | tuple) and violations:
         errors = [_violation(v) for v in violations]
         return _api_error(request, ValidationFailed(errors))
-    log.error(
-        "unhandled error on %s %s",
-        request.method,
-        request.scope.get("path_template", "?"),  # never the path: it may hold a Pix key
-        exc_info=(type(exc), exc, exc.__traceback__),
-    )
+    route = request.scope.get("path_template", "?")  # never the path: it may hold a Pix key
     unavailable = next((what for cls, what in _UNAVAILABLE.items() if isinstance(exc, cls)), None)
-    if unavailable:  # the database or Redis is down or saturated
+    if unavailable:  # the database (PoolTimeout included) or Redis is down or saturated
+        log.warning(  # one line, no traceback: an outage answers every request this way
+            "%s unavailable on %s %s (%s)", unavailable, request.method, route, type(exc).__name__
+        )
         problem = _problem(
             503,
             "service-unavailable",
@@ -263,6 +261,12 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[byte
             request_id=request_id_var.get(),
         )
         return problem_response(request, problem, {"Retry-After": "5"})
+    log.error(
+        "unhandled error on %s %s",
+        request.method,
+        route,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
     problem = _problem(
         500,
         "internal-error",

@@ -7,34 +7,28 @@ and Redis. Not the bridge: during a DICT outage the API keeps accepting work int
 outbox, which the workers send when the DICT is back (a pod taken out of the load
 balancer for the DICT's sake would refuse work that loses nothing by waiting). Each
 check has a short timeout and the bridge probe is cached for 2 s, because probes are
-polled often and must stay cheap. The bridge's state is also the gauge
-``dict_bridge_up``.
+polled often and must stay cheap (the checks live in ``app.probes``, which the worker
+and the scheduler serve too). The bridge's state is also the gauge ``dict_bridge_up``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import threading
-import time
 from typing import Any
 
 import msgspec
-import redis as redis_lib
 from litestar import Controller, MediaType, Response, get
 from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
-from psycopg_pool import ConnectionPool
 
-from app import clock, db, outbox, settings
+from app import clock, outbox
 from app.lookups import metrics as lookup_metrics
+from app.probes import bridge_ready, postgres_ready, redis_client, redis_ready
+from app.probes import close_clients as close_clients  # the app's shutdown hook
 
 log = logging.getLogger(__name__)
-
-CHECK_TIMEOUT_S = 1.0
-BRIDGE_CACHE_S = 2.0
 
 
 class HealthDetails(msgspec.Struct):
@@ -56,86 +50,6 @@ class Readiness(msgspec.Struct):
     status: str
     """``ready`` or ``unavailable``."""
     checks: Checks
-
-
-def postgres_ready() -> bool:
-    try:
-        with db.pool().connection(timeout=CHECK_TIMEOUT_S * 2) as conn:
-            ConnectionPool.check_connection(conn)  # one round trip, like SELECT 1
-        return True
-    except Exception:
-        return False
-
-
-_redis: dict[str, redis_lib.Redis] = {}
-
-
-def _redis_client() -> redis_lib.Redis:
-    url = settings.redis().url
-    client = _redis.get(url)
-    if client is None:
-        client = _redis[url] = redis_lib.Redis.from_url(
-            url, socket_timeout=CHECK_TIMEOUT_S, socket_connect_timeout=CHECK_TIMEOUT_S
-        )
-    return client
-
-
-def redis_ready() -> bool:
-    try:
-        return bool(_redis_client().ping())
-    except Exception:
-        return False
-
-
-class _BridgeProbe:
-    """The bridge client's ``wait_ready``, remembered for ``BRIDGE_CACHE_S``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until = 0.0
-        self._ok = False
-        self._client: Any = None
-
-    def __call__(self) -> bool:
-        if time.monotonic() < self._until:
-            return self._ok
-        with self._lock:
-            if time.monotonic() >= self._until:
-                self._ok = self._probe()
-                self._until = time.monotonic() + BRIDGE_CACHE_S
-            return self._ok
-
-    def _probe(self) -> bool:
-        try:
-            if self._client is None:
-                from app.bridge.client import DictClient
-
-                self._client = DictClient.from_settings()
-            return bool(self._client.wait_ready(CHECK_TIMEOUT_S))
-        except Exception:
-            return False
-
-    def reset(self) -> None:
-        """Forget the cached answer and client (settings changed, or shutdown)."""
-        with self._lock:
-            client, self._client, self._until = self._client, None, 0.0
-        close = getattr(client, "close", None)
-        if callable(close):
-            with contextlib.suppress(Exception):  # a broken channel must not fail shutdown
-                close()
-
-
-_bridge_probe = _BridgeProbe()
-bridge_ready = _bridge_probe
-"""``bridge_ready() -> bool``: False on any exception; cached 2 s."""
-
-
-def close_clients() -> None:
-    """Shutdown hook (and tests): drop the probes' connections and cached answers."""
-    _bridge_probe.reset()
-    for client in _redis.values():
-        client.close()
-    _redis.clear()
 
 
 class SystemController(Controller):
@@ -215,7 +129,7 @@ def _backlog_metrics() -> bytes:
 
 
 _lookup_registry = CollectorRegistry(auto_describe=False)
-_lookup_registry.register(lookup_metrics.RedisCollector(_redis_client, clock.now))
+_lookup_registry.register(lookup_metrics.RedisCollector(redis_client, clock.now))
 
 
 def _lookup_metrics() -> bytes:

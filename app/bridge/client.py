@@ -11,7 +11,10 @@ adds what the DICT demands of each request and what we demand of each answer:
 - a circuit breaker that opens on repeated transport failures (never on a DICT
   problem: that is a successful round trip) and then fails fast without I/O;
 - every ``grpc.RpcError`` mapped to a ``DictProblem`` saying whether a retry helps;
-- Prometheus metrics per RPC and outcome.
+- Prometheus metrics per RPC and outcome;
+- a client span per call when tracing is on (``app.tracing``): the RPC's name and, when
+  refused, the DICT's problem type; never the request (it holds keys, tax ids, names).
+  A streaming call's span ends with its first message.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any, Protocol, TypeVar, overload
 import grpc
 from google.protobuf.message import Message
 
-from app import settings
+from app import settings, tracing
 from app.bridge import dict_bridge_pb2 as pb
 from app.bridge import dict_bridge_pb2_grpc as pb_grpc
 from app.bridge import metrics
@@ -118,6 +121,11 @@ def _rest(first: Any, stream: Any) -> Iterator[Any]:
 
 
 R = TypeVar("R")
+
+
+def _rpc(rpc_name: str) -> dict[str, str]:
+    """A bridge call's span attributes (OpenTelemetry's RPC conventions)."""
+    return {"rpc.system": "grpc", "rpc.service": _SERVICE.full_name, "rpc.method": rpc_name}
 
 
 def security_and_breaker(s: settings.BridgeSettings) -> dict[str, Any]:
@@ -229,6 +237,17 @@ class DictClient:
             if wait > 0:
                 metrics.observe(rpc_name, problems.LimiterWait.type, 0.0)
                 raise problems.LimiterWait(f"{rpc_name} waits {wait:.3f} s", retry_after_s=wait)
+        with tracing.span(
+            f"{_SERVICE.full_name}/{rpc_name}", tracing.CLIENT, _rpc(rpc_name)
+        ) as span:
+            try:
+                return self._measured(rpc_name, request, timeout)
+            except problems.DictProblem as problem:
+                tracing.refused(span, problem.type)
+                raise
+
+    def _measured(self, rpc_name: str, request: Message, timeout: float | None) -> Any:
+        """The call through the breaker, its outcome counted (and named on the span)."""
         started = time.perf_counter()
         outcome = "ok"
         try:

@@ -45,9 +45,19 @@ def take_over(
     return conn.execute(db.q("idempotency.take_over"), params).fetchone() is not None
 
 
-def complete(conn: db.Conn, ids: Ids, status: int, headers: dict[str, str], body: bytes) -> None:
+def lock(conn: db.Conn, ids: Ids, token: datetime) -> bool:
+    """Lock the placeholder in the work's transaction; False if another request took
+    the key over (``token``: the ``created_at`` its holder wrote)."""
+    params = {**ids, "token": token}
+    return conn.execute(db.q("idempotency.lock"), params).fetchone() is not None
+
+
+def complete(
+    conn: db.Conn, ids: Ids, token: datetime, status: int, headers: dict[str, str], body: bytes
+) -> None:
     params = {
         **ids,
+        "token": token,
         "status_code": status,
         "response_headers": Jsonb(headers),
         "response_body": body,
@@ -55,9 +65,9 @@ def complete(conn: db.Conn, ids: Ids, status: int, headers: dict[str, str], body
     run(conn, "idempotency.complete", params)
 
 
-def release(conn: db.Conn, ids: Ids) -> None:
+def release(conn: db.Conn, ids: Ids, token: datetime) -> None:
     """Forget the placeholder of a request that failed, so a retry executes."""
-    run(conn, "idempotency.release", ids)
+    run(conn, "idempotency.release", {**ids, "token": token})
 
 
 def prune(conn: db.Conn, now: datetime) -> None:

@@ -29,9 +29,9 @@ WITH tagged AS (
     RETURNING *
 ), o AS (
     INSERT INTO outbox (actor, queue, args, kind, subject, dedupe_key, status, deliver_at,
-                        created_at, dispatched_at, lease_until, attempts)
+                        created_at, dispatched_at, lease_until, attempts, trace_context)
     SELECT r.actor, r.queue, r.args, r.kind, r.subject, r.dedupe_key, r.status, r.deliver_at,
-           r.created_at, r.dispatched_at, r.lease_until, r.attempts
+           r.created_at, r.dispatched_at, r.lease_until, r.attempts, r.trace_context
     FROM jsonb_populate_recordset(NULL::outbox, %(outbox)s) r
     JOIN e ON r.subject = 'entry:' || e.id
     RETURNING id, subject

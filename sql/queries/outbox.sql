@@ -4,9 +4,10 @@
 -- A row due within the relay horizon is written already 'dispatched' (with a lease)
 -- and enqueued right after commit; later rows wait 'pending' for the relay.
 INSERT INTO outbox (actor, queue, args, kind, subject, dedupe_key, status, deliver_at,
-                    created_at, dispatched_at, lease_until, attempts)
+                    created_at, dispatched_at, lease_until, attempts, trace_context)
 VALUES (%(actor)s, %(queue)s, %(args)s, %(kind)s, %(subject)s, %(dedupe_key)s, %(status)s,
-        %(deliver_at)s, %(created_at)s, %(dispatched_at)s, %(lease_until)s, %(attempts)s)
+        %(deliver_at)s, %(created_at)s, %(dispatched_at)s, %(lease_until)s, %(attempts)s,
+        %(trace_context)s)
 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'dispatched')
 DO NOTHING
 RETURNING id;
@@ -19,6 +20,7 @@ WHERE dedupe_key = %(dedupe_key)s AND status = 'pending'
 RETURNING id;
 
 -- name: claim_due
+-- Each row goes with the trace context of the transaction that wrote it (app.tracing).
 UPDATE outbox o
 SET status = 'dispatched', dispatched_at = %(now)s, attempts = o.attempts + 1,
     lease_until = greatest(o.deliver_at, %(now)s) + make_interval(secs => %(lease_s)s)
@@ -28,7 +30,7 @@ FROM (SELECT id FROM outbox
       LIMIT %(limit)s
       FOR UPDATE SKIP LOCKED) due
 WHERE o.id = due.id
-RETURNING o.id, o.actor, o.queue, o.args, o.deliver_at;
+RETURNING o.id, o.actor, o.queue, o.args, o.deliver_at, o.trace_context;
 
 -- name: expire_leases
 -- A dispatched row neither done nor failed after its lease: its message was lost.
@@ -74,4 +76,18 @@ SELECT id, actor, subject, attempts FROM outbox WHERE status = %(status)s ORDER 
 UPDATE outbox
 SET deliver_at = %(at)s, lease_until = %(at)s + make_interval(secs => %(lease_s)s)
 WHERE id = %(id)s AND status = 'dispatched'
-RETURNING id, actor, queue, args, deliver_at;
+RETURNING id, actor, queue, args, deliver_at, trace_context;
+
+-- name: lock_redis_epoch
+-- The Redis the relay last saw (migration 0021); locked, so relays compare one at a time.
+SELECT epoch FROM relay_redis FOR UPDATE;
+
+-- name: set_redis_epoch
+UPDATE relay_redis SET epoch = %(epoch)s, changed_at = %(now)s;
+
+-- name: hand_back_all
+-- Redis lost its messages (flushed, restarted): every dispatched row goes back to the
+-- relay at once, keeping its deliver_at. A message that did survive runs twice, which
+-- idempotent actors and the DICT's RequestId make harmless.
+UPDATE outbox SET status = 'pending', last_error = 'Redis lost its messages; re-dispatching'
+WHERE status = 'dispatched';

@@ -153,7 +153,10 @@ def stack(
         "PYTHONUNBUFFERED": "1",
         "BRIDGE_BREAKER_RESET_S": "1",
         "DICT_CONNECT_ENV": "dev",  # the API accepts the development API_KEY_PEPPER
+        "HEALTH_PORT": "0",  # off: several stacks share this host; a test sets its own
+        "METRICS_PORT": "0",
     }
+    worker_env = {**env, "HEALTH_PORT": str(_free_port()), "METRICS_PORT": str(_free_port())}
     monkeypatch.setenv("BRIDGE_ADDRESS", env["BRIDGE_ADDRESS"])
     monkeypatch.setenv("PARTICIPANT_ISPB", OUR_ISPB)
     settings.reset()
@@ -188,7 +191,10 @@ def stack(
         ),
         "api": Proc("api", ["api", "--port", str(api_port)], env, tmp_path / "api.log"),
         "worker": Proc(
-            "worker", ["worker", "--processes", "1", "--threads", "8"], env, tmp_path / "worker.log"
+            "worker",
+            ["worker", "--processes", "1", "--threads", "8"],
+            worker_env,
+            tmp_path / "worker.log",
         ),
     }
     for p in s.procs.values():

@@ -250,7 +250,93 @@ INSERT INTO cron_runs (job, slot, started_at)
 VALUES ('poll_rate_limits', date_trunc('minute', now()), now());
 """
 
-SEEDS = {"sync.md": SYNC_SEED, "med.md": MED_SEED, "rate_limits.md": RATE_LIMITS_SEED}
+OPS_SEED = """
+-- Claims: ours (claimer, portability) whose cancel died on a lock timeout; a donor claim
+-- whose day-7 timer falls in 3 hours; a donor claim learned 20 minutes ago and still
+-- not acknowledged. Entries: one whose registration died in a bridge outage, one whose
+-- message Redis lost (dispatched, its lease past), one due 4 minutes ago and not handed
+-- out (the relay stopped 6 minutes ago). Outbox row 1 is the claim's dead letter, row 2
+-- the day-7 timer: the runbooks' example ids.
+INSERT INTO claims (id, dict_id, role, type, key, key_type, status, claimer_participant,
+                    claimer_account_number, claimer_account_type, claimer_opening_date,
+                    claimer_type, claimer_tax_id, claimer_name, resolution_period_end,
+                    day30_limit, completion_request_id, inserted_at, updated_at)
+SELECT c.id::uuid, 'dict-' || c.n, c.role, c.type, '+55619111100' || c.n, 'PHONE', c.status,
+       '12345678', '0007654321', 'CACC', now() - interval '1 year', 'NATURAL_PERSON',
+       '11122233300', 'João Silva', now() + c.rpe, now() + c.rpe + interval '23 days',
+       gen_random_uuid(), now() - c.age, now() - c.age
+FROM (VALUES ('00000000-0000-0000-0000-0000000000c1', '01', 'CLAIMER', 'PORTABILITY',
+              'waiting_resolution', interval '5 days', interval '2 days'),
+             ('00000000-0000-0000-0000-0000000000c2', '02', 'DONOR', 'PORTABILITY',
+              'waiting_resolution', interval '3 hours', interval '7 days'),
+             ('00000000-0000-0000-0000-0000000000c3', '03', 'DONOR', 'OWNERSHIP', 'open',
+              interval '7 days', interval '20 minutes'))
+     AS c (id, n, role, type, status, rpe, age);
+UPDATE claims SET status = 'cancelling', updated_at = now() - interval '6 minutes',
+       pending = '{"from": "waiting_resolution", "reason": "USER_REQUESTED"}'
+WHERE id = '00000000-0000-0000-0000-0000000000c1';
+INSERT INTO entries (id, key, key_type, status, participant, account_number, account_type,
+                     opening_date, owner_type, owner_tax_id, owner_name, request_id,
+                     created_at, updated_at)
+SELECT e.id::uuid, e.key, 'EMAIL', 'registering', '12345678', '0007654321', 'CACC',
+       now() - interval '1 year', 'NATURAL_PERSON', '11122233300', 'João Silva',
+       gen_random_uuid(), now() - interval '1 hour', now() - interval '1 hour'
+FROM (VALUES ('00000000-0000-0000-0000-0000000000e1', 'um@example.com'),
+             ('00000000-0000-0000-0000-0000000000e2', 'dois@example.com'),
+             ('00000000-0000-0000-0000-0000000000e3', 'tres@example.com')) AS e (id, key);
+INSERT INTO outbox (actor, queue, args, kind, subject, dedupe_key, status, deliver_at,
+                    created_at, dispatched_at, lease_until, finished_at, attempts, last_error)
+VALUES ('cancel_claim', 'dict', '{"claim_id": "00000000-0000-0000-0000-0000000000c1"}', 'task',
+        'claim:00000000-0000-0000-0000-0000000000c1', NULL, 'failed',
+        now() - interval '6 minutes', now() - interval '6 minutes', now() - interval '6 minutes',
+        NULL, now() - interval '5 minutes', 1,
+        'LockNotAvailable: canceling statement due to lock timeout'),
+       ('claim_deadline', 'default',
+        '{"claim_id": "00000000-0000-0000-0000-0000000000c2", "deadline": "ResolutionPeriodEnd"}',
+        'timer', 'claim:00000000-0000-0000-0000-0000000000c2',
+        'claim:00000000-0000-0000-0000-0000000000c2:ResolutionPeriodEnd', 'pending',
+        now() + interval '3 hours', now() - interval '7 days', NULL, NULL, NULL, 0, NULL),
+       ('register_entry', 'dict', '{"entry_id": "00000000-0000-0000-0000-0000000000e1"}', 'task',
+        'entry:00000000-0000-0000-0000-0000000000e1', NULL, 'failed', now() - interval '1 hour',
+        now() - interval '1 hour', now() - interval '1 hour', NULL, now() - interval '40 minutes',
+        6, 'DictProblem: BridgeUnavailable: the bridge did not answer'),
+       ('register_entry', 'dict', '{"entry_id": "00000000-0000-0000-0000-0000000000e2"}', 'task',
+        'entry:00000000-0000-0000-0000-0000000000e2', NULL, 'dispatched',
+        now() - interval '15 minutes', now() - interval '15 minutes',
+        now() - interval '15 minutes', now() - interval '5 minutes', NULL, 1, NULL),
+       ('register_entry', 'dict', '{"entry_id": "00000000-0000-0000-0000-0000000000e3"}', 'task',
+        'entry:00000000-0000-0000-0000-0000000000e3', NULL, 'pending',
+        now() - interval '4 minutes', now() - interval '4 minutes', NULL, NULL, NULL, 0, NULL),
+       ('publish_event', 'events',
+        '{"topic": "claims.cancelled", "payload": {"key": "+5561911110001"}}', 'event',
+        'claim:00000000-0000-0000-0000-0000000000c1', NULL, 'failed', now() - interval '1 hour',
+        now() - interval '1 hour', now() - interval '1 hour', NULL, now() - interval '50 minutes',
+        6, 'ConnectionError: Redis refused');
+INSERT INTO cron_runs (job, slot, started_at)
+SELECT job, date_trunc('minute', now()) - make_interval(mins => m), now()
+FROM unnest(ARRAY['relay', 'poll_claims']) AS job, generate_series(6, 12) AS m;
+INSERT INTO poll_cursors (name, modified_after, updated_at, polled_at)
+VALUES ('claims', now() - interval '1 hour', now() - interval '7 minutes',
+        now() - interval '7 minutes');
+"""
+
+SEEDS = {
+    "sync.md": SYNC_SEED,
+    "med.md": MED_SEED,
+    "rate_limits.md": RATE_LIMITS_SEED,
+    **{
+        page: OPS_SEED
+        for page in (
+            "outbox.md",
+            "claims.md",
+            "bridge.md",
+            "api.md",
+            "processes.md",
+            "redis.md",
+            "deploy.md",
+        )
+    },
+}
 """Rows a runbook's queries should find, inserted before each of its blocks."""
 
 
@@ -388,14 +474,16 @@ def test_the_rate_limits_runbook_finds_the_seeded_buckets(
 
 def test_there_are_runbooks() -> None:
     assert len(BLOCKS) >= 4
-    runbooks = {"claims.md", "outbox.md", "sync.md", "med.md", "rate_limits.md"}
+    runbooks = {"claims.md", "outbox.md", "sync.md", "med.md", "rate_limits.md", "bridge.md"}
+    runbooks |= {"api.md", "processes.md", "redis.md", "deploy.md"}
     assert {r for r, _, _ in BLOCKS} >= runbooks
     assert set(SEEDS) <= {r for r, _, _ in BLOCKS}
 
 
 def test_retrying_a_dead_letter_puts_it_back_for_the_relay(database_url: str) -> None:
     """The outbox runbook's "Retry a dead letter", on a real dead letter: it becomes
-    pending again, which the database's checks accept (the relay then hands it out)."""
+    pending again, due, its attempts kept, which the database's checks accept (the relay
+    then hands it out), and the operator's retry is on record."""
     if shutil.which("psql") is None:
         pytest.skip("psql is not installed")
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -407,13 +495,110 @@ def test_retrying_a_dead_letter_puts_it_back_for_the_relay(database_url: str) ->
             " 'DictProblem: BridgeUnavailable') RETURNING id"
         ).fetchone()
     assert row is not None
-    block = _blocks_of("outbox.md", "Retry a dead letter")[0].replace(
-        r"\set id 0", rf"\set id {row[0]}"
-    )
+    block = _with_set(_blocks_of("outbox.md", "Retry a dead letter")[0], id=row[0])
     out = _psql(database_url, block)
     assert out.returncode == 0, out.stderr
     with psycopg.connect(database_url) as conn:
-        status, finished, attempts = conn.execute(
-            "SELECT status, finished_at, attempts FROM outbox WHERE id = %s", (row[0],)
+        status, finished, attempts, due = conn.execute(
+            "SELECT status, finished_at, attempts, deliver_at <= now() FROM outbox WHERE id = %s",
+            (row[0],),
         ).fetchone()  # type: ignore[misc]
-    assert (status, finished, attempts) == ("pending", None, 0)
+        actions = conn.execute("SELECT action, outbox_id, actor FROM ops.actions").fetchall()
+    assert (status, finished, attempts, due) == ("pending", None, 6, True)
+    assert actions == [("retry", row[0], "postgres")]
+
+
+def _with_set(block: str, **values: object) -> str:
+    """The block with its ``\\set name …`` lines giving ``values`` instead."""
+    for name, value in values.items():
+        block, n = re.subn(rf"^\\set {name} .*$", rf"\\set {name} {value}", block, flags=re.M)
+        assert n == 1, f"no \\set {name} in {block}"
+    return block
+
+
+@pytest.mark.parametrize(
+    ("runbook", "heading", "expected"),
+    [
+        ("outbox.md", "Where the outbox stands", ["cancel_claim", "register_entry | dict"]),
+        (
+            "outbox.md",
+            "DictOutboxDeadLetters",
+            ["LockNotAvailable", "BridgeUnavailable", '{"topic": "claims.cancelled"}'],
+        ),
+        (
+            "outbox.md",
+            "DictOutboxTimerLag",
+            ["relay", "entry:00000000-0000-0000-0000-0000000000e2"],
+        ),
+        ("outbox.md", "Subjects nothing will move", ["0000000000c1 | cancelling | cancel_claim"]),
+        ("claims.md", "Where claims stand", ["CLAIMER | cancelling"]),
+        (
+            "claims.md",
+            "Claims whose next deadline is near, and what is scheduled for them",
+            ["0000000000c2 | DONOR | waiting_resolution", "0000000000c3 | DONOR | open"],
+        ),
+        ("claims.md", "A dead-lettered claim action", ["1 | cancel_claim | 1 | LockNotAvailable"]),
+        ("processes.md", "Where the processes stand", ["poll_claims", "dict | 1"]),
+        ("bridge.md", "DictBridgeDown", ["register_entry"]),
+        ("redis.md", "Hand the work back at once", ["dict | 1 | 1 | 1"]),
+    ],
+)
+def test_the_ops_runbooks_find_the_seeded_rows(
+    database_url: str, runbook: str, heading: str, expected: list[str]
+) -> None:
+    """Each section's first block, on the ops views, sees the rows it is about."""
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    assert _psql(database_url, OPS_SEED).returncode == 0
+    out = _psql(database_url, _blocks_of(runbook, heading)[0])
+    assert out.returncode == 0, out.stderr
+    table = re.sub(r" +", " ", out.stdout)
+    for text in expected:
+        assert text in table, f"{runbook} {heading}: {text} not in\n{out.stdout}"
+
+
+def test_the_outbox_runbook_retries_dead_letters_and_records_who_and_why(
+    database_url: str,
+) -> None:
+    """ "DictOutboxDeadLetters", its actions as written: the claim's dead letter (row 1)
+    and every register_entry dead letter of the last two hours are due again, and the
+    claim's history names the operator and the reason."""
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    assert _psql(database_url, OPS_SEED).returncode == 0
+    actions = _blocks_of("outbox.md", "DictOutboxDeadLetters")[1]
+    out = _psql(database_url, actions)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"retried\s*\n-+\n\s*1\n", out.stdout), out.stdout
+    with psycopg.connect(database_url) as conn:
+        statuses = conn.execute("SELECT id, status FROM outbox ORDER BY id").fetchall()
+        last = conn.execute(
+            "SELECT to_status, trigger, reason, actor FROM state_history"
+            " WHERE subject_id = '00000000-0000-0000-0000-0000000000c1' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert [s for _, s in statuses] == [
+        "pending",
+        "pending",
+        "pending",
+        "dispatched",
+        "pending",
+        "failed",
+    ]
+    assert last == (
+        "cancelling",
+        "ops.retry",
+        "bridge back after INC-1234 (outbox 1 cancel_claim: failed -> pending, due now)",
+        "postgres",
+    )
+
+
+def test_the_redis_runbook_hands_every_dispatched_row_back(database_url: str) -> None:
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    assert _psql(database_url, OPS_SEED).returncode == 0
+    out = _psql(database_url, _blocks_of("redis.md", "Hand the work back at once")[1])
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"released\s*\n-+\n\s*1\n", out.stdout), out.stdout
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM ops.stale_leases").fetchone() == (0,)
+        assert conn.execute("SELECT status FROM outbox WHERE id = 4").fetchone() == ("pending",)

@@ -1,12 +1,15 @@
-"""The deployment files agree with the code: compose/ and charts/dict-connect/.
+"""The deployment files agree with the code: compose/, charts/dict-connect/, .github/.
 
-Neither Docker nor Helm runs here, so these tests read the files. They check that
-every process is started with a real ``dict-connect`` subcommand, that every
-environment variable set is one the code reads, that every ``.Values`` path a
-template uses exists in values.yaml, that each template is well-formed YAML once
-its template actions are blanked out, that the scheduler can only ever run one
-replica, and that the alert rules and the dashboard query metrics the code
-exports, with their real label names.
+These tests read the files (tests/unit/test_chart_render.py renders the chart). They
+check that every process is started with a real ``dict-connect`` subcommand, that
+every environment variable set is one the code reads, that compose.yaml is valid
+against the Compose Specification's schema, that every ``.Values`` path a template
+uses exists in values.yaml, that each template is well-formed YAML once its template
+actions are blanked out, that the scheduler runs two replicas whose ticks cron_runs
+dedupes, that the grace periods after SIGTERM cover the code's shutdown timeouts,
+that the GitHub workflow runs .ci/run against the services the tests expect, and
+that the alert rules and the dashboard query metrics the code exports, with their
+real label names.
 """
 
 from __future__ import annotations
@@ -19,29 +22,30 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
+import jsonschema
 import pytest
 import yaml
 
 from app.api import observability
 from app.bridge import metrics as bridge_metrics
-from app.cli import parser
+from app.cli import SHUTDOWN_TIMEOUT_S, parser
 from app.lookups import metrics as lookup_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "compose"
 CHART = ROOT / "charts" / "dict-connect"
 TEMPLATES = CHART / "templates"
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+COMPOSE_SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
+"""The Compose Specification's JSON schema (tests/unit/data/README.md says whence)."""
 
 APP_SERVICES = {"migrate", "api", "worker", "scheduler", "simulator"}
 """Compose services that run our image, each named after its subcommand."""
 
 LIBRARY_ENV = {"PROMETHEUS_MULTIPROC_DIR", "dramatiq_prom_port", "dramatiq_prom_db"}
 """Variables read by libraries (prometheus-client, Dramatiq's Prometheus middleware)."""
-
-PLANNED_ALERTS: set[str] = set()
-"""Alerts a runbook names that wait for their metric (a gauge of claims whose next
-deadline is near with no action scheduled); the chart adds each with its metric."""
 
 SYNC_GAUGES = {
     "dict_sync_last_ok_age_seconds",
@@ -117,13 +121,18 @@ def _strings_in(path: Path, pattern: str) -> set[str]:
     return set(re.findall(pattern, path.read_text()))
 
 
+_READS_ENV = r'(?:os\.environ\.get\(|os\.getenv\(|os\.environ\[)"([A-Z0-9_]+)"'
+
+
 def _known_env() -> set[str]:
-    """Every variable dict-connect reads: settings, the cli, the simulator's options."""
+    """Every variable dict-connect reads: settings, the cli and the other modules of
+    app/ and actors/ that read the environment, the simulator's options."""
     settings = _strings_in(ROOT / "app" / "settings.py", r'_(?:env|opt)\("([A-Z0-9_]+)"')
-    cli = _strings_in(ROOT / "app" / "cli.py", r'os\.environ\.get\("([A-Z0-9_]+)"')
+    modules = [*sorted((ROOT / "app").rglob("*.py")), *sorted((ROOT / "actors").rglob("*.py"))]
+    read = {name for path in modules for name in _strings_in(path, _READS_ENV)}
     simulator = _strings_in(ROOT / "simulator" / "__main__.py", r'os\.environ\.get\("([A-Z0-9_]+)"')
     assert {"DATABASE_URL", "REDIS_URL", "BRIDGE_ADDRESS", "PARTICIPANT_ISPB"} <= settings
-    return settings | cli | simulator
+    return settings | read | simulator
 
 
 def _resolve(values: dict[str, Any], dotted: str) -> bool:
@@ -172,7 +181,7 @@ def test_compose_wiring() -> None:
         env = services[name]["environment"]
         for var in ("DATABASE_URL", "REDIS_URL", "PARTICIPANT_ISPB", "API_KEY_PEPPER"):
             assert var in env, f"{name} lacks {var}"
-        assert env["BRIDGE_ADDRESS"] == "simulator:50051"
+        assert env["BRIDGE_ADDRESS"] == "simulator:15051"
         assert "@postgres:" in env["DATABASE_URL"]
         assert env["REDIS_URL"].startswith("redis://redis:")
 
@@ -181,7 +190,8 @@ def test_compose_wiring() -> None:
 
     assert "pg_isready" in probe("postgres")
     assert "redis-cli ping" in probe("redis")
-    assert "/health" in probe("api")
+    for name in ("api", "worker", "scheduler"):
+        assert "/health" in probe(name), name
 
     for name, service in services.items():
         for dependency, spec in service.get("depends_on", {}).items():
@@ -194,6 +204,53 @@ def test_compose_wiring() -> None:
         migrate = services[name]["depends_on"]["migrate"]["condition"]
         assert migrate == "service_completed_successfully", name
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(_compose())]
+    assert not errors
+    # The schema is not vacuous: a misspelt key fails it.
+    broken = _compose()
+    broken["services"]["api"]["restart_policy"] = "always"
+    assert not validator.is_valid(broken)
+
+
+def test_compose_redis_persists() -> None:
+    """The lookups' anti-scan buckets live in Redis only: a restart must keep them."""
+    compose = _compose()
+    redis = compose["services"]["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert '--save ""' not in command and "--appendonly no" not in command
+    volumes = [v.split(":") for v in redis["volumes"]]
+    assert [name for name, target in volumes if target == "/data"] == ["redis-data"]
+    assert "redis-data" in compose["volumes"]
+
+
+def _seconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, f"write durations in seconds: {duration!r}"
+    return int(match.group(1))
+
+
+def test_grace_periods_cover_the_shutdown_timeouts() -> None:
+    """Kubernetes and Docker SIGKILL a process that outlives its grace period: each
+    gives at least SHUTDOWN_TIMEOUT_S plus 10 s (the api's preStop hook and the exit)."""
+    values = _values()
+    services = _compose()["services"]
+    assert set(SHUTDOWN_TIMEOUT_S) == {"api", "worker", "scheduler"}
+    for process, timeout in SHUTDOWN_TIMEOUT_S.items():
+        assert values[process]["terminationGracePeriodSeconds"] >= timeout + 10, process
+        assert _seconds(services[process]["stop_grace_period"]) >= timeout + 10, process
+    deployment = (TEMPLATES / "api-deployment.yaml").read_text()
+    sleep = re.search(
+        r'preStop:\n(?:\s*#.*\n)*\s*exec:\n\s*command: \["sleep", "(\d+)"\]', deployment
+    )
+    assert sleep, "the api's preStop hook changed: count it against the grace period here"
+    grace = values["api"]["terminationGracePeriodSeconds"]
+    assert grace >= int(sleep.group(1)) + SHUTDOWN_TIMEOUT_S["api"] + 10
 
 
 def _stages(dockerfile: str) -> dict[str, str]:
@@ -261,6 +318,60 @@ def test_dockerfile_installs_the_wheel_not_the_checkout() -> None:
     )
 
 
+# .github/
+
+
+def _test_service_urls() -> dict[str, SplitResult]:
+    """Where the tests look for PostgreSQL and Redis unless told otherwise (tests/conftest.py)."""
+    conftest = (ROOT / "tests" / "conftest.py").read_text()
+    found = dict(re.findall(r'os\.environ\.get\("(TEST_[A-Z_]+_URL)", "([^"]+)"\)', conftest))
+    return {
+        "postgres": urlsplit(found["TEST_ADMIN_DATABASE_URL"]),
+        "redis": urlsplit(found["TEST_REDIS_URL"]),
+    }
+
+
+def _run(job: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_github_workflow_runs_the_ci_script_against_the_test_services() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request"} <= set(triggers)
+    jobs = workflow["jobs"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    [test] = [
+        j for j in jobs.values() if re.search(r"(?m)^(bash )?\.ci/run$|\bmake test\b", _run(j))
+    ]
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    pythons = [
+        s["with"]["python-version"] for s in test["steps"] if "setup-python" in s.get("uses", "")
+    ]
+    assert pythons == ["3.11"] and requires == ">=3.11"
+
+    urls = _test_service_urls()
+    postgres, redis = test["services"]["postgres"], test["services"]["redis"]
+    assert postgres["image"] == "postgres:15" and redis["image"] == "redis:7"
+    assert postgres["env"]["POSTGRES_HOST_AUTH_METHOD"] == "trust"
+    assert postgres["env"]["POSTGRES_DB"] == urls["postgres"].path.lstrip("/")
+    assert postgres["env"].get("POSTGRES_USER", "postgres") == urls["postgres"].username
+    for name, service, inside in (("postgres", postgres, 5432), ("redis", redis, 6379)):
+        url = urls[name]
+        assert url.hostname == "127.0.0.1", "service containers publish on the runner's loopback"
+        assert f"{url.port}:{inside}" in service["ports"], name
+        assert "--health-cmd" in service["options"], f"{name}: steps start before it answers"
+
+
+def test_github_workflow_builds_the_image() -> None:
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    builds = [j for j in jobs.values() if re.search(r"docker build\b.*compose/Dockerfile", _run(j))]
+    assert len(builds) == 1
+    run = _run(builds[0])
+    assert "docker push" not in run and "--push" not in run
+    assert "docker compose --file compose/compose.yaml config" in run
+
+
 # charts/dict-connect/
 
 
@@ -318,17 +429,27 @@ def test_containers_run_real_subcommands() -> None:
     assert started == {"api", "worker", "scheduler", "migrate"}
 
 
-def test_scheduler_runs_exactly_one_replica() -> None:
+def test_scheduler_runs_two_replicas_whose_ticks_cron_runs_dedupes() -> None:
+    """Two schedulers by default, no single point of failure: both tick, and the
+    cron_runs(job, slot) row lets one of them run each tick."""
+    scheduler = _values()["scheduler"]
+    assert scheduler["replicaCount"] == 2
+    assert scheduler["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    assert "autoscaling" not in scheduler  # each replica ticks every cron: more is waste
     text = (TEMPLATES / "scheduler-deployment.yaml").read_text()
     replicas = re.findall(r"^\s*replicas:.*$", text, re.MULTILINE)
-    assert [line.strip() for line in replicas] == ["replicas: 1"]
-    assert re.search(r"strategy:\n\s+type: Recreate\n", text)
-    assert "replicaCount" not in _values()["scheduler"]
-    assert "autoscaling" not in _values()["scheduler"]
-    for path in _manifest_templates():
-        kinds = set(re.findall(r"^kind: (\w+)", path.read_text(), re.MULTILINE))
-        if kinds & {"HorizontalPodAutoscaler", "PodDisruptionBudget"}:
-            assert "scheduler" not in path.read_text(), path.name
+    assert [line.strip() for line in replicas] == ["replicas: {{ .Values.scheduler.replicaCount }}"]
+    assert "Recreate" not in text and "cron_runs(job, slot)" in text
+    pdb = (TEMPLATES / "scheduler-pdb.yaml").read_text()
+    assert "kind: PodDisruptionBudget" in pdb and "minAvailable: {{ .Values.scheduler." in pdb
+    # What the template's comment relies on: a slot is taken once, by an insert.
+    spine = (ROOT / "sql" / "queries" / "spine.sql").read_text()
+    claim = spine.split("-- name: claim_cron_slot\n")[1].split("\n\n")[0]
+    assert claim.startswith("INSERT INTO cron_runs") and "ON CONFLICT DO NOTHING" in claim
+    schema = (ROOT / "sql" / "schema.sql").read_text()
+    cron_runs = schema.split("CREATE TABLE public.cron_runs")[1].split(";")[0]
+    assert "PRIMARY KEY (job, slot)" in schema.split("ALTER TABLE ONLY public.cron_runs")[1]
+    assert "slot timestamp with time zone NOT NULL" in cron_runs
 
 
 def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook() -> None:
@@ -481,56 +602,6 @@ def test_alerts_and_dashboard_use_exported_metrics_and_labels() -> None:
         "dict_rate_limit_reading_age_seconds",
     ):
         assert required in used, f"nothing watches {required}"
-
-
-def test_alerts_named_by_the_runbooks_exist() -> None:
-    rules = (TEMPLATES / "prometheusrule.yaml").read_text()
-    alerts = set(re.findall(r"- alert: (\w+)", rules))
-    for runbook in sorted((ROOT / "docs" / "runbooks").glob("*.md")):
-        for name in re.findall(r"`(Dict[A-Z][A-Za-z]+)`", runbook.read_text()):
-            if name not in PLANNED_ALERTS:
-                assert name in alerts, f"{runbook.name} names alert {name}, which the chart lacks"
-    assert not PLANNED_ALERTS & alerts, "a planned alert exists now: drop it from PLANNED_ALERTS"
-
-
-def _anchor(heading: str) -> str:
-    """A Markdown heading's anchor as GitHub makes it."""
-    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
-    return text.replace(" ", "-")
-
-
-def test_runbook_links_of_the_alerts_reach_a_section() -> None:
-    rules = (TEMPLATES / "prometheusrule.yaml").read_text()
-    links = re.findall(r'include "dict-connect.runbookUrl" \(list \. "([^"#]+)#([^"]+)"\)', rules)
-    assert len(links) >= 4
-    for page, anchor in links:
-        text = (ROOT / "docs" / "runbooks" / page).read_text()
-        headings = re.findall(r"^#+ (.+)$", text, re.MULTILINE)
-        assert anchor in {_anchor(h) for h in headings}, f"{page} has no section #{anchor}"
-
-
-def test_every_med_alert_links_its_runbook_section() -> None:
-    rules = (TEMPLATES / "prometheusrule.yaml").read_text()
-    group = rules.split("- name: dict-connect.med\n")[1].split("\n    - name: ")[0]
-    alerts = re.findall(r"- alert: (\w+)\n", group)
-    assert alerts == [
-        "DictMedAnalysisDueSoon",
-        "DictMedAnalysisOverdue",
-        "DictMedPollStalled",
-        "DictMedPollFailures",
-        "DictMedRequestRejected",
-    ]
-    for alert, body in zip(alerts, re.split(r"- alert: \w+\n", group)[1:], strict=True):
-        assert f'(list . "med.md#{alert.lower()}")' in body, alert
-
-
-def test_every_rate_limit_alert_links_its_runbook_section() -> None:
-    rules = (TEMPLATES / "prometheusrule.yaml").read_text()
-    group = rules.split("- name: dict-connect.rate_limits\n")[1].split("\n    - name: ")[0]
-    alerts = re.findall(r"- alert: (\w+)\n", group)
-    assert alerts == ["DictRateLimitWarning", "DictRateLimitCritical", "DictRateLimitReadingsStale"]
-    for body in re.split(r"- alert: \w+\n", group)[1:]:
-        assert '(list . "rate_limits.md#' in body
 
 
 def test_dashboard() -> None:

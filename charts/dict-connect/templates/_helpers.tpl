@@ -99,6 +99,19 @@ Settings that have no safe default: fail the render with a clear message.
 {{- if .Values.bridge.tls.enabled }}
 {{- $_ := required "bridge.tls.caSecret is required while bridge.tls.enabled (or set bridge.tls.enabled=false for a plaintext bridge)" .Values.bridge.tls.caSecret }}
 {{- end }}
+{{- if and .Values.bridge.tls.requireClientCert (not (and .Values.bridge.tls.enabled .Values.bridge.tls.clientCertSecret)) }}
+{{- fail "bridge.tls.requireClientCert: mutual TLS to the bridge needs bridge.tls.enabled and bridge.tls.clientCertSecret (a kubernetes.io/tls Secret with our client certificate)" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled (not (include "dict-connect.bridgePort" .)) }}
+{{- fail (printf "bridge.address must end in :port for the NetworkPolicy's egress to the bridge, got %q" .Values.bridge.address) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The port of bridge.address (host:port), empty when it names none.
+*/}}
+{{- define "dict-connect.bridgePort" -}}
+{{- regexFind ":[0-9]+$" .Values.bridge.address | trimPrefix ":" }}
 {{- end }}
 
 {{/*
@@ -175,8 +188,9 @@ Environment common to every container: app/settings.py, one variable each.
 
 {{/*
 Bridge TLS: the environment, mounts and volumes of the containers that call the
-bridge (api for /ready, worker). The scheduler and the migrations never do, so
-they do not get the private key.
+bridge (api for key lookups, worker). The CA and our key pair come from
+Secrets only, projected read-only. The scheduler and the migrations never call the
+bridge, so they do not get the private key.
 */}}
 {{- define "dict-connect.bridgeTls.mountPath" -}}
 /etc/dict-connect/bridge-tls
@@ -266,7 +280,7 @@ topologySpreadConstraints:
 The PromQL label matchers selecting this release's series.
 */}}
 {{- define "dict-connect.promSelector" -}}
-namespace="{{ .Release.Namespace }}",job=~"{{ include "dict-connect.fullname" . }}-(api|worker)"
+namespace="{{ .Release.Namespace }}",job=~"{{ include "dict-connect.fullname" . }}-(api|worker|scheduler)"
 {{- end }}
 
 {{/*

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
 from app.api import system
 from tests.integration.api.conftest import bearer
 
@@ -178,3 +190,84 @@ def test_the_docs_page_serves_its_own_assets(database_url, redis_url) -> None:
     assert "unpkg" not in page and "cdn" not in page.lower()
     assert script.status_code == 200 and len(script.content) > 100_000
     assert style.status_code == 200
+
+
+def _ready_counts(metrics_dir: Path) -> dict[int, float]:
+    """``GET /ready`` requests counted per API worker process (its pid), from the files
+    prometheus-client writes in multiprocess mode."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    counts: dict[int, float] = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        pid = int(path.stem.split("_")[1])
+        for key, value, _, _ in MmapedDict.read_all_values_from_file(str(path)):
+            _, name, labels, _ = json.loads(key)
+            if name == "dict_connect_http_requests_total" and labels["path"] == "/ready":
+                counts[pid] = counts.get(pid, 0.0) + value
+    return counts
+
+
+def _scraped_ready_requests(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", headers={"Connection": "close"}).text
+    for line in text.splitlines():
+        if line.startswith("dict_connect_http_requests_total{") and 'path="/ready"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@contextlib.contextmanager
+def _api(env: dict[str, str], port: int) -> Iterator[str]:
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "api", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "the API exited"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.2)  # ok: waiting for a real process to answer
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_with_several_workers_metrics_count_every_workers_requests(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """``dict-connect api --workers 2`` with PROMETHEUS_MULTIPROC_DIR (the chart sets it
+    for more than one worker): whichever worker answers /metrics counts the requests
+    both served; a restart counts from zero (the directory is emptied of the last run's
+    files, whose pids a new process may reuse)."""
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DICT_CONNECT_ENV": "dev",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    with _api(env, port) as url:
+        sent = 0
+        while len(_ready_counts(metrics_dir)) < 2:  # until both workers served some
+            assert sent < 500, f"one worker served every request: {_ready_counts(metrics_dir)}"
+            httpx.get(f"{url}/ready", headers={"Connection": "close"})
+            sent += 1
+        # A new connection per scrape, so both workers answer some of them.
+        assert [_scraped_ready_requests(url) for _ in range(8)] == [float(sent)] * 8
+    with _api(env, port) as url:
+        for _ in range(3):
+            httpx.get(f"{url}/ready", headers={"Connection": "close"})
+        assert _scraped_ready_requests(url) == 3.0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import dramatiq
 import pytest
 import redis as redis_lib
 
+from actors.middleware import OutboxMiddleware  # imports actors/ first: its broker is set
 from app import clock, db, outbox, queue
+from app.domain import problems
 
 
 @pytest.fixture
@@ -74,6 +77,33 @@ def test_a_lost_message_is_re_dispatched_after_its_lease(database_url, broker_re
     assert outbox.relay_tick(clock.now() + outbox.LEASE + timedelta(seconds=1)) == 1
     assert _queued(broker_redis) == 1
     assert _status(row_id) == "dispatched"
+
+
+@pytest.mark.parametrize("final", [True, False], ids=["final-error", "retries-exhausted"])
+def test_a_worker_dead_letters_a_message_whose_retries_are_over(
+    database_url, broker_redis, final: bool
+) -> None:
+    """Through a real worker with the middleware as the worker installs it: a final
+    error, or a transient one past max_retries, leaves the row failed (a dead letter
+    the alerts and ops.dead_letters see), not in flight to be re-dispatched forever."""
+    broker = queue.broker()
+    OutboxMiddleware.install(broker)
+
+    def boom() -> None:
+        raise problems.EntryInvalid("no") if final else ConnectionError("bridge gone")
+
+    over = {} if final else {"retry_when": lambda retries, exc: False}  # no retry left
+    dramatiq.actor(boom, broker=broker, actor_name="probe", queue_name="default", **over)
+    with outbox.step() as s:
+        s.add([outbox.task("probe")])
+    (row_id,) = (d.id for d in s.dispatches)
+    worker = dramatiq.Worker(broker, queues={"default"}, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        broker.join("default", timeout=20_000)
+    finally:
+        worker.stop()
+    assert _status(row_id) == "failed"
 
 
 def test_done_and_failed_are_recorded(database_url, broker_redis) -> None:
