@@ -53,6 +53,7 @@ from litestar.utils.helpers import get_enum_string_value
 
 from app import clock, db
 from app.api.errors import ApiError, FieldError, ValidationFailed
+from app.api.inputs import read_body
 from app.repo import idempotency
 from app.repo.idempotency import Stored
 from app.security import ApiKey
@@ -65,8 +66,6 @@ KEEP_BELOW = 400
 METHODS = frozenset({"POST"})
 STALE_AFTER = timedelta(seconds=60)
 """A placeholder this old belongs to a request that died; a repeat may take it over."""
-MAX_BODY = 10_000_000
-"""Same limit as Litestar's default ``request_max_body_size``."""
 _KEPT_HEADERS = (b"content-type", b"location")
 _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
 _current: ContextVar[_Slot | None] = ContextVar("idempotency_slot", default=None)
@@ -78,10 +77,6 @@ class IdempotencyKeyReused(ValidationFailed):
 
 class IdempotencyKeyInProgress(ApiError):
     status, name, title = 409, "idempotency-key-in-progress", "The first request is still running"
-
-
-class BodyTooLarge(ApiError):
-    status, name, title = 413, "body-too-large", "The request body is too large"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -112,7 +107,7 @@ class IdempotencyMiddleware:
             return
         if not _KEY_SHAPE.match(key):
             raise ValidationFailed([(HEADER, "format", "1 to 255 printable ASCII characters")])
-        body = await _read_body(receive)
+        body = await read_body(scope, receive)  # InputGuard, before us, checked it
         if body is None:
             return  # the client went away
         path = scope["path"] + (
@@ -305,22 +300,6 @@ class _Recorder:
         held, self._held = self._held, []
         for message in held:
             await self._send(message)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BodyTooLarge(f"at most {MAX_BODY} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
