@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
@@ -174,5 +175,6 @@ def create_app(
         on_shutdown=[_on_shutdown],
         logging_config=None,
         request_max_body_size=errors.MAX_BODY_BYTES,
+        state=State({"db_gauges": system.DatabaseGauges()}),
         debug=debug,
     )

@@ -14,11 +14,15 @@ and the scheduler serve too). The bridge's state is also the gauge ``dict_bridge
 from __future__ import annotations
 
 import logging
+import math
 import os
+import threading
+import time
 from typing import Any
 
 import msgspec
 from litestar import Controller, MediaType, Response, get
+from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
@@ -84,8 +88,10 @@ class SystemController(Controller):
         media_type=MediaType.TEXT,
         sync_to_thread=True,
     )
-    def metrics(self) -> Response[bytes]:
-        """Text exposition of the default registry (all processes' in multiprocess mode)."""
+    def metrics(self, state: State) -> Response[bytes]:
+        """Text exposition of the default registry (all processes' in multiprocess mode),
+        the bridge's gauge, the database's gauges (``DatabaseGauges``: at most once per
+        ``DB_GAUGES_EVERY_S``) and the lookups' Redis gauges."""
         registry: CollectorRegistry = REGISTRY
         if prom_multiprocess_dir():
             registry = CollectorRegistry()
@@ -93,7 +99,7 @@ class SystemController(Controller):
         body = (
             generate_latest(registry)
             + generate_latest(_bridge_registry)
-            + _backlog_metrics()
+            + state.db_gauges()
             + _lookup_metrics()
         )
         # The header, not media_type: Litestar would append a second charset.
@@ -126,6 +132,33 @@ def _backlog_metrics() -> bytes:
     except Exception:
         log.warning("outbox backlog metrics unavailable", exc_info=True)
         return b""
+
+
+DB_GAUGES_EVERY_S = 15.0
+"""How often one API process reads the database's gauges at most. ``/metrics`` is open
+(no API key), so a scraper, or anyone, calling it in a loop costs PostgreSQL one round
+of those queries per interval, not one per call; Prometheus scrapes every 15-30 s, so
+the gauges are as fresh as before."""
+
+
+class DatabaseGauges:
+    """``_backlog_metrics`` computed on an interval: a scrape within ``every_s`` of the
+    last computation gets its text (an outage's empty text too, so a down database is
+    not asked again on every scrape); one scrape at a time computes, the others wait for
+    its answer. One per app (``app.state.db_gauges``)."""
+
+    def __init__(self, every_s: float = DB_GAUGES_EVERY_S) -> None:
+        self.every_s = every_s
+        self._lock = threading.Lock()
+        self._at = -math.inf
+        self._text = b""
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at >= self.every_s:
+                self._text, self._at = _backlog_metrics(), now
+            return self._text
 
 
 _lookup_registry = CollectorRegistry(auto_describe=False)

@@ -127,6 +127,34 @@ def test_metrics_show_the_outbox_backlog(client, database_url) -> None:
     assert 290 < oldest < 400
 
 
+def test_scrapes_in_a_loop_read_the_database_once_per_interval(
+    client, database_url, monkeypatch
+) -> None:
+    """/metrics is open: 50 scrapes in a row cost PostgreSQL one round of the gauges'
+    queries, and a scrape after the interval sees what changed meanwhile."""
+    from app import db
+    from app.api import system
+
+    computed: list[int] = []
+    compute = system._backlog_metrics
+    monkeypatch.setattr(system, "_backlog_metrics", lambda: computed.append(1) or compute())
+    clock_s = [1000.0]
+    monkeypatch.setattr(system.time, "monotonic", lambda: clock_s[0])
+    for _ in range(50):
+        assert "dict_outbox_dead_rows 0.0" in client.get("/metrics").text
+    assert len(computed) == 1
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO outbox (actor, status, deliver_at, created_at, finished_at, last_error)"
+            " VALUES ('probe', 'failed', now(), now(), now(), 'boom')"
+        )
+    clock_s[0] += system.DB_GAUGES_EVERY_S - 1
+    assert "dict_outbox_dead_rows 0.0" in client.get("/metrics").text  # not yet
+    clock_s[0] += 1
+    assert "dict_outbox_dead_rows 1.0" in client.get("/metrics").text
+    assert len(computed) == 2
+
+
 def test_metrics_show_claims_past_a_deadline(client, database_url) -> None:
     import uuid
     from datetime import timedelta
