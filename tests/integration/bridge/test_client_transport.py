@@ -168,8 +168,10 @@ def test_a_slow_bridge_fails_at_the_deadline_of_the_call(address, bridge) -> Non
 
     assert not bridge.answered.is_set()  # the client stopped waiting, the bridge had not answered
     assert len(bridge.attempts) <= 1  # DEADLINE_EXCEEDED is not retried
-    # the call's deadline, not the default (a starved server may see it already spent)
-    assert all(d is not None and d <= 0.5 for d in bridge.deadlines)
+    # the call's deadline (0.5 s), not the client's default (60 s): the grpc-timeout header
+    # is rounded to its unit, so the server may see a hair more than 0.5 s (failed CI once,
+    # 2026-12-03), or the deadline already spent when the test process was starved
+    assert all(d is not None and d < 1.0 for d in bridge.deadlines), bridge.deadlines
 
 
 def test_the_breaker_opens_on_transport_failures_and_then_spares_the_network(
