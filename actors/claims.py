@@ -40,16 +40,6 @@ RETRY_AT_MOST = timedelta(hours=1)
 """The longest wait between two tries of a refused duty (the wait doubles each time)."""
 
 
-def _while_transient(retries: int, exc: BaseException) -> bool:
-    """Retry a claim call through any outage (every 5 minutes at most) rather than drop
-    it: a deadline duty must not vanish with a message. A final DICT answer never gets
-    here (refusals are handled), and a bug fails at once into the dead letters."""
-    return isinstance(exc, problems.DictProblem) and exc.retryable
-
-
-CALL_RETRIES: dict[str, Any] = {"retry_when": _while_transient, "max_backoff": 300_000}
-
-
 def _ts(value: Any) -> datetime | None:
     return value.ToDatetime(tzinfo=UTC) if value.ByteSize() else None
 
@@ -202,7 +192,7 @@ def _call(row: ClaimRow, refuse: str, call: Callable[[], Any]) -> pb.Claim | Non
     return None
 
 
-@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+@dramatiq.actor(queue_name="dict")
 def create_claim(claim_id: str) -> None:
     """CreateClaim for our claim in ``submitting``."""
     row = _load(claim_id)
@@ -281,7 +271,7 @@ def acknowledge(claim_id: str) -> None:
     _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
 
 
-@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+@dramatiq.actor(queue_name="dict")
 def acknowledge_claim(claim_id: str) -> None:
     """``acknowledge`` as an actor: an operator's ``ops.request('claim', id, 'acknowledge')``."""
     acknowledge(claim_id)
@@ -312,19 +302,19 @@ def _decision(claim_id: str, operation: str) -> None:
         _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
 
 
-@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+@dramatiq.actor(queue_name="dict")
 def confirm_claim(claim_id: str) -> None:
     """Donor: ConfirmClaim with the reason waiting in ``pending``."""
     _decision(claim_id, "confirm")
 
 
-@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+@dramatiq.actor(queue_name="dict")
 def cancel_claim(claim_id: str) -> None:
     """Either role: CancelClaim with the reason waiting in ``pending``."""
     _decision(claim_id, "cancel")
 
 
-@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+@dramatiq.actor(queue_name="dict")
 def complete_claim(claim_id: str) -> None:
     """Claimer: CompleteClaim with the RequestId stored on the claim."""
     _decision(claim_id, "complete")

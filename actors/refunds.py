@@ -24,7 +24,6 @@ import dramatiq
 from periodiq import cron
 
 from actors import listing
-from actors.claims import CALL_RETRIES
 from actors.entries import client
 from actors.following import Followed
 from actors.listing import Listing, ts
@@ -110,7 +109,7 @@ def _create_request(row: RefundRow) -> pb.CreateRefundRequest:
     )
 
 
-@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+@dramatiq.actor(queue_name="dict")
 def create_refund(refund_id: str) -> None:
     """CreateRefund for our request in ``submitting``; a lost answer is recovered by
     listing our requests (the DICT's request has no RequestId)."""
@@ -189,13 +188,13 @@ def _cancel(row: RefundRow) -> pb.Refund:
     return client().cancel_refund(request).refund
 
 
-@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+@dramatiq.actor(queue_name="dict")
 def close_refund(refund_id: str) -> None:
     """Contested: CloseRefund with the analysis waiting in ``pending``."""
     REFUND.call(refund_id, "closing", _close, refused="close_refused")
 
 
-@dramatiq.actor(queue_name="dict", **CALL_RETRIES)
+@dramatiq.actor(queue_name="dict")
 def cancel_refund(refund_id: str) -> None:
     """Requesting: CancelRefund (only while the request is OPEN)."""
     REFUND.call(refund_id, "cancelling", _cancel, refused="cancel_refused")

@@ -28,7 +28,7 @@ from periodiq import cron
 
 from actors.entries import client
 from actors.spine import claim_slot, cron_slot
-from app import clock, db, outbox, queue, settings
+from app import clock, db, outbox, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
 from app.domain.sync import KEY_TYPES, SHARDS, Action, Ours, Schedule, Side, decide, shard_range
@@ -54,16 +54,6 @@ CREATE_FILE_TIMEOUT_S = 60.0
 """The DICT answers CreateCidSetFile at once; the simulator builds the file first."""
 
 
-def _while_transient(retries: int, exc: BaseException) -> bool:
-    """Retry a DICT call through an outage (a final answer is handled where it arrives);
-    anything else a few times. A run whose message died is restarted by the scheduler
-    (``restart_stalled``), so nothing waits on a dead letter for ever."""
-    if isinstance(exc, problems.DictProblem):
-        return exc.retryable
-    return queue.retry_when(retries, exc)
-
-
-RETRIES: dict[str, Any] = {"retry_when": _while_transient, "max_backoff": 300_000}
 STALLED_AFTER = timedelta(minutes=10)
 """An open run with no message of its own pending this long is given one again."""
 STAGE_TIME_LIMIT_MS = 300_000
@@ -156,7 +146,7 @@ def _our_vsync(r: SyncRunRow, now: datetime) -> str:
     return fresh
 
 
-@dramatiq.actor(queue_name="dict", **RETRIES)
+@dramatiq.actor(queue_name="dict")
 @_settled
 def verify_sync(run_id: int) -> None:
     """CreateSyncVerification with our VSync of the run's key type."""
@@ -208,7 +198,7 @@ def _source(conn: db.Conn, r: SyncRunRow, now: datetime) -> tuple[str, datetime 
 # ------------------------------------------------------------------------- collecting
 
 
-@dramatiq.actor(queue_name="dict", time_limit=STAGE_TIME_LIMIT_MS, **RETRIES)
+@dramatiq.actor(queue_name="dict", time_limit=STAGE_TIME_LIMIT_MS)
 @_settled
 def collect_sync(run_id: int) -> None:
     """Read the DICT's side: its CID events of the window, or its CID file."""
@@ -426,7 +416,7 @@ def _compared(s: outbox.Step, r: SyncRunRow) -> None:
 # ------------------------------------------------------------------------- reconciling
 
 
-@dramatiq.actor(queue_name="dict", **RETRIES)
+@dramatiq.actor(queue_name="dict")
 @_settled
 def reconcile_sync(run_id: int) -> None:
     """Move our base to the DICT's state, divergence by divergence

@@ -2,8 +2,9 @@
 
 The API and the relay send messages by actor name without importing ``actors``;
 the worker declares the actors on the same broker (``actors/__init__.py``).
-Retries are deliberate: a few attempts, backoff from seconds to about a minute,
-never days (timers live in the outbox), and a DICT problem that says retrying
+Retries are deliberate (``Retries``): backoff from seconds to about a minute, never
+days (timers live in the outbox); an outbox row's work retries through an outage for as
+long as it lasts, anything else a few times, and a DICT problem that says retrying
 cannot help fails at once into the dead-letter view. The messages a dead worker had
 fetched go back to their queues when the relay calls ``Broker.recover``.
 """
@@ -19,19 +20,23 @@ from typing import Any
 from uuid import uuid4
 
 import dramatiq
+import psycopg
+import psycopg_pool
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
     Pipelines,
-    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
+from dramatiq.middleware import Retries as DramatiqRetries
 from redis.exceptions import NoScriptError
 
 from app import settings
+from app.domain import problems
 
 MAX_RETRIES = 6
 MIN_BACKOFF_MS = 1_000
@@ -45,11 +50,51 @@ Redis every second at least: each consumer with room to prefetch polls its queue
 60 s, which would take a recovery past 90 s."""
 
 
-def retry_when(retries: int, exc: BaseException) -> bool:
-    """Retry transient failures a bounded number of times; never a final DICT answer."""
-    if getattr(exc, "retryable", True) is False:
-        return False
-    return retries < MAX_RETRIES
+OUTAGES = (
+    psycopg.OperationalError,  # PostgreSQL away, restarted, or our session cut
+    psycopg_pool.PoolTimeout,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+
+
+def outage(exc: BaseException) -> bool:
+    """``exc`` says a service we depend on is away for now (the DICT, PostgreSQL, Redis),
+    not that the work is wrong."""
+    if isinstance(exc, problems.DictProblem):
+        return exc.retryable
+    return isinstance(exc, OUTAGES)
+
+
+class Retries(DramatiqRetries):
+    """Dramatiq's retries (each actor's ``max_retries``, exponential backoff), with two
+    rules of ours:
+
+    - a final DICT answer (``retryable`` False) fails at once: retrying cannot help;
+    - an outbox row's work that failed for an ``outage`` is retried for as long as the
+      outage lasts, its backoff at the cap: the outage says nothing of the work, and a
+      dead letter would wait for an operator for nothing. The retry count is held below
+      the actor's limit, so a bug that follows an outage still ends in the dead letters.
+    """
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is not None and getattr(exception, "retryable", True) is False:
+            message.fail()
+            return
+        if exception is not None and message.options.get("outbox_id") is not None:
+            limit = broker.get_actor(message.actor_name).options.get(
+                "max_retries", self.max_retries
+            )
+            if limit and outage(exception):
+                message.options["retries"] = min(message.options.get("retries", 0), limit - 1)
+        super().after_process_message(broker, message, result=result, exception=exception)
 
 
 class Broker(RedisBroker):
@@ -158,10 +203,7 @@ def broker() -> Broker:
             Callbacks(),
             Pipelines(),
             Retries(
-                max_retries=MAX_RETRIES,
-                min_backoff=MIN_BACKOFF_MS,
-                max_backoff=MAX_BACKOFF_MS,
-                retry_when=retry_when,
+                max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
             ),
         ],
     )

@@ -35,6 +35,7 @@ from typing import Any
 
 import pendulum
 import periodiq
+import redis
 from prometheus_client import REGISTRY, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -71,7 +72,11 @@ class Scheduler(periodiq.Scheduler):  # type: ignore[misc]  # periodiq has no ty
 
     def send_actors(self, actors: list[Any], now: Any) -> None:
         for actor in actors:  # all of them, even after SIGTERM: a tick is never half sent
-            super().send_actors([actor], now)
+            try:
+                super().send_actors([actor], now)
+            except redis.RedisError as exc:  # Redis away: this tick is lost, not the process
+                log.warning("tick of %s not sent (%s); the next one runs it", actor.actor_name, exc)
+                continue
             TICKS.labels(actor.actor_name).inc()
             LAST_TICK.labels(actor.actor_name).set(now.timestamp())
 

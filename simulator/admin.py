@@ -132,6 +132,7 @@ def set_faults(sim: Simulator, request: apb.Faults) -> apb.Faults:
         unavailable_ratio=min(1.0, max(0.0, request.unavailable_ratio)),
         drop_ratio=min(1.0, max(0.0, request.drop_ratio)),
         methods=frozenset(request.methods),
+        participants=frozenset(request.participants),
     )
     return request
 

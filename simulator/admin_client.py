@@ -102,12 +102,14 @@ class AdminClient:
         unavailable_ratio: float = 0.0,
         drop_ratio: float = 0.0,
         methods: Iterable[str] = (),
+        participants: Iterable[str] = (),
     ) -> apb.Faults:
         faults = apb.Faults(
             latency_ms=latency_ms,
             unavailable_ratio=unavailable_ratio,
             drop_ratio=drop_ratio,
             methods=list(methods),
+            participants=list(participants),
         )
         return self._call(self._stub.SetFaults, faults)
 

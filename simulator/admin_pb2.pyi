@@ -313,6 +313,7 @@ class Faults(_message.Message):
     UNAVAILABLE_RATIO_FIELD_NUMBER: _builtins.int
     DROP_RATIO_FIELD_NUMBER: _builtins.int
     METHODS_FIELD_NUMBER: _builtins.int
+    PARTICIPANTS_FIELD_NUMBER: _builtins.int
     latency_ms: _builtins.float
     """added to each affected call"""
     unavailable_ratio: _builtins.float
@@ -323,6 +324,10 @@ class Faults(_message.Message):
     def methods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """method names, e.g. "CreateEntry"; empty = every DictBridge method"""
 
+    @_builtins.property
+    def participants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """callers affected (ISPB); empty = every caller"""
+
     def __init__(
         self,
         *,
@@ -330,10 +335,11 @@ class Faults(_message.Message):
         unavailable_ratio: _builtins.float = ...,
         drop_ratio: _builtins.float = ...,
         methods: _abc.Iterable[_builtins.str] | None = ...,
+        participants: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["drop_ratio", b"drop_ratio", "latency_ms", b"latency_ms", "methods", b"methods", "unavailable_ratio", b"unavailable_ratio"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drop_ratio", b"drop_ratio", "latency_ms", b"latency_ms", "methods", b"methods", "participants", b"participants", "unavailable_ratio", b"unavailable_ratio"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -85,7 +85,7 @@ class Boundary:
     def _faults(self, method: str, request: Any, context: grpc.ServicerContext) -> bool:
         """Apply latency and UNAVAILABLE faults. True: drop the answer once acted on."""
         faults = self.sim.faults
-        if not faults.applies(method):
+        if not faults.applies(method, _requesting(context)):
             return False
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)  # ok: injected network latency is wall time

@@ -70,13 +70,20 @@ class Faults:
     """Executed, then answered UNAVAILABLE: the DICT acted but the answer was lost."""
     methods: frozenset[str] = field(default_factory=frozenset)
     """Method names affected; empty means every DictBridge method."""
+    participants: frozenset[str] = field(default_factory=frozenset)
+    """Callers affected (their ISPB); empty means every caller. A fault test breaks the
+    bridge of the participant under test while the other PSP it plays still gets through."""
 
     @property
     def active(self) -> bool:
         return bool(self.latency_ms or self.unavailable_ratio or self.drop_ratio)
 
-    def applies(self, method: str) -> bool:
-        return self.active and (not self.methods or method in self.methods)
+    def applies(self, method: str, participant: str) -> bool:
+        return (
+            self.active
+            and (not self.methods or method in self.methods)
+            and (not self.participants or participant in self.participants)
+        )
 
     def roll_unavailable(self) -> bool:
         return self.unavailable_ratio > 0 and random.random() < self.unavailable_ratio

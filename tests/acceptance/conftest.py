@@ -55,12 +55,14 @@ class Proc:
     log: Path
     popen: subprocess.Popen[bytes] | None = None
     output: Any = None
+    module: str = "app.cli"
+    """What ``python -m`` runs: the CLI, or e.g. ``dramatiq`` for a worker a test builds."""
 
     def start(self) -> None:
         if self.output is None:
             self.output = self.log.open("ab")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             stdout=self.output,
             stderr=subprocess.STDOUT,

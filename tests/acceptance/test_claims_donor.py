@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import redis as redis_lib
 
@@ -121,31 +120,6 @@ def test_our_customer_confirms_a_portability_and_the_claimer_completes(stack: St
     stack.poll()
     until_status(stack, ours["id"], "completed")
     assert our_vsyncs(stack) == dict_vsyncs(stack)
-
-
-def test_confirm_and_cancel_racing_exactly_one_wins(stack: Stack) -> None:
-    _, _, _, ours = received(stack, 5, "PORTABILITY")
-    results: dict[str, int] = {}
-    go = threading.Barrier(2)
-
-    def decide(what: str, reason: str) -> None:
-        with stack.http() as http:
-            go.wait()
-            results[what] = http.post(
-                f"/v1/claims/{ours['id']}/{what}", json={"reason": reason}
-            ).status_code
-
-    threads = [
-        threading.Thread(target=decide, args=a)
-        for a in (("confirm", "USER_REQUESTED"), ("cancel", "USER_REQUESTED"))
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results.values()) == [202, 409]
-    winner = "confirmed" if results["confirm"] == 202 else "cancelled"
-    until_status(stack, ours["id"], winner)
 
 
 def test_the_other_side_cancelling_is_learned(stack: Stack) -> None:

@@ -98,3 +98,19 @@ def test_health_fails_when_the_loop_misses_its_next_tick(crons: Any) -> None:
     assert due.second == 0 and timedelta(0) < due - pendulum.now() <= timedelta(minutes=1)
     scheduler.next_tick = pendulum.now() - timedelta(seconds=31)  # an alarm that never rang
     assert not scheduler.alive()
+
+
+def test_a_tick_while_redis_is_away_is_lost_not_the_scheduler() -> None:
+    """Found by the fault suite: Redis restarting at a tick killed the scheduler (and with
+    it the relay thread, so no deadline was acted on until something restarted it)."""
+    broker = RedisBroker(url="redis://127.0.0.1:1/0", namespace="scheduler-test")
+    broker.add_middleware(PeriodiqMiddleware())
+    actors = [
+        dramatiq.actor(
+            lambda: None, actor_name=f"away_{n}", broker=broker, periodic=cron("* * * * *")
+        )
+        for n in range(2)
+    ]
+    scheduler = Scheduler(actors, timeout_s=30)
+    scheduler.send_actors(actors, pendulum.now())  # no exception
+    assert _ticks("away_0") == _ticks("away_1") == 0

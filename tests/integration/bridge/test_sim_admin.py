@@ -79,6 +79,16 @@ def test_a_dropped_answer_was_acted_on_and_the_retry_is_a_repeat(
     assert admin.get_stats().entries == 1 and again.entry.entry.key
 
 
+def test_faults_apply_only_to_the_participants_named(
+    ours: DictClient, theirs: DictClient, admin: AdminClient
+) -> None:
+    admin.set_faults(unavailable_ratio=1.0, participants=[OURS])
+    with pytest.raises(BridgeUnavailable):
+        ours.create_entry(create(entry("PHONE")))
+    assert theirs.create_entry(create(entry("EVP", participant=OTHER))).entry.entry.key
+    assert admin.get_stats().entries == 1
+
+
 def test_latency_applies_only_to_the_methods_named(
     ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:

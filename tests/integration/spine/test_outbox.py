@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import dramatiq
+import psycopg
 import pytest
 import redis as redis_lib
 
 from actors.middleware import OutboxMiddleware  # imports actors/ first: its broker is set
 from app import clock, db, outbox, queue
+from app.bridge.status import BridgeUnavailable
 from app.domain import problems
 
 
@@ -104,6 +107,73 @@ def test_a_worker_dead_letters_a_message_whose_retries_are_over(
     finally:
         worker.stop()
     assert _status(row_id) == "failed"
+
+
+def _run_probe(broker: dramatiq.Broker, fn: Any, **options: Any) -> int:
+    """One outbox task for ``fn`` (as actor ``probe``), through a real worker until the
+    queue is empty; the row's id."""
+    dramatiq.actor(fn, broker=broker, actor_name="probe", queue_name="default", **options)
+    with outbox.step() as s:
+        s.add([outbox.task("probe")])
+    worker = dramatiq.Worker(broker, queues={"default"}, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        broker.join("default", timeout=30_000)
+    finally:
+        worker.stop()
+    return s.dispatches[0].id
+
+
+FAST = {"min_backoff": 1, "max_backoff": 5}
+
+
+def test_an_outage_longer_than_the_retries_does_not_dead_letter_the_work(
+    database_url, broker_redis
+) -> None:
+    """The DICT, PostgreSQL or Redis away for longer than 6 retries: the row's work is
+    retried until the outage ends, then done (a PostgreSQL restart dead-lettered a
+    claim before; tests/faults)."""
+    broker = queue.broker()
+    OutboxMiddleware.install(broker)
+    failures = iter(
+        [psycopg.OperationalError("server closed the connection"), BridgeUnavailable("x")] * 6
+    )
+
+    def probe() -> None:
+        if (exc := next(failures, None)) is not None:
+            raise exc
+
+    row_id = _run_probe(broker, probe, **FAST)
+    assert _status(row_id) == "done" and next(failures, None) is None  # 12 failures, then done
+
+
+def test_a_bug_after_an_outage_still_ends_in_the_dead_letters(database_url, broker_redis) -> None:
+    broker = queue.broker()
+    OutboxMiddleware.install(broker)
+    calls = []
+
+    def probe() -> None:
+        calls.append(1)
+        raise psycopg.OperationalError("gone") if len(calls) <= 8 else ValueError("a bug")
+
+    row_id = _run_probe(broker, probe, **FAST)
+    assert _status(row_id) == "failed"
+    assert 9 <= len(calls) <= 8 + queue.MAX_RETRIES
+
+
+def test_an_actor_without_retries_is_not_retried_through_an_outage(
+    database_url, broker_redis
+) -> None:
+    broker = queue.broker()
+    OutboxMiddleware.install(broker)
+    calls = []
+
+    def probe() -> None:
+        calls.append(1)
+        raise psycopg.OperationalError("gone")
+
+    assert _status(_run_probe(broker, probe, max_retries=0, **FAST)) == "failed"
+    assert len(calls) == 1
 
 
 def test_done_and_failed_are_recorded(database_url, broker_redis) -> None:
