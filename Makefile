@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-sync bench-lookups proto schema docs
+.PHONY: dev test lint bench bench-sync bench-lookups bench-timers proto schema docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -48,6 +48,14 @@ bench-lookups: $(STAMP)
 BENCH_LIMITER_ARGS ?=
 bench-limiter: $(STAMP)
 	$(PY) tests/bench/bench_limiter.py $(BENCH_LIMITER_ARGS)
+
+# Timers side by side (tests/bench/bench_timers.py, issue 16): our outbox timers beside
+# plain Dramatiq delay= messages, then a worker SIGKILL; its own database dc_bench_timers
+# and Redis db 11; figures into docs/benchmarks.md. 100,000 timers a side, ~5 minutes;
+# quick: make bench-timers BENCH_TIMERS_ARGS="--timers 2000 --no-record".
+BENCH_TIMERS_ARGS ?=
+bench-timers: $(STAMP)
+	$(PY) tests/bench/bench_timers.py $(BENCH_TIMERS_ARGS)
 
 proto: $(STAMP)
 	$(PY) -m app.bridge.codegen
