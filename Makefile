@@ -24,8 +24,9 @@ lint: $(STAMP)
 	$(PY) -m tests.dead_code
 	$(VENV)/bin/bandit --quiet --recursive --severity-level medium --confidence-level medium app actors statemachines simulator sql
 
+TEST_WORKERS ?= 2
 test: lint
-	$(VENV)/bin/pytest --cov --cov-report=
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --cov --cov-report=
 	$(PY) -m tests.coverage_floor
 
 # Sync benchmark (tests/bench/bench_sync.py): its own database bench_sync and Redis db 12;

@@ -20,7 +20,7 @@ from typing import Any
 import dramatiq
 
 from actors.entries import client
-from app import db, outbox, settings
+from app import db, outbox, queue, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import claims as rules
 from app.domain import problems
@@ -192,7 +192,7 @@ def _call(row: ClaimRow, refuse: str, call: Callable[[], Any]) -> pb.Claim | Non
     return None
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def create_claim(claim_id: str) -> None:
     """CreateClaim for our claim in ``submitting``."""
     row = _load(claim_id)
@@ -271,7 +271,7 @@ def acknowledge(claim_id: str) -> None:
     _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def acknowledge_claim(claim_id: str) -> None:
     """``acknowledge`` as an actor: an operator's ``ops.request('claim', id, 'acknowledge')``."""
     acknowledge(claim_id)
@@ -302,19 +302,19 @@ def _decision(claim_id: str, operation: str) -> None:
         _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def confirm_claim(claim_id: str) -> None:
     """Donor: ConfirmClaim with the reason waiting in ``pending``."""
     _decision(claim_id, "confirm")
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def cancel_claim(claim_id: str) -> None:
     """Either role: CancelClaim with the reason waiting in ``pending``."""
     _decision(claim_id, "cancel")
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def complete_claim(claim_id: str) -> None:
     """Claimer: CompleteClaim with the RequestId stored on the claim."""
     _decision(claim_id, "complete")

@@ -19,7 +19,7 @@ from typing import Any
 import dramatiq
 
 from actors.entries import client
-from app import db, outbox, settings
+from app import db, outbox, queue, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
 from app.repo import fraud_markers as markers
@@ -98,7 +98,7 @@ def _create_request(row: MarkerRow) -> pb.CreateFraudMarkerRequest:
     )
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def create_fraud_marker(marker_id: str) -> None:
     """CreateFraudMarker for our marker in ``submitting``, with its RequestId: a repeat
     (a retry, a redelivery, a lost answer) gets the marker the first call registered."""
@@ -130,7 +130,7 @@ def create_fraud_marker(marker_id: str) -> None:
 # ---------------------------------------------------------------------- cancel
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def cancel_fraud_marker(marker_id: str) -> None:
     """CancelFraudMarker for our marker in ``cancelling``. Transport failures, 5xx and
     rate limits raise: Dramatiq retries the same call (the DICT's cancel is idempotent)."""
@@ -176,7 +176,7 @@ def _refused(row: MarkerRow, exc: problems.DictProblem) -> None:
 # ---------------------------------------------------------------------- from reports
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def record_fraud_marker(report_id: str, dict_id: str) -> None:
     """Counterparty: our AGREED close of infraction report ``report_id`` created marker
     ``dict_id``; read it from the DICT (the report does not say whom it marks) and

@@ -28,7 +28,7 @@ from actors.entries import client
 from actors.following import Followed
 from actors.listing import Listing, ts
 from actors.spine import claim_slot, cron_slot
-from app import db, outbox, settings
+from app import db, outbox, queue, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import infractions as rules
 from app.domain import problems
@@ -111,7 +111,7 @@ def _create_request(row: ReportRow) -> pb.CreateInfractionReportRequest:
     )
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def create_infraction_report(report_id: str) -> None:
     """CreateInfractionReport for our report in ``submitting``; a lost answer is
     recovered by listing our reports (the DICT's request has no RequestId)."""
@@ -214,26 +214,26 @@ def _update(row: ReportRow) -> pb.InfractionReport:
     return client().update_infraction_report(request).report
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def acknowledge_infraction_report(report_id: str) -> None:
     """Counterparty: AcknowledgeInfractionReport, at once after the poll learned it."""
     REPORT.call(report_id, "acknowledging", _acknowledge, refused="acknowledge_refused")
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def close_infraction_report(report_id: str) -> None:
     """Counterparty: CloseInfractionReport with the analysis waiting in ``pending``."""
     REPORT.call(report_id, "closing", _close, refused="close_refused")
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def update_infraction_report(report_id: str) -> None:
     """Reporter: UpdateInfractionReport with the situation, contact and details waiting
     in ``pending`` (while the report is OPEN or ACKNOWLEDGED)."""
     REPORT.call(report_id, "updating", _update, refused="update_refused", done="updated")
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def cancel_infraction_report(report_id: str) -> None:
     """Reporter: CancelInfractionReport (allowed even after the report was closed)."""
     REPORT.call(report_id, "cancelling", _cancel, refused="cancel_refused")

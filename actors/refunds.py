@@ -28,7 +28,7 @@ from actors.entries import client
 from actors.following import Followed
 from actors.listing import Listing, ts
 from actors.spine import claim_slot, cron_slot
-from app import db, outbox, settings
+from app import db, outbox, queue, settings
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain import problems
 from app.domain import refunds as rules
@@ -109,7 +109,7 @@ def _create_request(row: RefundRow) -> pb.CreateRefundRequest:
     )
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def create_refund(refund_id: str) -> None:
     """CreateRefund for our request in ``submitting``; a lost answer is recovered by
     listing our requests (the DICT's request has no RequestId)."""
@@ -188,13 +188,13 @@ def _cancel(row: RefundRow) -> pb.Refund:
     return client().cancel_refund(request).refund
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def close_refund(refund_id: str) -> None:
     """Contested: CloseRefund with the analysis waiting in ``pending``."""
     REFUND.call(refund_id, "closing", _close, refused="close_refused")
 
 
-@dramatiq.actor(queue_name="dict")
+@dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def cancel_refund(refund_id: str) -> None:
     """Requesting: CancelRefund (only while the request is OPEN)."""
     REFUND.call(refund_id, "cancelling", _cancel, refused="cancel_refused")

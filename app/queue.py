@@ -50,12 +50,10 @@ Redis every second at least: each consumer with room to prefetch polls its queue
 60 s, which would take a recovery past 90 s."""
 
 
-OUTAGES = (
-    psycopg.OperationalError,  # PostgreSQL away, restarted, or our session cut
-    psycopg_pool.PoolTimeout,
-    redis.ConnectionError,
-    redis.TimeoutError,
-)
+POSTGRES_AWAY = frozenset({"57P01", "57P02", "57P03"})
+"""SQLSTATEs of a server shutting down, crashed or starting (with class 08, the lost
+connection). Not a lock timeout or a cancelled statement: those say something of the
+work, and end in the dead letters after the retries (``docs/runbooks/claims.md``)."""
 
 
 def outage(exc: BaseException) -> bool:
@@ -63,7 +61,23 @@ def outage(exc: BaseException) -> bool:
     not that the work is wrong."""
     if isinstance(exc, problems.DictProblem):
         return exc.retryable
-    return isinstance(exc, OUTAGES)
+    if isinstance(exc, (psycopg_pool.PoolTimeout, redis.ConnectionError, redis.TimeoutError)):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        state = exc.sqlstate  # None: no answer from the server at all
+        return state is None or state.startswith("08") or state in POSTGRES_AWAY
+    return False
+
+
+def through_outages(retries: int, exc: BaseException) -> bool:
+    """``retry_when`` of the calls a deadline or an operator owes (claims, MED): retried
+    for as long as an outage lasts; anything else (a bug, a lock held in psql) fails at
+    once into the dead letters for an operator (``docs/runbooks/claims.md``) rather than
+    being repeated blindly."""
+    return outage(exc)
+
+
+OUTAGES_ONLY: dict[str, Any] = {"retry_when": through_outages}
 
 
 class Retries(DramatiqRetries):

@@ -24,7 +24,19 @@ from app import clock, db, settings
 pytest_plugins = ["tests.simulator_fixtures"]
 
 ADMIN_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def _redis_url() -> str:
+    """TEST_REDIS_URL (db 9 by default); under pytest-xdist, worker gwN takes db + N."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    base, _, index = url.rpartition("/")
+    return f"{base}/{int(index or 0) + int(worker[2:])}"
+
+
+REDIS_URL = _redis_url()
 
 
 def _unavailable(what: str, error: Exception) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import dramatiq
 import psycopg
+import psycopg_pool
 import pytest
 import redis as redis_lib
 
@@ -136,7 +137,9 @@ def test_an_outage_longer_than_the_retries_does_not_dead_letter_the_work(
     broker = queue.broker()
     OutboxMiddleware.install(broker)
     failures = iter(
-        [psycopg.OperationalError("server closed the connection"), BridgeUnavailable("x")] * 6
+        [psycopg.OperationalError("server closed the connection"), BridgeUnavailable("x")]
+        + [psycopg.errors.AdminShutdown("terminating connection")] * 5
+        + [psycopg_pool.PoolTimeout("no connection"), redis_lib.ConnectionError("refused")] * 3
     )
 
     def probe() -> None:
@@ -144,7 +147,7 @@ def test_an_outage_longer_than_the_retries_does_not_dead_letter_the_work(
             raise exc
 
     row_id = _run_probe(broker, probe, **FAST)
-    assert _status(row_id) == "done" and next(failures, None) is None  # 12 failures, then done
+    assert _status(row_id) == "done" and next(failures, None) is None  # 13 failures, then done
 
 
 def test_a_bug_after_an_outage_still_ends_in_the_dead_letters(database_url, broker_redis) -> None:
@@ -159,6 +162,23 @@ def test_a_bug_after_an_outage_still_ends_in_the_dead_letters(database_url, brok
     row_id = _run_probe(broker, probe, **FAST)
     assert _status(row_id) == "failed"
     assert 9 <= len(calls) <= 8 + queue.MAX_RETRIES
+
+
+def test_a_lock_timeout_is_no_outage_and_ends_in_the_dead_letters(
+    database_url, broker_redis
+) -> None:
+    """A psql session holding the row is an operator's business (claims.md's runbook),
+    not an outage to wait out."""
+    broker = queue.broker()
+    OutboxMiddleware.install(broker)
+    calls = []
+
+    def probe() -> None:
+        calls.append(1)
+        raise psycopg.errors.LockNotAvailable("canceling statement due to lock timeout")
+
+    assert _status(_run_probe(broker, probe, **FAST)) == "failed"
+    assert len(calls) == queue.MAX_RETRIES + 1
 
 
 def test_an_actor_without_retries_is_not_retried_through_an_outage(
