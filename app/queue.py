@@ -69,7 +69,7 @@ def outage(exc: BaseException) -> bool:
     return False
 
 
-def through_outages(retries: int, exc: BaseException) -> bool:
+def through_outages(_retries: int, exc: BaseException) -> bool:
     """``retry_when`` of the calls a deadline or an operator owes (claims, MED): retried
     for as long as an outage lasts; anything else (a bug, a lock held in psql) fails at
     once into the dead letters for an operator (``docs/runbooks/claims.md``) rather than
