@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-sync bench-lookups bench-timers proto schema docs
+.PHONY: dev test lint bench bench-sync bench-lookups bench-timers bench-history proto schema docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -57,6 +57,13 @@ bench-limiter: $(STAMP)
 BENCH_TIMERS_ARGS ?=
 bench-timers: $(STAMP)
 	$(PY) tests/bench/bench_timers.py $(BENCH_TIMERS_ARGS)
+# The claim and entry views over 50,000,000 state_history rows (tests/bench/bench_history.py,
+# issue 16): its own database dc_bench_history (dropped at the end, ~12 GB meanwhile);
+# figures into docs/benchmarks.md. ~15 minutes; quick: make bench-history
+# BENCH_HISTORY_ARGS="--rows 2000000 --entries 40000 --claims 2000 --no-record".
+BENCH_HISTORY_ARGS ?=
+bench-history: $(STAMP)
+	$(PY) tests/bench/bench_history.py $(BENCH_HISTORY_ARGS)
 
 proto: $(STAMP)
 	$(PY) -m app.bridge.codegen

@@ -59,7 +59,8 @@ DONE_RETENTION = timedelta(days=7)
 def maintenance() -> None:
     """Daily: prune finished outbox rows, expired idempotency keys and events older than
     EVENT_RETENTION_DAYS; keep the rate-limit readings' monthly partitions (the next 3
-    months ready, the old dropped)."""
+    months ready, the old dropped) and state_history's (the next 3 months ready, the old
+    archived, then dropped if HISTORY_ARCHIVE_MONTHS says so)."""
     if not claim_slot("maintenance", cron_slot()):
         return
     now = clock.now()
@@ -68,6 +69,9 @@ def maintenance() -> None:
         idempotency.prune(conn, now)
         event_log.prune(conn, now - timedelta(days=settings.events().retention_days))
         rate_limits.keep_partitions(conn, now, settings.rate_limit_readings().retention_months)
+    kept = settings.history()
+    with db.pool().connection() as conn:  # its own transaction: it may lock state_history
+        spine.keep_history_partitions(conn, now, kept.retention_months, kept.archive_months)
 
 
 @dramatiq.actor(queue_name="events", priority=100)  # after DICT work (e.g. acks)

@@ -140,6 +140,19 @@ class RateLimitReadingSettings(msgspec.Struct, frozen=True):
     goes once its whole month is older than this)."""
 
 
+class HistorySettings(msgspec.Struct, frozen=True):
+    retention_months: int
+    """HISTORY_RETENTION_MONTHS: months ``state_history`` keeps a change in the live table
+    (monthly partitions; one is detached into the schema ``archive`` once its whole month
+    is older than this). Default 60: the DICT's texts set no period for a participant's
+    records; five years is what PLD/FT law asks of a bank's records (Lei 9.613/1998
+    art. 10) and what IN BCB 508/2024 art. 47 asks of the Pix test records."""
+    archive_months: int
+    """HISTORY_ARCHIVE_MONTHS: months an archived partition is kept after that before it
+    is dropped; 0 (the default) keeps the archive for ever: erasing records is the
+    bank's decision, not a default."""
+
+
 class EventSettings(msgspec.Struct, frozen=True):
     retention_days: int
     """EVENT_RETENTION_DAYS: days an event for core banking stays readable through
@@ -273,6 +286,15 @@ def rate_limit_readings() -> RateLimitReadingSettings:
     return RateLimitReadingSettings(poll_s=poll_s, retention_months=retention)
 
 
+@functools.cache
+def history() -> HistorySettings:
+    retention = int(_env("HISTORY_RETENTION_MONTHS", "60"))
+    archive = int(_env("HISTORY_ARCHIVE_MONTHS", "0"))
+    if retention < 1 or archive < 0:
+        raise ValueError("HISTORY_RETENTION_MONTHS must be >= 1 and HISTORY_ARCHIVE_MONTHS >= 0")
+    return HistorySettings(retention_months=retention, archive_months=archive)
+
+
 EVENT_RETENTION_DAYS = 30
 """EVENT_RETENTION_DAYS's default (``docs/events.md`` states it)."""
 
@@ -287,7 +309,18 @@ def events() -> EventSettings:
 
 def reset() -> None:
     """Forget cached settings (tests change the environment)."""
-    for fn in (database, redis, bridge, clock, api, sync, lookups, med, rate_limit_readings):
+    for fn in (
+        database,
+        redis,
+        bridge,
+        clock,
+        api,
+        sync,
+        lookups,
+        med,
+        rate_limit_readings,
+        history,
+    ):
         fn.cache_clear()
     probes.cache_clear()  # one cached struct per process name
     events.cache_clear()

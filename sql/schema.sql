@@ -3,6 +3,10 @@
 -- The status of each machine, and which component moves a row out of each status, is
 -- in the COMMENT ON COLUMN <table>.status below.
 
+CREATE SCHEMA archive;
+
+COMMENT ON SCHEMA archive IS 'Detached monthly partitions of state_history older than HISTORY_RETENTION_MONTHS (history_partitions()), same columns; readable by whoever may read state_history';
+
 CREATE SCHEMA ops;
 
 COMMENT ON SCHEMA ops IS 'Operators'' views and functions for psql (docs/runbooks/README.md): read the views, mend the outbox with ops.retry, ops.retry_dead_letters, ops.reschedule, ops.release_leases; ask for a transition with ops.request';
@@ -235,6 +239,51 @@ BEGIN
     END;
 END $_$;
 
+CREATE FUNCTION public.archive_history_partition(p_child text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    reader text;
+BEGIN
+    IF to_regclass('archive.' || p_child) IS NOT NULL THEN
+        EXECUTE format('INSERT INTO archive.%I SELECT * FROM public.%I', p_child, p_child);
+        EXECUTE format('DROP TABLE public.%I', p_child);
+        RETURN;
+    END IF;
+    EXECUTE format('ALTER TABLE public.%I SET SCHEMA archive', p_child);
+    FOR reader IN
+        SELECT CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END
+        FROM pg_class c, aclexplode(c.relacl) a
+        WHERE c.oid = 'public.state_history'::regclass AND a.privilege_type = 'SELECT'
+          AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT USAGE ON SCHEMA archive TO %s', reader);
+        EXECUTE format('GRANT SELECT ON archive.%I TO %s', p_child, reader);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION public.attach_month_partition(p_parent text, p_column text, p_month timestamp without time zone) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    child text := p_parent || '_' || to_char(p_month, '"y"YYYY"m"MM');
+    lo timestamptz := p_month AT TIME ZONE 'UTC';
+    hi timestamptz := (p_month + interval '1 month') AT TIME ZONE 'UTC';
+BEGIN
+    EXECUTE format('CREATE TABLE public.%I (LIKE public.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+                   child, p_parent);
+    EXECUTE format('WITH moved AS (DELETE FROM public.%I WHERE %I >= %L AND %I < %L RETURNING *)'
+                   ' INSERT INTO public.%I SELECT * FROM moved',
+                   p_parent || '_default', p_column, lo, p_column, hi, child);
+    EXECUTE format('ALTER TABLE public.%I ATTACH PARTITION public.%I FOR VALUES FROM (%L) TO (%L)',
+                   p_parent, child, lo, hi);
+    RETURN child;
+END
+$$;
+
+COMMENT ON FUNCTION public.attach_month_partition(p_parent text, p_column text, p_month timestamp without time zone) IS 'One month partition <parent>_yYYYYmMM (UTC), with that month''s rows moved out of <parent>_default; used by rate_limit_partitions() and history_partitions()';
+
 CREATE FUNCTION public.dict_tag(actor text, trigger text, reason text, now timestamp with time zone) RETURNS boolean
     LANGUAGE sql
     AS $$
@@ -303,6 +352,65 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.history_partitions(p_now timestamp with time zone, p_ahead integer, p_retention_months integer, p_archive_months integer) RETURNS TABLE(action text, partition_name text)
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    first_month timestamp := date_trunc('month', p_now AT TIME ZONE 'UTC');
+    cutoff timestamptz := p_now - make_interval(months => p_retention_months);
+    m_start timestamp;
+    child text;
+    wanted timestamp[];
+    doomed text[];
+BEGIN
+    IF p_ahead < 0 OR p_retention_months < 1 OR p_archive_months < 0 THEN
+        RAISE EXCEPTION 'history_partitions: ahead >= 0, retention >= 1 and archive >= 0 months';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('history_partitions'));
+    SELECT array_agg(m ORDER BY m) INTO wanted FROM (
+        SELECT first_month + make_interval(months => i) AS m FROM generate_series(0, p_ahead) i
+        UNION
+        SELECT date_trunc('month', at AT TIME ZONE 'UTC') FROM state_history_default
+    ) months
+    WHERE to_regclass('public.state_history_' || to_char(m, '"y"YYYY"m"MM')) IS NULL;
+    IF cardinality(wanted) > 0 THEN
+        PERFORM set_config('lock_timeout', '5s', true);
+        LOCK TABLE state_history IN ACCESS EXCLUSIVE MODE;  -- no change routed meanwhile
+        FOREACH m_start IN ARRAY wanted LOOP
+            action := 'created';
+            partition_name := attach_month_partition('state_history', 'at', m_start);
+            RETURN NEXT;
+        END LOOP;
+    END IF;
+    SELECT array_agg(c.relname ORDER BY c.relname) INTO doomed
+    FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+    WHERE h.inhparent = 'state_history'::regclass
+      AND c.relname ~ '^state_history_y[0-9]{4}m[0-9]{2}$'
+      AND (to_date(right(c.relname, 8), '"y"YYYY"m"MM') + interval '1 month') AT TIME ZONE 'UTC'
+          <= cutoff;
+    FOREACH child IN ARRAY coalesce(doomed, '{}') LOOP
+        PERFORM set_config('lock_timeout', '5s', true);
+        EXECUTE format('ALTER TABLE state_history DETACH PARTITION public.%I', child);
+        PERFORM archive_history_partition(child);
+        action := 'archived'; partition_name := child; RETURN NEXT;
+    END LOOP;
+    IF p_archive_months = 0 THEN
+        RETURN;
+    END IF;
+    FOR child IN
+        SELECT c.relname FROM pg_class c
+        WHERE c.relnamespace = 'archive'::regnamespace AND c.relkind = 'r'
+          AND c.relname ~ '^state_history_y[0-9]{4}m[0-9]{2}$'
+          AND (to_date(right(c.relname, 8), '"y"YYYY"m"MM') + interval '1 month') AT TIME ZONE 'UTC'
+              <= cutoff - make_interval(months => p_archive_months)
+        ORDER BY c.relname
+    LOOP
+        EXECUTE format('DROP TABLE archive.%I', child);
+        action := 'dropped'; partition_name := 'archive.' || child; RETURN NEXT;
+    END LOOP;
+END
+$_$;
+
 CREATE FUNCTION public.lookup_key_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -336,7 +444,7 @@ DECLARE
     cutoff timestamptz := p_now - make_interval(months => p_retention_months);
     m_start timestamp;
     child text;
-    wanted text[] := '{}';
+    wanted timestamp[] := '{}';
     doomed text[] := '{}';
 BEGIN
     IF p_ahead < 0 OR p_retention_months < 1 THEN
@@ -345,9 +453,8 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('rate_limit_partitions'));
     FOR i IN 0..p_ahead LOOP
         m_start := first_month + make_interval(months => i);
-        child := 'rate_limit_readings_' || to_char(m_start, '"y"YYYY"m"MM');
-        IF to_regclass(child) IS NULL THEN
-            wanted := wanted || child;
+        IF to_regclass('public.rate_limit_readings_' || to_char(m_start, '"y"YYYY"m"MM')) IS NULL THEN
+            wanted := wanted || m_start;
         END IF;
     END LOOP;
     FOR child IN
@@ -371,19 +478,10 @@ BEGIN
         EXECUTE format('DROP TABLE %I', child);
         action := 'dropped'; partition_name := child; RETURN NEXT;
     END LOOP;
-    FOREACH child IN ARRAY wanted LOOP
-        m_start := to_date(right(child, 8), '"y"YYYY"m"MM');
-        EXECUTE format(
-            'CREATE TABLE %I (LIKE rate_limit_readings INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
-            child);
-        EXECUTE format(
-            'WITH moved AS (DELETE FROM rate_limit_readings_default'
-            ' WHERE read_at >= %L AND read_at < %L RETURNING *) INSERT INTO %I SELECT * FROM moved',
-            m_start AT TIME ZONE 'UTC', (m_start + interval '1 month') AT TIME ZONE 'UTC', child);
-        EXECUTE format(
-            'ALTER TABLE rate_limit_readings ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-            child, m_start AT TIME ZONE 'UTC', (m_start + interval '1 month') AT TIME ZONE 'UTC');
-        action := 'created'; partition_name := child; RETURN NEXT;
+    FOREACH m_start IN ARRAY wanted LOOP
+        action := 'created';
+        partition_name := attach_month_partition('rate_limit_readings', 'read_at', m_start);
+        RETURN NEXT;
     END LOOP;
 END
 $_$;
@@ -1911,7 +2009,24 @@ CREATE TABLE public.state_history (
     reason text,
     actor text NOT NULL,
     at timestamp with time zone NOT NULL
+)
+PARTITION BY RANGE (at);
+
+COMMENT ON TABLE public.state_history IS 'Every status change of every machine (enforce_transition/record_transition), read by subject (machine, subject_id) in id order; monthly partitions state_history_yYYYYmMM (UTC) kept by history_partitions(), archived to the schema archive after HISTORY_RETENTION_MONTHS';
+
+CREATE TABLE public.state_history_default (
+    id bigint NOT NULL,
+    machine text NOT NULL,
+    subject_id text NOT NULL,
+    from_status text,
+    to_status text NOT NULL,
+    trigger text NOT NULL,
+    reason text,
+    actor text NOT NULL,
+    at timestamp with time zone NOT NULL
 );
+
+COMMENT ON TABLE public.state_history_default IS 'history of a month with no partition yet (the maintenance cron did not run, or a clock far off): the write never fails; history_partitions() moves the rows into their month''s partition when it creates it';
 
 ALTER TABLE public.state_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.state_history_id_seq
@@ -2136,6 +2251,8 @@ ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_
 
 ALTER TABLE ONLY public.rate_limit_readings ATTACH PARTITION public.rate_limit_readings_default DEFAULT;
 
+ALTER TABLE ONLY public.state_history ATTACH PARTITION public.state_history_default DEFAULT;
+
 ALTER TABLE ONLY ops.actions
     ADD CONSTRAINT actions_pkey PRIMARY KEY (id);
 
@@ -2239,7 +2356,10 @@ ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
 ALTER TABLE ONLY public.state_history
-    ADD CONSTRAINT state_history_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT state_history_pkey PRIMARY KEY (id, at);
+
+ALTER TABLE ONLY public.state_history_default
+    ADD CONSTRAINT state_history_default_pkey PRIMARY KEY (id, at);
 
 ALTER TABLE ONLY public.state_transitions
     ADD CONSTRAINT state_transitions_pkey PRIMARY KEY (machine, from_status, to_status, trigger);
@@ -2313,7 +2433,9 @@ CREATE INDEX refunds_refused ON public.refunds USING btree (updated_at) WHERE (p
 
 CREATE INDEX refunds_role_status ON public.refunds USING btree (role, status);
 
-CREATE INDEX state_history_subject ON public.state_history USING btree (machine, subject_id, id);
+CREATE INDEX state_history_subject ON ONLY public.state_history USING btree (machine, subject_id, id);
+
+CREATE INDEX state_history_default_machine_subject_id_id_idx ON public.state_history_default USING btree (machine, subject_id, id);
 
 CREATE INDEX sync_divergences_open ON public.sync_divergences USING btree (run_id, side, cid) WHERE (outcome = ANY (ARRAY['found'::text, 'in_flight'::text]));
 
@@ -2324,6 +2446,10 @@ CREATE INDEX sync_runs_listing ON public.sync_runs USING btree (started_at, id);
 CREATE UNIQUE INDEX sync_runs_one_open_per_key_type ON public.sync_runs USING btree (key_type) WHERE (status <> ALL (ARRAY['ok'::text, 'failed'::text, 'rejected'::text]));
 
 ALTER INDEX public.rate_limit_readings_pkey ATTACH PARTITION public.rate_limit_readings_default_pkey;
+
+ALTER INDEX public.state_history_subject ATTACH PARTITION public.state_history_default_machine_subject_id_id_idx;
+
+ALTER INDEX public.state_history_pkey ATTACH PARTITION public.state_history_default_pkey;
 
 CREATE TRIGGER claims_enforce_transition BEFORE INSERT OR UPDATE OF status ON public.claims FOR EACH ROW EXECUTE FUNCTION public.enforce_transition('claim');
 

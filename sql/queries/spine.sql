@@ -12,5 +12,10 @@ RETURNING job;
 SELECT from_status, to_status, trigger, reason, actor, at
 FROM state_history WHERE machine = %(machine)s AND subject_id = %(subject_id)s ORDER BY id;
 
+-- name: history_partitions
+-- The maintenance step: state_history's partitions made, archived and dropped (migration 0022).
+SELECT action, partition_name
+FROM history_partitions(%(now)s, %(ahead)s, %(retention_months)s, %(archive_months)s);
+
 -- name: cron_slots
 SELECT slot, started_at FROM cron_runs WHERE job = %(job)s ORDER BY slot;

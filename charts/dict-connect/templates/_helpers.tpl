@@ -179,6 +179,10 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.rateLimits.pollSeconds | quote }}
 - name: RATE_LIMIT_RETENTION_MONTHS
   value: {{ .Values.rateLimits.retentionMonths | quote }}
+- name: HISTORY_RETENTION_MONTHS
+  value: {{ .Values.history.retentionMonths | quote }}
+- name: HISTORY_ARCHIVE_MONTHS
+  value: {{ .Values.history.archiveMonths | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- with .Values.extraEnv }}
