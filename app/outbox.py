@@ -397,7 +397,9 @@ def _hand_back_if_redis_lost(client: redis.Redis) -> int:
     (restarted, failed over) means the messages of dispatched rows may be gone, so all
     go back to pending. The first pass against a database records the epoch and hands
     nothing back. Relays compare one at a time (the row is locked), and the sentinel is
-    written before the commit, so a second relay finds it and hands nothing back twice."""
+    written before the commit, so a second relay finds it and hands nothing back twice.
+    A loss before a database's first pass (its first seconds) cannot be told from a
+    first start: the lease covers those rows."""
     run_id = _run_id(client)
     with db.pool().connection() as conn, conn.transaction():
         row = conn.execute(db.q("outbox.lock_redis_epoch")).fetchone()

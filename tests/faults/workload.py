@@ -101,6 +101,12 @@ class Workload:
         a scheduler as deployed (its relay pass every 10 s recovers what a fault left)."""
         proc, _ = scheduler(self.stack, 1)
         proc.start()
+        # deployed: its first relay pass has noted which Redis holds our messages (a loss
+        # before that note cannot be told from a first start; only the lease covers it)
+        wait_until(
+            lambda: self.stack.query("outbox.lock_redis_epoch")[0]["epoch"],
+            what="a first relay pass",
+        )
         bodies = [phone_body(n) for n in range(self.size.donor_claims)]
         self.donor_keys = [b["key"] for b in bodies]
         with self.stack.http() as http:
