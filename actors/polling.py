@@ -109,7 +109,7 @@ def _poll() -> int:
     since = cursor - OVERLAP if cursor else started - FIRST_LOOK_BACK
     first, seen = since, 0
     with ThreadPoolExecutor(ACK_CALLS, thread_name_prefix="acknowledge") as calls:
-        acks = [calls.submit(acknowledge, str(r.id)) for r in left_open]
+        acks = [calls.submit(acknowledge, claim_id) for claim_id in left_open]
         for _ in range(MAX_PAGES):
             request = pb.ListClaimsRequest(
                 participant=settings.bridge().participant,

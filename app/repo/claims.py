@@ -131,9 +131,10 @@ def unsettled(conn: db.Conn, limit: int) -> list[ClaimRow]:
     return many(conn, "claims.unsettled", {"limit": limit}, ClaimRow)
 
 
-def open_donor(conn: db.Conn, limit: int) -> list[ClaimRow]:
-    """Donor claims not acknowledged yet, oldest first."""
-    return many(conn, "claims.open_donor", {"limit": limit}, ClaimRow)
+def open_donor(conn: db.Conn, limit: int) -> list[str]:
+    """The ids of donor claims not acknowledged yet, oldest first."""
+    rows = conn.execute(db.q("claims.open_donor"), {"limit": limit}).fetchall()
+    return [str(r["id"]) for r in rows]
 
 
 def key_locked_by_claim(conn: db.Conn, key: str) -> bool:

@@ -103,6 +103,23 @@ def test_the_poll_records_when_it_last_went_through(world: World) -> None:
     assert _health()["polled_at"] == clock.now()
 
 
+def test_a_claim_left_unacknowledged_is_acknowledged_by_the_next_poll(world: World) -> None:
+    """Found by the fault suite: an acknowledgement lost (its call failed with Redis
+    restarting) left the claim open, and every later poll failed reading it back (the
+    ack sweep mapped its bare ids to whole claim rows), so no new claim was learned."""
+    _, key, tax_id = world.our_key(1)
+    first = world.they_claim(key, "PORTABILITY", tax_id)
+    world.admin.set_faults(unavailable_ratio=1.0, methods=["AcknowledgeClaim"])
+    world.poll()
+    assert world.ours_for(first.id)["status"] == "open"  # learned, not acknowledged
+    world.admin.clear_faults()
+    _, key_b, tax_b = world.our_key(2)
+    second = world.they_claim(key_b, "PORTABILITY", tax_b)
+    world.poll()
+    assert world.ours_for(first.id)["status"] == "waiting_resolution"
+    assert world.ours_for(second.id)["status"] == "waiting_resolution"
+
+
 def test_a_repeated_item_changes_nothing(world: World) -> None:
     _, key, _ = world.our_key(5)
     theirs = world.they_claim(key, "OWNERSHIP", make_cpf(805))
