@@ -26,6 +26,7 @@ broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
 OutboxMiddleware.install(broker)  # its after-hook runs after Retries'
 
 from actors import (  # noqa: E402
+    batch,
     claim_deadlines,
     claims,
     entries,
@@ -41,8 +42,10 @@ from actors import (  # noqa: E402
 from actors.limits import wrap_dict_actors  # noqa: E402
 
 wrap_dict_actors(broker)  # a call our limiter holds back waits in the outbox
+batch.install(broker)  # a message of several outbox rows is worked as one batch
 
 __all__ = [
+    "batch",
     "broker",
     "claim_deadlines",
     "claims",

@@ -10,7 +10,6 @@ retry after a lost answer is a repeat to the DICT, not a second key.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +25,6 @@ from app.repo import entries
 from app.repo.entries import EntryRow
 from statemachines import entry
 from statemachines.core import IllegalTrigger
-
-log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -71,13 +68,10 @@ def to_pb(row: EntryRow) -> pb.Entry:
     )
 
 
-def _apply(entry_id: str, change: Callable[[outbox.Step], None]) -> None:
-    """Apply the DICT's answer; a concurrent delivery that already did is success."""
-    try:
-        with outbox.step(actor="worker") as s:
-            change(s)
-    except IllegalTrigger as exc:
-        log.info("entry %s already moved on (%s); nothing to apply", entry_id, exc.current)
+def _apply(change: Callable[[outbox.Step], None]) -> None:
+    """Apply the DICT's answer (in a batch: in the batch's transaction, ``actors/batch.py``);
+    a concurrent delivery that already did is success."""
+    outbox.apply(change, moot=(IllegalTrigger,))
 
 
 def _call_dict(entry_id: str, refuse_trigger: str, call: Callable[[], Any]) -> Any | None:
@@ -88,9 +82,7 @@ def _call_dict(entry_id: str, refuse_trigger: str, call: Callable[[], Any]) -> A
         if exc.retryable:
             raise
         refusal = exc
-    _apply(
-        entry_id, lambda s: entry.refused(s, entry_id, refuse_trigger, refusal.type, refusal.detail)
-    )
+    _apply(lambda s: entry.refused(s, entry_id, refuse_trigger, refusal.type, refusal.detail))
     return None
 
 
@@ -106,7 +98,7 @@ def register_entry(entry_id: str) -> None:
     answer = _call_dict(entry_id, "register_refused", lambda: client().create_entry(request))
     if answer is not None:
         key = answer.entry.entry.key
-        _apply(entry_id, lambda s: entry.registered(s, entry_id, key))
+        _apply(lambda s: entry.registered(s, entry_id, key))
 
 
 @dramatiq.actor(queue_name="dict")
@@ -124,7 +116,7 @@ def update_entry(entry_id: str) -> None:
         reason=(row.pending or {})["reason"],
     )
     if _call_dict(entry_id, "update_refused", lambda: client().update_entry(request)):
-        _apply(entry_id, lambda s: entry.updated(s, entry_id))
+        _apply(lambda s: entry.updated(s, entry_id))
 
 
 @dramatiq.actor(queue_name="dict")
@@ -144,4 +136,4 @@ def delete_entry(entry_id: str) -> None:
             return True
 
     if _call_dict(entry_id, "delete_refused", call) is not None:
-        _apply(entry_id, lambda s: entry.deleted(s, entry_id))
+        _apply(lambda s: entry.deleted(s, entry_id))

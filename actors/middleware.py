@@ -47,9 +47,20 @@ class OutboxMiddleware(Middleware):
     was final) when this one runs.
     """
 
+    def __init__(self) -> None:
+        self._running = threading.local()
+
     @classmethod
     def install(cls, broker: dramatiq.Broker) -> None:
         broker.add_middleware(cls(), before=Retries)
+
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.MessageProxy
+    ) -> None:
+        """The events the actor's steps write are published by this worker after it
+        (``outbox.publishing_here``), not by a ``publish_event`` message each."""
+        publication = outbox.publishing_here()
+        self._running.publication = (publication, publication.__enter__())
 
     def after_process_message(
         self,
@@ -59,7 +70,32 @@ class OutboxMiddleware(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        """Record the outcome; a failure to record is only logged (the lease covers it)."""
+        """Record the outcome; a failure to record is only logged (the lease covers it).
+        Then publish the events the actor wrote, if any."""
+        try:
+            self._record(message, exception)
+        finally:
+            self._publish()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        self._publish()
+
+    def _publish(self) -> None:
+        running = getattr(self._running, "publication", None)
+        if running is None:
+            return
+        self._running.publication = None
+        publication, found = running
+        publication.__exit__(None, None, None)
+        if found.events:
+            from actors.spine import publish_events  # spine declares actors on the broker
+
+            try:
+                publish_events()
+            except Exception:  # the relay cron's pass publishes them within a minute
+                log.exception("could not publish the events of a message")
+
+    def _record(self, message: dramatiq.MessageProxy, exception: BaseException | None) -> None:
         outbox_id = message.options.get("outbox_id")
         if outbox_id is None or message.options.get("deferred"):
             return  # not from the outbox, or put back to wait (actors/limits.py)

@@ -1,10 +1,12 @@
 """The spine's own actors: the relay cron, events to the core system, operator triggers.
 
 Events reach core banking through the event log (``app/repo/event_log.py``): publication
-logs what the changes' transactions left pending, each event taking its id, then appends
-the new ones to the Redis streams, in id order. One process publishes at a time; each
-``publish_event`` message asks for a pass, and the relay runs one every minute, so an
-event is pushed even when its message was lost with Redis.
+logs what the changes' transactions left pending, each event taking its id (and its
+outbox row done), then appends the new ones to the Redis streams, in id order. One
+process publishes at a time. A worker runs a pass after each batch that wrote events
+(``actors/batch.py``); an event written elsewhere (the API) has a ``publish_event``
+message that asks for one; and the relay runs one every minute, so an event is pushed
+even when its message was lost with Redis, or its worker died after its commit.
 """
 
 from __future__ import annotations

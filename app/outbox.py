@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +43,9 @@ RELAY_EVERY = timedelta(seconds=10)
 back in a queue within this of the loss being seen."""
 REDIS_SENTINEL = "dict-connect:relay:epoch"
 """The key each relay pass expects in Redis (``recover_redis``, migration 0021)."""
+BATCH_MAX = 50
+"""At most this many rows of one actor travel in one message (``enqueue``): a batch's
+work is one transaction (``actors/batch.py``), and a worker thread holds it this long."""
 
 
 QUEUES: dict[str, str] = {
@@ -301,22 +305,194 @@ def statement(
     db.after_commit(lambda: enqueue(s.dispatches, s.now))
 
 
+@dataclass(frozen=True)
+class Change:
+    """A worker's change to apply (``apply``): run ``fn`` in a step; ``moot`` is what it
+    raises when a concurrent delivery or a poll already made it (success, nothing to do)."""
+
+    fn: Callable[[Step], Any]
+    actor: str = "worker"
+    moot: tuple[type[Exception], ...] = ()
+
+
+_deferred: ContextVar[list[Change] | None] = ContextVar("deferred_changes", default=None)
+
+
+def apply(
+    fn: Callable[[Step], Any], *, actor: str = "worker", moot: tuple[type[Exception], ...] = ()
+) -> None:
+    """Apply a worker's change (the DICT's answer) in a step of its own now; inside a
+    batch's row (``deferring``), later, in the batch's one transaction (``apply_batch``)."""
+    change = Change(fn, actor, moot)
+    deferred = _deferred.get()
+    if deferred is not None:
+        deferred.append(change)
+        return
+    try:
+        with step(actor=actor) as s:
+            fn(s)
+    except moot as exc:
+        log.info("nothing to apply: %s", exc)
+
+
+@contextmanager
+def deferring() -> Iterator[list[Change]]:
+    """Within the block ``apply`` collects the changes instead of applying them."""
+    changes: list[Change] = []
+    token = _deferred.set(changes)
+    try:
+        yield changes
+    finally:
+        _deferred.reset(token)
+
+
+@dataclass
+class RowWork:
+    """One row of a batch after its actor ran outside any transaction: the changes to
+    apply, or the error it raised, or the time our limiter lets its call go."""
+
+    id: int
+    changes: list[Change] = field(default_factory=list)
+    error: BaseException | None = None
+    wait_until: datetime | None = None
+
+
+RetryAt = Callable[[BaseException, int, datetime], "datetime | None"]
+"""When a row whose work raised is tried again, given the error and its attempts so
+far; None: never (a dead letter)."""
+
+
+def live(ids: list[int]) -> set[int]:
+    """The rows of ``ids`` still dispatched (a duplicate delivery finds the others done)."""
+    with db.pool().connection() as conn:
+        return {r["id"] for r in conn.execute(db.q("outbox.live"), {"ids": ids})}
+
+
+def apply_batch(work: list[RowWork], retry_at: RetryAt) -> list[Dispatch]:
+    """The batch's one transaction: lock its rows still dispatched, apply each row's
+    changes in a savepoint of its own, and record each row's outcome in the same
+    transaction: done, handed out again (retry after a backoff, or the limiter's wait),
+    or failed (dead letter). A row another delivery finished meanwhile is skipped.
+    Returns what to enqueue once it committed."""
+    now = clock.now()
+    dispatches: list[Dispatch] = []
+    done: list[int] = []
+    with db.pool().connection() as conn, conn.transaction():
+        ids = [w.id for w in work]
+        attempts = {
+            r["id"]: r["attempts"] for r in conn.execute(db.q("outbox.lock_batch"), {"ids": ids})
+        }
+        for w in work:
+            if w.id not in attempts:
+                continue
+            error = w.error
+            if error is None and w.wait_until is None:
+                applied, error = _apply_row(conn, now, w.changes)
+                if error is None:
+                    dispatches.extend(applied)
+                    done.append(w.id)
+                    continue
+            dispatches.extend(_settle(conn, now, w, error, attempts[w.id], retry_at))
+        conn.execute(db.q("outbox.end_batch"), {"ids": done, "now": now})
+    return dispatches
+
+
+def _apply_row(
+    conn: db.Conn, now: datetime, changes: list[Change]
+) -> tuple[list[Dispatch], Exception | None]:
+    """Apply a row's changes in one savepoint; an error rolls back to it. A change that
+    turns out moot is dropped and the others applied again without it."""
+    left = list(changes)
+    while True:
+        dispatches: list[Dispatch] = []
+        running: Change | None = None
+        try:
+            with _traced("worker", None), conn.transaction():
+                for running in left:
+                    s = Step(conn, now, running.actor)
+                    running.fn(s)
+                    dispatches.extend(s.dispatches)
+            return dispatches, None
+        except Exception as exc:
+            if running is None or not isinstance(exc, running.moot):
+                return [], exc
+            log.info("nothing to apply: %s", exc)
+            left.remove(running)
+
+
+def _settle(
+    conn: db.Conn,
+    now: datetime,
+    w: RowWork,
+    error: BaseException | None,
+    attempts: int,
+    retry_at: RetryAt,
+) -> list[Dispatch]:
+    """The outcome of a row that was not applied, in the batch's transaction."""
+    lease_s = LEASE.total_seconds()
+    if error is None:  # the limiter's wait: not an attempt, not an error
+        wait = {"id": w.id, "at": w.wait_until, "lease_s": lease_s}
+        return repo.many(conn, "outbox.defer", wait, Dispatch)
+    text = f"{type(error).__name__}: {error}"[:1000]
+    at = retry_at(error, attempts, now)
+    if at is None:
+        log.warning("outbox row %s failed for good (%s): dead letter", w.id, text)
+        conn.execute(db.q("outbox.mark_failed"), {"id": w.id, "now": now, "error": text})
+        return []
+    log.warning("outbox row %s failed (%s); tried again at %s", w.id, text, at)
+    retry = {"id": w.id, "at": at, "error": text, "lease_s": lease_s}
+    return repo.many(conn, "outbox.retry_later", retry, Dispatch)
+
+
 def _traced(actor: str, trigger: str | None) -> AbstractContextManager[Any]:
     """A span for a step's transaction, inside a request's or an actor's span only."""
     return tracing.child_span("outbox.step", {"dict.actor": actor, "dict.trigger": trigger or ""})
 
 
+@dataclass
+class Publication:
+    """Inside a worker's batch (``publishing_here``): the events its steps wrote are
+    published by the worker after the batch, not by a ``publish_event`` message each."""
+
+    events: bool = False
+
+
+_publication: ContextVar[Publication | None] = ContextVar("publication", default=None)
+
+
+@contextmanager
+def publishing_here() -> Iterator[Publication]:
+    """Within the block, ``enqueue`` keeps event rows out of Dramatiq and counts them
+    in the ``Publication`` it yields; its owner runs the publication pass after."""
+    found = Publication()
+    token = _publication.set(found)
+    try:
+        yield found
+    finally:
+        _publication.reset(token)
+
+
 def enqueue(dispatches: Iterable[Dispatch], now: datetime) -> None:
-    """Hand rows to Dramatiq, each with its trace context in the message options. A
-    failure here loses nothing: the lease re-dispatches."""
+    """Hand rows to Dramatiq: the rows of one actor due at the same moment go together,
+    up to ``BATCH_MAX`` a message (``queue.batch_message``; one row alone goes as a
+    plain message), each with its trace context. Inside ``publishing_here`` event rows
+    are left to the caller's publication pass. A failure here loses nothing: the lease
+    re-dispatches."""
     from app import queue
 
-    batch = []
+    found = _publication.get()
+    groups: dict[tuple[str, str, datetime | None], list[Dispatch]] = {}
     for d in dispatches:
-        message = queue.message(d.id, d.actor, d.queue, d.args)
-        if d.trace_context is not None:
-            message.options["trace_context"] = d.trace_context
-        batch.append((message, d.deliver_at - now))
+        if found is not None and d.actor == "publish_event":
+            found.events = True
+            continue
+        later = d.deliver_at if d.deliver_at > now else None
+        groups.setdefault((d.actor, d.queue, later), []).append(d)
+    batch = [
+        (_message(rows[i : i + BATCH_MAX]), rows[0].deliver_at - now)
+        for rows in groups.values()
+        for i in range(0, len(rows), BATCH_MAX)
+    ]
     if not batch:
         return
     try:
@@ -327,6 +503,21 @@ def enqueue(dispatches: Iterable[Dispatch], now: datetime) -> None:
             len(batch),
             exc_info=True,
         )
+
+
+def _message(rows: list[Dispatch]) -> Any:
+    """One message for rows of one actor and queue: a plain one for a lone row."""
+    from app import queue
+
+    first = rows[0]
+    if len(rows) == 1:
+        message = queue.message(first.id, first.actor, first.queue, first.args)
+    else:
+        items = [(d.id, d.args, d.trace_context) for d in rows]
+        message = queue.batch_message(first.actor, first.queue, items)
+    if first.trace_context is not None:
+        message.options["trace_context"] = first.trace_context
+    return message
 
 
 def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:

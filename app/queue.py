@@ -238,6 +238,21 @@ def message(
     )
 
 
+def batch_message(
+    actor: str, queue: str, items: list[tuple[int, dict[str, Any], str | None]]
+) -> dramatiq.Message[Any]:
+    """One message for several outbox rows of ``actor``: ``(outbox id, args, trace
+    context)`` each, in ``outbox_batch``. The worker works them as one batch
+    (``actors/batch.py``); each row keeps its own attempts, outcome and retries."""
+    return dramatiq.Message(
+        queue_name=queue,
+        actor_name=actor,
+        args=(),
+        kwargs={},
+        options={"outbox_batch": [list(item) for item in items]},
+    )
+
+
 def _ms(delay: timedelta) -> int | None:
     ms = int(delay.total_seconds() * 1000)
     return ms if ms > 0 else None

@@ -330,16 +330,12 @@ BEGIN
     END IF;
     IF gone IS NOT NULL THEN
         DELETE FROM cids WHERE key_type = OLD.key_type AND cid = gone;
-        UPDATE vsyncs SET vsync = vsync # ('x' || gone)::bit(256), entries = entries - 1,
-                          updated_at = at
-        WHERE key_type = OLD.key_type AND shard = ('x' || substr(gone, 1, 1))::bit(4)::int;
+        PERFORM vsync_move(OLD.key_type, gone, -1, at);
     END IF;
     IF came IS NOT NULL THEN
         INSERT INTO cids (key_type, cid, entry_id, request_id, added_at)
         VALUES (NEW.key_type, came, NEW.id, NEW.request_id, at);
-        UPDATE vsyncs SET vsync = vsync # ('x' || came)::bit(256), entries = entries + 1,
-                          updated_at = at
-        WHERE key_type = NEW.key_type AND shard = ('x' || substr(came, 1, 1))::bit(4)::int;
+        PERFORM vsync_move(NEW.key_type, came, 1, at);
     END IF;
     RETURN NULL;
 END $$;
@@ -503,6 +499,42 @@ BEGIN
             coalesce(nullif(current_setting('dict.now', true), '')::timestamptz,
                      clock_timestamp()));
     RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.vsync_flush() RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM 1 FROM vsyncs v
+    WHERE (v.key_type, v.shard) IN (SELECT key_type, shard FROM vsync_deltas
+                                    WHERE xact = pg_current_xact_id())
+    ORDER BY v.key_type, v.shard
+    FOR UPDATE;  -- in one order: two batches never deadlock on the shards
+    UPDATE vsyncs v
+    SET vsync = v.vsync # d.delta, entries = v.entries + d.entries,
+        updated_at = greatest(v.updated_at, d.at)
+    FROM (SELECT key_type, shard, bit_xor(delta) AS delta, sum(entries)::int AS entries,
+                 max(at) AS at
+          FROM vsync_deltas WHERE xact = pg_current_xact_id()
+          GROUP BY key_type, shard) d
+    WHERE v.key_type = d.key_type AND v.shard = d.shard;
+    DELETE FROM vsync_deltas WHERE xact = pg_current_xact_id();
+END $$;
+
+CREATE FUNCTION public.vsync_move(kind text, cid text, n integer, at timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    part int := ('x' || substr(cid, 1, 1))::bit(4)::int;
+BEGIN
+    IF current_setting('dict.vsync_deferred', true) = 'on' THEN
+        INSERT INTO vsync_deltas (key_type, shard, delta, entries, at)
+        VALUES (kind, part, ('x' || cid)::bit(256), n, at);
+    ELSE
+        UPDATE vsyncs SET vsync = vsync # ('x' || cid)::bit(256), entries = entries + n,
+                          updated_at = at
+        WHERE key_type = kind AND shard = part;
+    END IF;
 END $$;
 
 CREATE TABLE ops.actions (
@@ -2079,6 +2111,17 @@ ALTER TABLE public.sync_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE UNLOGGED TABLE public.vsync_deltas (
+    xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    key_type text NOT NULL,
+    shard smallint NOT NULL,
+    delta bit(256) NOT NULL,
+    entries integer NOT NULL,
+    at timestamp with time zone NOT NULL
+);
+
+COMMENT ON TABLE public.vsync_deltas IS 'CID moves of a batch transaction not yet applied to vsyncs: written and emptied within that transaction (vsync_flush), so never seen by another; unlogged, as nothing here outlives its transaction';
+
 ALTER TABLE ONLY public.dict_cids ATTACH PARTITION public.dict_cids_cnpj FOR VALUES IN ('CNPJ');
 
 ALTER TABLE ONLY public.dict_cids_cnpj ATTACH PARTITION public.dict_cids_cnpj_0 FOR VALUES FROM ('0') TO ('1');
@@ -2444,6 +2487,8 @@ CREATE INDEX sync_runs_key_type_started ON public.sync_runs USING btree (key_typ
 CREATE INDEX sync_runs_listing ON public.sync_runs USING btree (started_at, id);
 
 CREATE UNIQUE INDEX sync_runs_one_open_per_key_type ON public.sync_runs USING btree (key_type) WHERE (status <> ALL (ARRAY['ok'::text, 'failed'::text, 'rejected'::text]));
+
+CREATE INDEX vsync_deltas_xact ON public.vsync_deltas USING btree (xact);
 
 ALTER INDEX public.rate_limit_readings_pkey ATTACH PARTITION public.rate_limit_readings_default_pkey;
 

@@ -13,7 +13,7 @@ SELECT pg_advisory_unlock(%(key)s) AS unlocked;
 -- each event taking its id here. One statement, so the batch's ids become visible together
 -- and before the lock is released. Every pending row has its outbox row (a foreign key).
 -- An event row written by hand without a topic or a payload is logged as it is: it never
--- blocks the others. Answers how many were taken (fewer than the limit: none is left).
+-- blocks the others. Each logged event's outbox row is done. Answers how many were taken (fewer than the limit: none is left).
 WITH moved AS (
     DELETE FROM event_log_pending
     WHERE outbox_id IN (SELECT outbox_id FROM event_log_pending
@@ -28,6 +28,12 @@ WITH moved AS (
     FROM moved JOIN outbox o ON o.id = moved.outbox_id
     ORDER BY o.id
     RETURNING id
+), done AS (
+    -- the event's outbox row is done once its event is logged: a worker that publishes
+    -- after its batch (actors/batch.py) sends no publish_event message to mark it
+    UPDATE outbox o SET status = 'done', finished_at = %(now)s
+    FROM moved
+    WHERE o.id = moved.outbox_id AND o.status IN ('pending', 'dispatched')
 )
 SELECT count(*) AS moved FROM moved;
 

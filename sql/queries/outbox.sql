@@ -56,6 +56,39 @@ SET last_error = %(error)s,
     lease_until = greatest(lease_until, %(now)s + make_interval(secs => %(lease_s)s))
 WHERE id = %(id)s AND status = 'dispatched';
 
+-- name: live
+-- The rows of a batch message still to work (a duplicate delivery finds them done).
+SELECT id FROM outbox WHERE id = ANY(%(ids)s) AND status = 'dispatched' ORDER BY id;
+
+-- name: lock_batch
+-- A batch's transaction locks its rows still dispatched, in id order (two deliveries of
+-- one batch apply it once: the second waits here, then finds the rows done), and defers
+-- its VSync moves to its end (end_batch; migration 0022).
+WITH deferred AS (SELECT set_config('dict.vsync_deferred', 'on', true))
+SELECT id, attempts FROM outbox, deferred
+WHERE id = ANY(%(ids)s) AND status = 'dispatched'
+ORDER BY id
+FOR UPDATE OF outbox;
+
+-- name: end_batch
+-- The rows applied are done, and the batch's VSync moves are applied, a shard at a time
+-- in one order (vsync_flush, migration 0022), just before the commit.
+WITH done AS (
+    UPDATE outbox SET status = 'done', finished_at = %(now)s
+    WHERE id = ANY(%(ids)s) AND status IN ('dispatched', 'pending')
+)
+SELECT vsync_flush();
+
+-- name: retry_later
+-- A row of a batch whose work raised: the others commit, this one is handed out again
+-- alone after its backoff (re-sent now with that delay, its lease past it), one more
+-- attempt counted.
+UPDATE outbox
+SET last_error = %(error)s, attempts = attempts + 1, deliver_at = %(at)s,
+    lease_until = %(at)s + make_interval(secs => %(lease_s)s)
+WHERE id = %(id)s AND status = 'dispatched'
+RETURNING id, actor, queue, args, deliver_at, trace_context;
+
 -- name: backlog
 SELECT count(*) FILTER (WHERE status = 'pending' AND deliver_at <= %(now)s) AS due,
        min(deliver_at) FILTER (WHERE status = 'pending' AND deliver_at <= %(now)s) AS oldest_due,

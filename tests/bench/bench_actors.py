@@ -1,15 +1,19 @@
-"""A bench-only actor: apply the DICT's 'registered' answer to an entry (one transition)."""
+"""A bench-only actor: apply the DICT's 'registered' answer to an entry (one transition),
+as ``register_entry`` does once the DICT answered, batched like every outbox actor."""
 
 from __future__ import annotations
 
 import dramatiq
 
-import actors  # noqa: F401  (the broker and its middleware)
+from actors import batch, broker
 from app import outbox
 from statemachines import entry
+from statemachines.core import IllegalTrigger
 
 
 @dramatiq.actor(queue_name="bench")
 def bench_registered(entry_id: str, key: str) -> None:
-    with outbox.step(actor="bench", trigger="registered") as s:
-        entry.registered(s, entry_id, key)
+    outbox.apply(lambda s: entry.registered(s, entry_id, key), moot=(IllegalTrigger,))
+
+
+batch.install(broker, {"bench_registered"})

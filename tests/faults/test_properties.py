@@ -476,15 +476,15 @@ class World:
         for name in self.r.scan_iter("dramatiq:*.msgs"):
             for raw in self.r.hgetall(name).values():
                 m = dramatiq.Message.decode(cast(bytes, raw))
-                row = m.options["outbox_id"]
                 eta = m.options.get("eta")
                 # The delay Dramatiq was given, on the frozen clock (eta is real time).
                 delay = timedelta(milliseconds=eta - m.message_timestamp) if eta else timedelta()
-                sent = Sent(m, row, now + delay)
-                if row in self.completed_at or row in self.cancelled:
-                    self.wrong.append(f"row {row} handed out again at {now}")
-                self.sent.append(sent)
-                self.in_flight.append(sent)
+                for row, one in _rows(m):
+                    sent = Sent(one, row, now + delay)
+                    if row in self.completed_at or row in self.cancelled:
+                        self.wrong.append(f"row {row} handed out again at {now}")
+                    self.sent.append(sent)
+                    self.in_flight.append(sent)
         taken = list(self.r.scan_iter("dramatiq:*"))
         if taken:
             self.r.delete(*taken)
@@ -524,6 +524,16 @@ class World:
             self.do(Tick(1))
             self.do(Deliver(["run"]))
             clock.advance(outbox.LEASE)
+
+
+def _rows(m: dramatiq.Message[object]) -> list[tuple[int, dramatiq.Message[Any]]]:
+    """The rows a message carries, each as its own message: a batch message's rows
+    (``outbox_batch``) are each a unit of work with its own outcome (actors/batch.py;
+    tests/integration/spine/test_batch.py covers the batch itself)."""
+    batch = m.options.get("outbox_batch")
+    if batch is None:
+        return [(m.options["outbox_id"], cast(Any, m))]
+    return [(row, queue.message(row, m.actor_name, m.queue_name, args)) for row, args, _ in batch]
 
 
 def _one(conn: db.Conn, sql: str, *params: object) -> Any:

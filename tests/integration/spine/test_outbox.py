@@ -286,8 +286,9 @@ def test_a_redis_failure_reaches_every_sender_of_the_batch(monkeypatch) -> None:
 def test_a_batch_is_enqueued_after_redis_lost_its_scripts(database_url, broker_redis) -> None:
     """Redis restarted (SCRIPT FLUSH): the next batch reloads the script and arrives."""
     with outbox.step() as s:
-        s.add([outbox.task("probe", n=1), outbox.task("probe", n=2)])
+        s.add([outbox.task("probe", n=1), outbox.task("probe", n=2)])  # one message
     broker_redis.script_flush()
-    with outbox.step() as s:
-        s.add([outbox.task("probe", n=3), outbox.task("probe", n=4)])
-    assert _queued(broker_redis) == 4
+    with outbox.step() as s:  # two messages (now and later): one pipeline
+        later = s.now + timedelta(seconds=30)
+        s.add([outbox.task("probe", n=3), outbox.timer("probe", later, dedupe_key="later")])
+    assert _queued(broker_redis) == 3
