@@ -40,7 +40,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
-from dramatiq.common import compute_backoff
 from dramatiq.middleware import CurrentMessage
 
 from actors.spine import publish_events
@@ -121,15 +120,7 @@ def _prepare(fn: Callable[..., Any], outbox_id: int, args: dict[str, Any]) -> ou
 def retry_at(
     actor: dramatiq.Actor[Any, Any], error: BaseException, attempts: int, now: datetime
 ) -> datetime | None:
-    """When a row is tried again, as Dramatiq's ``Retries`` would retry its message: the
-    actor's ``retry_when`` (or the broker's, ``queue.retry_when``) given the retries so
-    far (the row's attempts but the first), the backoff doubling from ``min_backoff`` to
-    ``max_backoff``; None when retrying cannot help (a dead letter)."""
-    retries = max(attempts - 1, 0)
-    when = actor.options.get("retry_when", queue.retry_when)
-    if not when(retries, error):
-        return None
-    low = actor.options.get("min_backoff", queue.MIN_BACKOFF_MS)
-    high = actor.options.get("max_backoff", queue.MAX_BACKOFF_MS)
-    _, backoff_ms = compute_backoff(retries, factor=low, max_backoff=high)
-    return now + timedelta(milliseconds=backoff_ms)
+    """When a row is tried again, as ``queue.Retries`` would retry its message (the
+    retries so far: the row's attempts but the first); None for a dead letter."""
+    delay_ms = queue.retry_delay_ms(actor.options, max(attempts - 1, 0), error)
+    return None if delay_ms is None else now + timedelta(milliseconds=delay_ms)

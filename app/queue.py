@@ -24,7 +24,7 @@ import psycopg
 import psycopg_pool
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import compute_backoff, current_millis, dq_name
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -78,6 +78,27 @@ def through_outages(_retries: int, exc: BaseException) -> bool:
 
 
 OUTAGES_ONLY: dict[str, Any] = {"retry_when": through_outages}
+
+
+def retry_delay_ms(options: dict[str, Any], retries: int, exc: BaseException) -> int | None:
+    """The wait before work that raised ``exc`` after ``retries`` retries is tried again,
+    by the rules of ``Retries`` for an outbox row's work (``options``: its actor's), or
+    None for a dead letter. For rows Dramatiq does not retry itself: a batch's
+    (``actors/batch.py``)."""
+    if getattr(exc, "retryable", True) is False:
+        return None
+    when = options.get("retry_when")
+    limit = options.get("max_retries", MAX_RETRIES)
+    if when is not None:
+        if not when(retries, exc):
+            return None
+    elif limit and outage(exc):
+        retries = min(retries, limit - 1)
+    elif retries >= limit:
+        return None
+    low = options.get("min_backoff", MIN_BACKOFF_MS)
+    high = options.get("max_backoff", MAX_BACKOFF_MS)
+    return int(compute_backoff(retries, factor=low, max_backoff=high)[1])
 
 
 class Retries(DramatiqRetries):
