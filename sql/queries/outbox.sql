@@ -63,7 +63,7 @@ SELECT id FROM outbox WHERE id = ANY(%(ids)s) AND status = 'dispatched' ORDER BY
 -- name: lock_batch
 -- A batch's transaction locks its rows still dispatched, in id order (two deliveries of
 -- one batch apply it once: the second waits here, then finds the rows done), and defers
--- its VSync moves to its end (end_batch; migration 0022).
+-- its VSync moves to its end (end_batch; migration 0023).
 WITH deferred AS (SELECT set_config('dict.vsync_deferred', 'on', true))
 SELECT id, attempts FROM outbox, deferred
 WHERE id = ANY(%(ids)s) AND status = 'dispatched'
@@ -72,7 +72,7 @@ FOR UPDATE OF outbox;
 
 -- name: end_batch
 -- The rows applied are done, and the batch's VSync moves are applied, a shard at a time
--- in one order (vsync_flush, migration 0022), just before the commit.
+-- in one order (vsync_flush, migration 0023), just before the commit.
 WITH done AS (
     UPDATE outbox SET status = 'done', finished_at = %(now)s
     WHERE id = ANY(%(ids)s) AND status IN ('dispatched', 'pending')
