@@ -97,17 +97,7 @@ def test_a_worker_dead_letters_a_message_whose_retries_are_over(
         raise problems.EntryInvalid("no") if final else ConnectionError("bridge gone")
 
     over = {} if final else {"retry_when": lambda retries, exc: False}  # no retry left
-    dramatiq.actor(boom, broker=broker, actor_name="probe", queue_name="default", **over)
-    with outbox.step() as s:
-        s.add([outbox.task("probe")])
-    (row_id,) = (d.id for d in s.dispatches)
-    worker = dramatiq.Worker(broker, queues={"default"}, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        broker.join("default", timeout=20_000)
-    finally:
-        worker.stop()
-    assert _status(row_id) == "failed"
+    assert _status(_run_probe(broker, boom, **over)) == "failed"
 
 
 def _run_probe(broker: dramatiq.Broker, fn: Any, **options: Any) -> int:
