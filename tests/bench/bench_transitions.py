@@ -241,7 +241,7 @@ NOTES = [
     "carries up to 50 rows of one actor (actors/batch.py): per row a SAVEPOINT, the lock,",
     "the UPDATE, the event's outbox INSERT and a RELEASE in one transaction a batch; the rows",
     "done, the VSync shards moved (once a batch, in shard order: vsync_flush, migration",
-    "0022) and the events published once a batch. Before vsync_flush, batches holding the",
+    "0023) and the events published once a batch. Before vsync_flush, batches holding the",
     "16 VSync shard rows for their whole length queued behind each other and deadlocked",
     "(261 of 20,000 transitions done in 10 minutes).",
     "",
