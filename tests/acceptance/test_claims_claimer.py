@@ -12,7 +12,7 @@ from tests.acceptance.claims_helpers import (
     pass_time,
     until_status,
 )
-from tests.acceptance.conftest import Stack
+from tests.acceptance.conftest import Stack, wait_until
 from tests.acceptance.test_entries import account, dict_vsyncs, our_vsyncs, person
 
 CUSTOMER = "52998224725"
@@ -28,11 +28,21 @@ def claim_body(key: str, claim_type: str) -> dict[str, Any]:
     }
 
 
+def settled(stack: Stack, claim_id: str) -> dict[str, Any] | None:
+    """The claim once every next action is a deadline (no call of ours in flight)."""
+    with stack.http() as http:
+        claim = http.get(f"/v1/claims/{claim_id}").json()
+    return claim if all(a["deadline"] for a in claim["next_actions"]) else None
+
+
 def submit(stack: Stack, key: str, claim_type: str) -> dict[str, Any]:
     with stack.http() as http:
         r = http.post("/v1/claims", json=claim_body(key, claim_type))
         assert r.status_code == 202, r.text
-    ours = until_status(stack, r.json()["id"], "open")
+    claim_id = r.json()["id"]
+    until_status(stack, claim_id, "open")
+    # the CreateClaim task's row is marked done just after the claim opens
+    ours = wait_until(lambda: settled(stack, claim_id), what="the CreateClaim task done")
     assert ours["role"] == "CLAIMER" and ours["dict_id"]
     return ours
 
