@@ -254,21 +254,14 @@ class DictClient:
             return self.breaker.call(lambda: self._invoke(rpc_name, request, timeout))
         except problems.DictProblem as problem:
             outcome = problem.type
-            if problem.http_status >= 500 or isinstance(problem, problems.RateLimited):
-                self._unanswered(rpc_name, request)
+            if problem.answered and problem.http_status == 500 and self.limiter is not None:
+                self.limiter.give_back(rpc_name, request)  # a 500 costs nothing (DICT.md §4)
             raise
         except Exception as exc:
             outcome = type(exc).__name__
-            self._unanswered(rpc_name, request)
             raise
         finally:
             metrics.observe(rpc_name, outcome, time.perf_counter() - started)
-
-    def _unanswered(self, rpc_name: str, request: Message) -> None:
-        """The DICT did not answer the call (or refused it as RateLimited): it cost no
-        token, so ours is given back."""
-        if self.limiter is not None:
-            self.limiter.give_back(rpc_name, request)
 
     def _invoke(self, rpc_name: str, request: Message, timeout: float | None) -> Any:
         method = getattr(self._stub, rpc_name)

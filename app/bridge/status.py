@@ -63,12 +63,14 @@ def from_rpc_error(error: grpc.RpcError) -> problems.DictProblem:
                 detail = pb.Problem()
                 any_detail.Unpack(detail)
                 cls = problems.problem_class(detail.type)
-                return cls(
+                answered = cls(
                     detail.detail,
                     violations=[(v.field, v.reason) for v in detail.violations],
                     retry_after_s=detail.retry_after_seconds or None,
                     correlation_id=detail.correlation_id,
                 )
+                answered.answered = True
+                return answered
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     cls = _CODE_TO_PROBLEM.get(code, problems.InternalServerError)
     details = error.details() if hasattr(error, "details") else ""

@@ -32,6 +32,9 @@ class DictProblem(Exception):
         self.violations = violations or []
         self.retry_after_s = retry_after_s
         self.correlation_id = correlation_id
+        self.answered = False
+        """True when the DICT's own answer carried it (set by the bridge client); a
+        transport failure or a timeout is not an answer: the call may have been applied."""
 
 
 _CATALOGUE: dict[str, type[DictProblem]] = {}

@@ -5,8 +5,11 @@ Every call the workers make to the DICT takes a token from our copy of the bucke
 policy draws on, before it leaves (``DictClient._call``). The copies live in Redis, one
 per policy, shared by every worker and API process and changed only by the script of
 ``app.ratelimit.buckets``: refill continuously at the DICT's rate, admit while a whole
-token is left. A call the DICT did not answer (a 5xx, a transport failure, its own 429)
-costs it nothing, so its token is given back.
+token is left. "Every non-500 response costs 1" (DICT.md §4): only a 500 the DICT
+answered gives its token back. A timeout, a lost answer or a bridge that could not be
+reached keeps it spent, since the DICT may have applied and charged the call (a repeat
+with the same RequestId is charged again); so does a 429. Our copy errs low, never high,
+and refills.
 
 The buckets' sizes are the DICT's: its latest reading of each policy (``observe``, from
 the bucket poll) when there is one, else ``app.domain.buckets`` for our category. A
@@ -154,7 +157,7 @@ class Limiter:
         return 0.0 if int(result[0]) == 1 else int(result[1]) / 1000
 
     def give_back(self, rpc: str, request: Any, now: datetime | None = None) -> None:
-        """The DICT did not answer (5xx, transport, its 429): the call cost nothing."""
+        """The DICT answered 500: the call cost nothing."""
         name = policy_name(rpc, request)
         if name is not None:
             self._run("credit", name, 1, now or clock.now())

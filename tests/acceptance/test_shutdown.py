@@ -61,9 +61,11 @@ def exit_after(proc: Proc, sent_at: float, timeout_s: float) -> float:
 
 
 def refused(url: str) -> bool:
+    """No new request is served: the connection is refused, or (accepted by the kernel
+    in the moment the listener closes) closed without an answer."""
     try:
         httpx.get(f"{url}/health", timeout=1)
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
         return True
     return False
 

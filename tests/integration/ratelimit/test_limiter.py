@@ -89,17 +89,41 @@ def test_a_held_call_is_never_sent(sim: Any, admin: Any) -> None:
     assert admin.get_call_counts("").by_method["ListBucketStates"] == 0
 
 
-def test_a_call_the_dict_did_not_answer_gives_the_token_back(sim: Any, admin: Any) -> None:
+@pytest.mark.parametrize("fault", ["unavailable_ratio", "drop_ratio"])
+def test_a_call_without_an_answer_keeps_its_token_spent(sim: Any, admin: Any, fault: str) -> None:
+    """No answer (the bridge unreachable, or the answer lost after the DICT applied and
+    charged the call): the client cannot tell which, so our copy stays the stricter."""
     from app.bridge.client import DictClient
     from tests.integration.bridge.builders import OURS
 
-    admin.set_faults(unavailable_ratio=1.0, methods=["ListBucketStates"])
+    admin.set_faults(**{fault: 1.0}, methods=["ListBucketStates"])
     try:
         with DictClient(sim.address, OURS) as client:
             counting = _Counting(0.0)
             client.limiter = counting
             with pytest.raises(problems.DictProblem):
                 client.list_bucket_states(pb.ListBucketStatesRequest(participant=OURS))
-        assert counting.given_back == 1
+        assert counting.given_back == 0
     finally:
         admin.set_faults()
+
+
+def test_a_500_the_dict_answered_gives_the_token_back(sim: Any) -> None:
+    """DICT.md §4: every non-500 response costs 1; a 500 costs nothing."""
+    from app.bridge.client import DictClient
+    from app.bridge.status import from_rpc_error
+    from tests.integration.bridge.builders import OURS
+    from tests.unit.bridge.test_errors import FinishedCall
+
+    answered = FinishedCall.carrying(problems.InternalServerError("DICT fault"))
+    with DictClient(sim.address, OURS) as client:
+        counting = _Counting(0.0)
+        client.limiter = counting
+
+        def the_dict_answers_500(*_: Any) -> Any:
+            raise from_rpc_error(answered)
+
+        client._invoke = the_dict_answers_500  # type: ignore[method-assign]
+        with pytest.raises(problems.InternalServerError):
+            client.list_bucket_states(pb.ListBucketStatesRequest(participant=OURS))
+    assert counting.given_back == 1
