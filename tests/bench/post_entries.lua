@@ -1,4 +1,5 @@
--- wrk script: POST /v1/entries with a distinct phone key per request.
+-- wrk script: POST /v1/entries (or WRK_PATH: the ceiling's /bench/entries) with a distinct
+-- phone key per request.
 local counter = 0
 local threads = 0
 
@@ -11,6 +12,7 @@ function init(args)
   -- distinct per run and per thread: +55 <run 2 digits> <thread> 9 <counter 7 digits>
   prefix = string.format("+55%02d%d9", tonumber(os.getenv("WRK_RUN") or "10"), tid)
   key = os.getenv("API_KEY")
+  path = os.getenv("WRK_PATH") or "/v1/entries"
 end
 
 function request()
@@ -19,7 +21,7 @@ function request()
     '","account":{"participant":"12345678","branch":"1","account_number":"123456",' ..
     '"account_type":"CACC","opening_date":"2020-03-01T03:00:00Z"},' ..
     '"owner":{"type":"NATURAL_PERSON","tax_id":"52998224725","name":"Maria da Silva"}}'
-  return wrk.format("POST", "/v1/entries", {
+  return wrk.format("POST", path, {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. key,
   }, body)
