@@ -656,10 +656,23 @@ def _run_id(client: redis.Redis) -> str:
         return ""
 
 
-def prune(before: datetime) -> None:
-    """Forget rows done or cancelled before ``before`` (the maintenance cron)."""
-    with db.pool().connection() as conn:
-        conn.execute(db.q("outbox.prune_done"), {"before": before})
+PRUNE_SLICE = 10_000
+"""Rows a prune deletes per transaction: a large PSP finishes millions of rows a day, and
+one DELETE of them all would hold back vacuum's horizon on every table for minutes."""
+
+
+def prune(before: datetime, slice_rows: int = PRUNE_SLICE) -> int:
+    """Forget rows done or cancelled before ``before`` (the maintenance cron), a slice
+    per transaction; how many."""
+    after, pruned = 0, 0
+    while True:
+        with db.pool().connection() as conn:
+            params = {"before": before, "after": after, "limit": slice_rows}
+            ids = [r["id"] for r in conn.execute(db.q("outbox.prune_done"), params)]
+        pruned += len(ids)
+        if len(ids) < slice_rows:
+            return pruned
+        after = max(ids)
 
 
 def finish(

@@ -97,7 +97,16 @@ SELECT count(*) FILTER (WHERE status = 'pending' AND deliver_at <= %(now)s) AS d
 FROM outbox WHERE status IN ('pending', 'dispatched', 'failed');
 
 -- name: prune_done
-DELETE FROM outbox WHERE status IN ('done', 'cancelled') AND finished_at < %(before)s;
+-- One slice of the prune, in id order after %(after)s (the primary key's order: the old
+-- rows first); the caller loops until a slice comes back short.
+WITH slice AS (
+    SELECT id FROM outbox
+    WHERE id > %(after)s AND status IN ('done', 'cancelled') AND finished_at < %(before)s
+    ORDER BY id
+    LIMIT %(limit)s
+)
+DELETE FROM outbox o USING slice WHERE o.id = slice.id
+RETURNING o.id;
 
 -- name: by_status
 SELECT id, actor, subject, attempts FROM outbox WHERE status = %(status)s ORDER BY id;

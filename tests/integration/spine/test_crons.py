@@ -35,3 +35,24 @@ def test_maintenance_prunes_old_finished_rows_only(database_url: str, redis_url:
     with db.pool().connection() as conn:
         left = [r["id"] for r in conn.execute("SELECT id FROM outbox ORDER BY id")]
     assert left == [recent, running]
+
+
+def test_the_prune_deletes_a_slice_per_transaction(database_url: str, redis_url: str) -> None:
+    from datetime import timedelta
+
+    from app import clock, db, outbox
+
+    with outbox.step() as s:
+        s.add([outbox.task("probe", n=n) for n in range(7)])
+    ids = [d.id for d in s.dispatches]
+    for i in ids[:6]:
+        outbox.finish(i)
+    with db.pool().connection() as conn:
+        conn.execute(
+            "UPDATE outbox SET finished_at = %s WHERE id = ANY(%s) AND id <> %s",
+            (clock.now() - timedelta(days=8), ids[:6], ids[3]),
+        )
+    assert outbox.prune(clock.now() - timedelta(days=7), slice_rows=2) == 5
+    with db.pool().connection() as conn:
+        left = [r["id"] for r in conn.execute("SELECT id FROM outbox ORDER BY id")]
+    assert left == [ids[3], ids[6]]  # finished too recently; not finished
