@@ -52,3 +52,14 @@ def test_the_settings_are_wired_and_documented(variable: str) -> None:
     assert f"`history.{name}` | {default} |" in (chart / "README.md").read_text()
     assert variable in (ROOT / "README.md").read_text()
     assert variable in (ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_the_event_retention_is_wired_through_the_chart() -> None:
+    chart = ROOT / "charts" / "dict-connect"
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    assert values["events"]["retentionDays"] == settings.EVENT_RETENTION_DAYS
+    helpers = (chart / "templates" / "_helpers.tpl").read_text()
+    wired = r"- name: EVENT_RETENTION_DAYS\n\s+value: \{\{ \.Values\.events\.retentionDays \|"
+    assert re.search(wired, helpers)
+    row = f"`events.retentionDays` | {settings.EVENT_RETENTION_DAYS} |"
+    assert row in (chart / "README.md").read_text()

@@ -183,6 +183,8 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.history.retentionMonths | quote }}
 - name: HISTORY_ARCHIVE_MONTHS
   value: {{ .Values.history.archiveMonths | quote }}
+- name: EVENT_RETENTION_DAYS
+  value: {{ .Values.events.retentionDays | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- with .Values.extraEnv }}
