@@ -392,7 +392,12 @@ reader would skip an event whose transaction took a smaller id but committed lat
 (`sql/migrations/0020_event_log.sql`).
 
 Events are kept `EVENT_RETENTION_DAYS` days after publication (default {retention}), then
-removed by the daily maintenance.
+removed by the daily maintenance (the chart's `events.retentionDays`).
+
+An event is published within a second of its commit (by the worker after its batch),
+or within a minute (by the relay). `dict_events_unpublished` and
+`dict_events_oldest_unpublished_seconds` show what waits, and `DictEventsNotPublished`
+fires when the oldest waits more than 5 minutes (`docs/runbooks/outbox.md`).
 
 Two ways to read them, one id:
 

@@ -724,7 +724,7 @@ class BacklogCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         from app.domain.sync import KEY_TYPES
-        from app.repo import claims, med, polls, rate_limits, sync_runs
+        from app.repo import claims, event_log, med, polls, rate_limits, sync_runs
 
         now = clock.now()
         with db.pool().connection() as conn:
@@ -737,6 +737,7 @@ class BacklogCollector:
             sync_last = sync_runs.last_finished(conn)
             med_state = med.gauges(conn, now, *med_params())
             buckets = rate_limits.gauges(conn)
+            events = event_log.lag(conn)
         assert row is not None  # an aggregate always answers one row
         oldest = row.oldest_due
         yield GaugeMetricFamily(
@@ -752,6 +753,17 @@ class BacklogCollector:
         )
         yield GaugeMetricFamily(
             "dict_outbox_dead_rows", "Outbox rows that failed (dead letters)", value=row.dead
+        )
+        yield GaugeMetricFamily(
+            "dict_events_unpublished",
+            "Events for core banking committed and not yet logged, or logged and not yet"
+            " pushed to the Redis streams",
+            value=events.unlogged + events.unpushed,
+        )
+        yield GaugeMetricFamily(
+            "dict_events_oldest_unpublished_seconds",
+            "Age of the oldest event committed and not yet logged or pushed (publication lag)",
+            value=max(0.0, (now - events.oldest).total_seconds()) if events.oldest else 0.0,
         )
         by_status = GaugeMetricFamily(
             "dict_claims_open", "Open claims by role and status", labels=["role", "status"]

@@ -9,13 +9,14 @@ event that commits late (``sql/migrations/0020_event_log.sql`` says why).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from app import db
-from app.repo import many, run
+from app.repo import many, one, run
 
 PUBLICATION_LOCK = 0x0D1CE7E7
 """The session advisory lock key publication holds (``migrate`` holds 0x0D1C7C07)."""
@@ -68,6 +69,22 @@ def waiting(conn: db.Conn) -> bool:
     """Is there an event to log or to push?"""
     row = conn.execute(db.q("event_log.waiting")).fetchone()
     return bool(row and row["waiting"])
+
+
+@dataclass(frozen=True)
+class Lag:
+    """Publication's backlog: events not yet logged, logged and not yet pushed, and
+    when the oldest of them was committed."""
+
+    unlogged: int
+    unpushed: int
+    oldest: datetime | None
+
+
+def lag(conn: db.Conn) -> Lag:
+    found = one(conn, "event_log.lag", {}, Lag)
+    assert found is not None  # an aggregate always answers one row
+    return found
 
 
 def after(conn: db.Conn, after_id: int, limit: int) -> list[EventRow]:

@@ -76,3 +76,14 @@ WITH gone AS (
 UPDATE event_log_state
 SET pruned_through = greatest(pruned_through, coalesce((SELECT max(id) FROM gone), 0))
 RETURNING (SELECT count(*) FROM gone) AS pruned;
+
+-- name: lag
+-- Publication's backlog for the metrics: events committed and not logged, logged and
+-- not pushed to the Redis streams, and the commit time of the oldest of them.
+SELECT (SELECT count(*) FROM event_log_pending) AS unlogged,
+       (SELECT count(*) FROM event_log
+        WHERE id > (SELECT pushed_through FROM event_log_state)) AS unpushed,
+       least((SELECT min(o.created_at) FROM event_log_pending p
+              JOIN outbox o ON o.id = p.outbox_id),
+             (SELECT min(occurred_at) FROM event_log
+              WHERE id > (SELECT pushed_through FROM event_log_state))) AS oldest;

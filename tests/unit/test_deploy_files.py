@@ -520,7 +520,7 @@ def _known_metrics() -> dict[str, set[str]]:
     assert "dict_lookup_own_index_built" in gauges, "RedisCollector's gauges changed"
     known |= {name: set() for name in gauges}
     outbox = (ROOT / "app" / "outbox.py").read_text()
-    known |= {name: set() for name in re.findall(r'"(dict_outbox_[a-z_]+)"', outbox)}
+    known |= {name: set() for name in re.findall(r'"(dict_(?:outbox|events)_[a-z_]+)"', outbox)}
     known |= {"dict_claims_open": {"role", "status"}, "dict_claims_deadline_missed": {"role"}}
     known |= {name: set() for name in re.findall(r'"(dict_claims_(?:poll|anomal)[a-z_]+)"', outbox)}
     sync = set(re.findall(r'"(dict_sync_[a-z_]+)"', outbox))  # _sync_gauges: per key type
@@ -583,6 +583,7 @@ def test_alerts_and_dashboard_use_exported_metrics_and_labels() -> None:
         "dict_outbox_dead_rows",
         "dict_outbox_oldest_due_seconds",
         "dict_outbox_due_rows",
+        "dict_events_oldest_unpublished_seconds",
         "dict_claims_deadline_missed",
         "dict_claims_poll_age_seconds",
         "dict_claims_poll_failures",

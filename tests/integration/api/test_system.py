@@ -127,6 +127,22 @@ def test_metrics_show_the_outbox_backlog(client, database_url) -> None:
     assert 290 < oldest < 400
 
 
+def test_metrics_show_events_core_banking_has_not_been_given(client, database_url) -> None:
+    """An event committed 5 minutes ago and never published (no worker, no relay)."""
+    from app import db
+
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO outbox (actor, queue, kind, args, status, deliver_at, created_at)"
+            " VALUES ('publish_event', 'events', 'event', '{\"topic\": \"entries.created\"}',"
+            "         'pending', now() + interval '1 day', now() - interval '5 minutes')"
+        )
+    text = client.get("/metrics").text
+    assert "dict_events_unpublished 1.0" in text
+    oldest = float(text.split("\ndict_events_oldest_unpublished_seconds ")[1].split()[0])
+    assert 290 < oldest < 400
+
+
 def test_scrapes_in_a_loop_read_the_database_once_per_interval(
     client, database_url, monkeypatch
 ) -> None:
