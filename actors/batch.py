@@ -16,8 +16,9 @@ A batch, row by row the same work as one message each, with less paid per row:
    committing then.
 3. One transaction (``outbox.apply_batch``) locks the rows still dispatched, applies
    each row's answer (with no savepoint a row first; if one raises, again with a
-   savepoint each) and records each row's outcome beside it: done; or, for a row whose work raised, rolled back to its savepoint and handed
-   out again alone after its backoff (``retry_at``: the actor's own retry policy, the
+   savepoint each) and records each row's outcome beside it: done; or, for a row
+   whose work raised, rolled back to its savepoint and handed out again alone after
+   its backoff (``retry_at``: the actor's own retry policy, the
    row's attempts), or failed into the dead letters; the limiter's wait defers the row.
    One row's failure never fails the others, and no row is retried twice.
 4. After the commit, the new rows are enqueued, and the events the batch wrote are
