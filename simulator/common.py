@@ -29,10 +29,14 @@ def key_type(value: str) -> str:
 
 
 def limit(value: int, default: int, maximum: int) -> int:
-    """A list's page size: ``default`` when unset, at most ``maximum``."""
+    """A list's page size: ``default`` when unset. A Limit out of its schema ("minimum"
+    1, "maximum" 200 or the list's own) is refused, not cut down: the DICT validates
+    its query parameters against the schema (as ``infractions._page_size``)."""
     if value < 0:
         raise problems.BadRequest("limit must be positive", violations=[("limit", "min")])
-    return min(value or default, maximum)
+    if value > maximum:
+        raise problems.BadRequest(f"limit must be at most {maximum}", violations=[("limit", "max")])
+    return value or default
 
 
 def visible_until_us(sim: Simulator) -> int:

@@ -94,10 +94,16 @@ def test_a_participant_lists_only_as_itself(ours: DictClient) -> None:
         ours.list_claims(pb.ListClaimsRequest(participant=OTHER))
 
 
-def test_limit_defaults_to_20_and_is_capped_at_200(ours: DictClient, theirs: DictClient) -> None:
+def test_limit_defaults_to_20_and_is_refused_above_200(
+    ours: DictClient, theirs: DictClient
+) -> None:
+    """The schema's Limit: "default": 20, "maximum": 200 (refused above, not cut down)."""
     for n in range(22):
         open_claim(ours, theirs, "PORTABILITY", n=n + 1)
     assert len(listing(ours).claims) == 20
-    assert len(listing(ours, limit=500).claims) == 22
-    assert not listing(ours, limit=500).has_more_elements
+    assert len(listing(ours, limit=200).claims) == 22
+    assert not listing(ours, limit=200).has_more_elements
+    with pytest.raises(problems.BadRequest) as refused:
+        listing(ours, limit=201)
+    assert refused.value.violations == [("limit", "max")]
     assert listing(ours, modified_after=Timestamp(seconds=4_000_000_000)).claims == []

@@ -158,16 +158,17 @@ def test_the_list_lags_recent_writes(
     assert len(listing(ours, "REQUESTING").refunds) == 1
 
 
-def test_limit_defaults_to_20_and_is_capped_at_200(
+def test_limit_defaults_to_20_and_is_refused_above_200(
     ours: DictClient, theirs: DictClient, admin: AdminClient
 ) -> None:
     for n in range(22):
         opened(ours, theirs, admin, "OPERATIONAL_FLAW", n=n + 1)
     assert len(listing(theirs, "CONTESTED").refunds) == 20
-    page = listing(theirs, "CONTESTED", limit=500)
+    page = listing(theirs, "CONTESTED", limit=200)
     assert len(page.refunds) == 22 and not page.has_more_elements
-    with pytest.raises(problems.BadRequest):
-        listing(theirs, "CONTESTED", limit=-1)
+    for bad in (-1, 201):
+        with pytest.raises(problems.BadRequest):
+            listing(theirs, "CONTESTED", limit=bad)
 
 
 def _tokens(client: DictClient, policy: str) -> pb.BucketState:
