@@ -193,14 +193,17 @@ def request(
     )
 
 
-def decide(step: Step, claim_id: Any, operation: str, reason: str) -> None:
+def decide(
+    step: Step, claim_id: Any, operation: str, reason: str | None, *, by_operator: bool = False
+) -> None:
     """Our user's confirm or cancel, its reason checked against the claim as locked for
     the transition. Of decisions racing on one claim one wins; each other one meets the
     status the winner (or the DICT) left, and is refused for that status (IllegalTrigger,
     409), never judged against a row read before the winner committed (which let a
     donor's cancel through on a claim the DICT had just confirmed, and answered the
     others 422 about their reason). A reason the rules refuse now is a ValidationError
-    (422 naming ``reason``).
+    (422 naming ``reason``); for an operator (``ops.request``), an IllegalTrigger naming
+    the reasons allowed, which the worker does not repeat.
     """
 
     def checked(row: ClaimRow) -> Mapping[str, Any]:
@@ -215,6 +218,16 @@ def decide(step: Step, claim_id: Any, operation: str, reason: str) -> None:
                 [t for t in triggers if t != operation],
                 detail=f"claim {row.id} is {row.status} now: no {operation} is allowed "
                 f"for a {row.type} claim as {row.role}",
+            )
+        if reason not in allowed and by_operator:
+            raise core.IllegalTrigger(
+                MACHINE,
+                str(row.id),
+                row.status,
+                operation,
+                triggers,
+                detail=f"{operation} of claim {row.id} ({row.type}, {row.role}, {row.status})"
+                f" takes one of: {', '.join(sorted(allowed))}",
             )
         if reason not in allowed:
             rule = f"one of {', '.join(sorted(allowed))} for a {row.type} claim as {row.role}"

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from app import db, outbox
 from app.outbox import Step
-from app.repo import claims
 from statemachines import (
     claim,
     claim_steps,
@@ -74,25 +73,11 @@ def operator_fire(
 
 
 def _claim_decision(operation: str) -> Callable[[Step, str, str | None], None]:
-    """Confirm or cancel with a reason our role may give now (DICT.md §2), as the API
-    checks it; the DICT's answer arrives as for any other decision."""
+    """Confirm or cancel with a reason our role may give now (DICT.md §2), checked as the
+    API's under the claim's lock; the DICT's answer arrives as for any other decision."""
 
     def act(step: Step, claim_id: str, reason: str | None) -> None:
-        row = claims.get(step.conn, claim_id)
-        if row is None:
-            raise LookupError(f"claim {claim_id} not found")
-        allowed = sorted(claim_steps.now_allowed(row, operation, step.now))
-        if reason not in allowed:
-            raise IllegalTrigger(
-                claim.MACHINE,
-                claim_id,
-                row.status,
-                operation,
-                claim.SPEC.allowed(row.status),
-                detail=f"{operation} of claim {claim_id} ({row.type}, {row.role}, "
-                f"{row.status}) takes one of: {', '.join(allowed) or 'no reason now'}",
-            )
-        claim_steps.request(step, claim_id, operation, reason)
+        claim_steps.decide(step, claim_id, operation, reason, by_operator=True)
 
     return act
 
