@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-sync bench-lookups bench-timers bench-history bench-prune proto schema docs
+.PHONY: dev test lint bench bench-api bench-sync bench-lookups bench-timers bench-history bench-prune proto schema docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,15 @@ TEST_WORKERS ?= 2
 test: lint
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --cov --cov-report=
 	$(PY) -m tests.coverage_floor
+
+# POST /v1/entries beside the same endpoint answering without PostgreSQL or Redis
+# (tests/bench/bench_api.py, issues 3 and 16): its own database dc_bench_api and Redis db
+# 13; figures into docs/benchmarks.md. ~1.5 minutes. wrk (Debian package) is the load
+# generator.
+BENCH_API_ARGS ?= --workers 2
+bench-api: $(STAMP)
+	command -v wrk >/dev/null || (apt-get install -y wrk || sudo apt-get install -y wrk)
+	$(PY) tests/bench/bench_api.py $(BENCH_API_ARGS)
 
 # Sync benchmark (tests/bench/bench_sync.py): its own database bench_sync and Redis db 12;
 # figures into docs/benchmarks.md. Quick: make bench-sync BENCH_SYNC_ARGS="--cids 100000
