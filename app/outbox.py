@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 import redis
+from prometheus_client import Histogram
 from psycopg.types.json import Jsonb
 
 from app import clock, db, events, repo, settings, tracing
@@ -575,16 +576,25 @@ def relay_tick(now: datetime | None = None, limit: int = 1000) -> int:
     return len(dispatches)
 
 
+RELAY_SECONDS = Histogram(
+    "dict_outbox_relay_seconds",
+    "Time a relay pass took (app/outbox.py relay), failed passes included",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
 def relay(limit: int = 1000) -> int:
     """One relay pass: take back what Redis lost (``recover_redis``), then dispatch what
     is due, a batch at a time. Returns how many rows it dispatched. Redis unreachable
-    raises before anything is dispatched into the void."""
-    recover_redis()
-    total = n = relay_tick(limit=limit)
-    while n == limit:  # a full batch: more may be due
-        n = relay_tick(limit=limit)
-        total += n
-    return total
+    raises before anything is dispatched into the void. Timed (``RELAY_SECONDS``): a
+    pass as long as the interval between passes delays every timer."""
+    with RELAY_SECONDS.time():
+        recover_redis()
+        total = n = relay_tick(limit=limit)
+        while n == limit:  # a full batch: more may be due
+            n = relay_tick(limit=limit)
+            total += n
+        return total
 
 
 def relay_loop(stop: threading.Event, every: timedelta = RELAY_EVERY) -> None:

@@ -209,12 +209,14 @@ def main() -> None:
     import redis
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    load = os.getloadavg()[0]
     rows = seed(url, a.entries)
     outbox_rows(url, rows)
     rate = worker_rate(url, rows, a.threads, a.processes)
     pg = pgbench_rate(url, a.entries, a.threads, 15)
     lines = [
-        f"Machine: {machine()}. Command: `python tests/bench/bench_transitions.py "
+        f"Machine: {machine()}; load average {load:.2f} before the run. Command: "
+        f"`python tests/bench/bench_transitions.py "
         f"--entries {a.entries} --threads {a.threads} --processes {a.processes}`.",
         "",
         f"- One worker (`dict-connect worker`: {a.processes} processes × {a.threads} threads), "
@@ -234,16 +236,32 @@ def main() -> None:
 
 
 NOTES = [
+    "Runs (worker / pgbench, same run; the load average the run started at):",
+    "",
+    "| when, code | load | worker | pgbench | ratio |",
+    "|---|---|---|---|---|",
+    "| 2026-12-03 23:38, no savepoint a row (0c075be) | 0.49 | 1,625 /s | 2,573 tps | **63 %** |",
+    "| 2026-12-03 22:20, the same, beside other benchmarks | 3.20 | 1,082 /s | 1,323 tps | 82 % |",
+    "| 2026-12-03 21:26-21:28, a savepoint a row (10dccae) | 0.65 | 668, 582 /s | 1,550, 1,649"
+    " tps | 43 %, 35 % |",
+    "| 2026-12-01/02, one transition a message | | 739, 660 /s | 2,230, 1,918 tps | 33 %, 34 % |",
+    "",
+    "Under load pgbench suffers more than the worker, which flatters the ratio: read the",
+    "quiet runs.",
+    "",
     "What moved it (issue 16, 2026-12-03): one transition per Dramatiq message reached 34 %",
     "of pgbench (7 round trips each: BEGIN, lock, UPDATE, outbox INSERT, COMMIT, the",
     "event's enqueue, Dramatiq's fetch and ack; then the middleware's mark_done, a second",
     "commit, and a publish_event message with a publication pass of its own). Now a message",
-    "carries up to 50 rows of one actor (actors/batch.py): per row a SAVEPOINT, the lock,",
-    "the UPDATE, the event's outbox INSERT and a RELEASE in one transaction a batch; the rows",
-    "done, the VSync shards moved (once a batch, in shard order: vsync_flush, migration",
-    "0023) and the events published once a batch. Before vsync_flush, batches holding the",
-    "16 VSync shard rows for their whole length queued behind each other and deadlocked",
-    "(261 of 20,000 transitions done in 10 minutes).",
+    "carries up to 50 rows of one actor (actors/batch.py), applied in one transaction: per",
+    "row the lock, the UPDATE and the event's outbox INSERT; the rows done, the VSync shards",
+    "moved (once a batch, in shard order: vsync_flush, migration 0023) and the events",
+    "published once a batch. Before vsync_flush, batches holding the 16 VSync shard rows for",
+    "their whole length queued behind each other and deadlocked (261 of 20,000 transitions",
+    "done in 10 minutes). With a SAVEPOINT and a RELEASE around each row (35-43 %), py-spy",
+    "showed 90 % of a batch's wall time waiting on PostgreSQL round trips, a third of it on",
+    "those two; a batch now runs without them first, and again with them only when a row's",
+    "changes raise (`outbox.apply_batch`).",
     "",
     "- pgbench runs its statements from C, each transaction alone; the worker's path also",
     "  marks its task rows done and logs and pushes every event, which pgbench does not.",

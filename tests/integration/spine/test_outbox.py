@@ -282,3 +282,26 @@ def test_a_batch_is_enqueued_after_redis_lost_its_scripts(database_url, broker_r
         later = s.now + timedelta(seconds=30)
         s.add([outbox.task("probe", n=3), outbox.timer("probe", later, dedupe_key="later")])
     assert _queued(broker_redis) == 3
+
+
+def test_each_relay_pass_is_timed_failed_ones_included(
+    database_url, broker_redis, monkeypatch
+) -> None:
+    """``dict_outbox_relay_seconds``: a pass as long as the interval between passes delays
+    every timer; the scheduler's and the cron's passes are both counted."""
+    from prometheus_client import REGISTRY
+
+    def passes() -> float:
+        return REGISTRY.get_sample_value("dict_outbox_relay_seconds_count") or 0.0
+
+    before = passes()
+    outbox.relay()
+    assert passes() == before + 1
+
+    def redis_away() -> int:
+        raise redis_lib.ConnectionError("Redis away")
+
+    monkeypatch.setattr(outbox, "recover_redis", redis_away)
+    with pytest.raises(redis_lib.ConnectionError):
+        outbox.relay()
+    assert passes() == before + 2
