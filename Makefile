@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench bench-api bench-sync bench-lookups bench-timers bench-history bench-prune bench-day proto schema docs
+.PHONY: dev test lint bench-transitions bench-api bench-sync bench-lookups bench-timers bench-history bench-prune bench-day proto schema docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,13 @@ TEST_WORKERS ?= 2
 test: lint
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --cov --cov-report=
 	$(PY) -m tests.coverage_floor
+
+# Transitions a second by one worker beside pgbench running the same transaction
+# (tests/bench/bench_transitions.py, issues 3 and 16): its own database and Redis db 5;
+# figures into docs/benchmarks.md. ~3 minutes.
+BENCH_TRANSITIONS_ARGS ?= --entries 20000 --threads 8 --processes 2
+bench-transitions: $(STAMP)
+	$(PY) tests/bench/bench_transitions.py $(BENCH_TRANSITIONS_ARGS)
 
 # POST /v1/entries beside the same endpoint answering without PostgreSQL or Redis
 # (tests/bench/bench_api.py, issues 3 and 16): its own database dc_bench_api and Redis db

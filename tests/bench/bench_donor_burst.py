@@ -18,8 +18,11 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a file
 
 from tests.bench.common import ROOT, fresh_database, machine, percentile, record
 

@@ -16,8 +16,11 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import redis as redis_lib
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a file
 
 from tests.bench.common import ROOT, fresh_database, machine, percentile, record
 

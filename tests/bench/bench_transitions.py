@@ -27,8 +27,11 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a file
 
 from tests.bench.common import ROOT, fresh_database, machine, record
 
