@@ -421,16 +421,11 @@ def _apply_batch(work: list[RowWork], retry_at: RetryAt, *, isolated: bool) -> l
 
 def _apply_row_unguarded(conn: db.Conn, now: datetime, changes: list[Change]) -> list[Dispatch]:
     """A row's changes with no savepoint of their own: any error fails the batch's run."""
-    dispatches: list[Dispatch] = []
     try:
         with _traced("worker", None):
-            for change in changes:
-                s = Step(conn, now, change.actor)
-                change.fn(s)
-                dispatches.extend(s.dispatches)
+            return _run_changes(conn, now, changes, [])
     except Exception as exc:
         raise _RowFailed from exc
-    return dispatches
 
 
 def _apply_row(
@@ -440,20 +435,29 @@ def _apply_row(
     turns out moot is dropped and the others applied again without it."""
     left = list(changes)
     while True:
-        dispatches: list[Dispatch] = []
-        running: Change | None = None
+        running: list[Change] = []
         try:
             with _traced("worker", None), conn.transaction():
-                for running in left:
-                    s = Step(conn, now, running.actor)
-                    running.fn(s)
-                    dispatches.extend(s.dispatches)
-            return dispatches, None
+                return _run_changes(conn, now, left, running), None
         except Exception as exc:
-            if running is None or not isinstance(exc, running.moot):
+            if not running or not isinstance(exc, running[-1].moot):
                 return [], exc
             log.info("nothing to apply: %s", exc)
-            left.remove(running)
+            left.remove(running[-1])
+
+
+def _run_changes(
+    conn: db.Conn, now: datetime, changes: list[Change], running: list[Change]
+) -> list[Dispatch]:
+    """Each change in a step of its own on ``conn``; what they wrote to enqueue. Each
+    change is appended to ``running`` as it starts (the one that raised is the last)."""
+    dispatches: list[Dispatch] = []
+    for change in changes:
+        running.append(change)
+        s = Step(conn, now, change.actor)
+        change.fn(s)
+        dispatches.extend(s.dispatches)
+    return dispatches
 
 
 def _settle(
