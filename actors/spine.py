@@ -54,19 +54,17 @@ def relay() -> None:
         publish_events()  # what lost messages or a failed push left behind
 
 
-DONE_RETENTION = timedelta(days=7)
-
-
 @dramatiq.actor(queue_name="cron", periodic=cron("17 4 * * *"), max_retries=3)
 def maintenance() -> None:
-    """Daily: prune finished outbox rows, expired idempotency keys and events older than
-    EVENT_RETENTION_DAYS; keep the rate-limit readings' monthly partitions (the next 3
-    months ready, the old dropped) and state_history's (the next 3 months ready, the old
-    archived, then dropped if HISTORY_ARCHIVE_MONTHS says so)."""
+    """Daily: prune finished outbox rows older than OUTBOX_RETENTION_DAYS, expired
+    idempotency keys and events older than EVENT_RETENTION_DAYS; keep the rate-limit
+    readings' monthly partitions (the next 3 months ready, the old dropped) and
+    state_history's (the next 3 months ready, the old archived, then dropped if
+    HISTORY_ARCHIVE_MONTHS says so)."""
     if not claim_slot("maintenance", cron_slot()):
         return
     now = clock.now()
-    outbox.prune(now - DONE_RETENTION)
+    outbox.prune(now - timedelta(days=settings.outbox().retention_days))
     with db.pool().connection() as conn:
         idempotency.prune(conn, now)
         event_log.prune(conn, now - timedelta(days=settings.events().retention_days))

@@ -159,6 +159,14 @@ class EventSettings(msgspec.Struct, frozen=True):
     ``GET /v1/events`` after it was logged (the maintenance cron removes older ones)."""
 
 
+class OutboxSettings(msgspec.Struct, frozen=True):
+    retention_days: int
+    """OUTBOX_RETENTION_DAYS: days a finished outbox row (done, failed, cancelled) is kept
+    for operators (``ops.dead_letters``, a subject's past effects) before the daily
+    maintenance deletes it. Its history is ``state_history`` and ``event_log``, kept
+    longer; a dead letter is kept until it is retried or this passes."""
+
+
 class ProbeSettings(msgspec.Struct, frozen=True):
     """The worker's and the scheduler's own HTTP ports (``app.probes``); the API serves
     the same routes on its HTTP port."""
@@ -307,6 +315,18 @@ def events() -> EventSettings:
     return EventSettings(retention_days=days)
 
 
+OUTBOX_RETENTION_DAYS = 7
+"""OUTBOX_RETENTION_DAYS's default."""
+
+
+@functools.cache
+def outbox() -> OutboxSettings:
+    days = int(_env("OUTBOX_RETENTION_DAYS", str(OUTBOX_RETENTION_DAYS)))
+    if days < 1:
+        raise ValueError("OUTBOX_RETENTION_DAYS must be >= 1")
+    return OutboxSettings(retention_days=days)
+
+
 def reset() -> None:
     """Forget cached settings (tests change the environment)."""
     for fn in (
@@ -324,3 +344,4 @@ def reset() -> None:
         fn.cache_clear()
     probes.cache_clear()  # one cached struct per process name
     events.cache_clear()
+    outbox.cache_clear()

@@ -54,12 +54,27 @@ def test_the_settings_are_wired_and_documented(variable: str) -> None:
     assert variable in (ROOT / "docs" / "architecture.md").read_text()
 
 
-def test_the_event_retention_is_wired_through_the_chart() -> None:
+@pytest.mark.parametrize(
+    ("section", "variable", "default"),
+    [
+        ("events", "EVENT_RETENTION_DAYS", settings.EVENT_RETENTION_DAYS),
+        ("outbox", "OUTBOX_RETENTION_DAYS", settings.OUTBOX_RETENTION_DAYS),
+    ],
+)
+def test_the_retentions_in_days_are_wired_through_the_chart(
+    section: str, variable: str, default: int
+) -> None:
     chart = ROOT / "charts" / "dict-connect"
     values = yaml.safe_load((chart / "values.yaml").read_text())
-    assert values["events"]["retentionDays"] == settings.EVENT_RETENTION_DAYS
+    assert values[section]["retentionDays"] == default
     helpers = (chart / "templates" / "_helpers.tpl").read_text()
-    wired = r"- name: EVENT_RETENTION_DAYS\n\s+value: \{\{ \.Values\.events\.retentionDays \|"
+    wired = rf"- name: {variable}\n\s+value: \{{\{{ \.Values\.{section}\.retentionDays \|"
     assert re.search(wired, helpers)
-    row = f"`events.retentionDays` | {settings.EVENT_RETENTION_DAYS} |"
-    assert row in (chart / "README.md").read_text()
+    assert f"`{section}.retentionDays` | {default} |" in (chart / "README.md").read_text()
+
+
+def test_an_outbox_retention_below_a_day_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUTBOX_RETENTION_DAYS", "0")
+    settings.reset()
+    with pytest.raises(ValueError, match="OUTBOX_RETENTION_DAYS"):
+        settings.outbox()

@@ -185,6 +185,8 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.history.archiveMonths | quote }}
 - name: EVENT_RETENTION_DAYS
   value: {{ .Values.events.retentionDays | quote }}
+- name: OUTBOX_RETENTION_DAYS
+  value: {{ .Values.outbox.retentionDays | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- with .Values.extraEnv }}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from actors.spine import claim_slot
 
 
@@ -35,6 +37,32 @@ def test_maintenance_prunes_old_finished_rows_only(database_url: str, redis_url:
     with db.pool().connection() as conn:
         left = [r["id"] for r in conn.execute("SELECT id FROM outbox ORDER BY id")]
     assert left == [recent, running]
+
+
+def test_outbox_retention_days_sets_what_maintenance_keeps(
+    database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from actors.spine import maintenance
+    from app import clock, db, outbox, settings
+
+    monkeypatch.setenv("OUTBOX_RETENTION_DAYS", "30")
+    settings.reset()
+    with outbox.step() as s:
+        s.add([outbox.task("probe", n=n) for n in range(3)])
+    ids = [d.id for d in s.dispatches]
+    for i, age in zip(ids, (31, 29, 8), strict=True):
+        outbox.finish(i)
+        with db.pool().connection() as conn:
+            conn.execute(
+                "UPDATE outbox SET finished_at = %s WHERE id = %s",
+                (clock.now() - timedelta(days=age), i),
+            )
+    maintenance.fn()
+    with db.pool().connection() as conn:
+        left = [r["id"] for r in conn.execute("SELECT id FROM outbox ORDER BY id")]
+    assert left == ids[1:]  # 29 and 8 days old are kept at 30; the default 7 keeps neither
 
 
 def test_the_prune_deletes_a_slice_per_transaction(database_url: str, redis_url: str) -> None:
