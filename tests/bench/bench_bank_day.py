@@ -99,6 +99,9 @@ POLL_EVERY = 15.0
 """The scheduler's claims poll period (``actors/polling.py`` POLL_EVERY_S)."""
 ACK_WITHIN = 60.0
 """A donor claim is acknowledged within a minute of its creation (IN508 art. 16)."""
+MED_KINDS = frozenset(("other_reports", "we_close", "we_report", "other_handles"))
+BUCKET_POLL_EVERY = 60.0
+"""The DICT's buckets are read once a minute (RATE_LIMIT_POLL_S's default)."""
 
 
 def log(*parts: Any) -> None:
@@ -289,6 +292,29 @@ def plan_divergences(
     return actions
 
 
+def plan_reports(n: int, days: float, rnd: random.Random) -> list[Action]:
+    """MED: ``n`` infraction reports, each on a payment the SPI settled just before.
+    60 % against us (the other PSP's customer paid ours and reports a scam): we learn it
+    by the poll, acknowledge it at once, and our analyst closes it through the API before
+    the 7-day deadline: most within 5 days, one in ten after the day-5 warning. 40 % ours
+    (our customer paid theirs): the other PSP acknowledges and closes it within 6 days,
+    and the poll brings the close back. Opened so that the 7 days fall inside the run."""
+    span = max(days - 7, 1 / 24) * DAY
+    actions = []
+    for r in range(n):
+        at = rnd.uniform(0, span)
+        if r % 5 < 3:
+            late = r % 10 == 0
+            close_after = rnd.uniform(5.1, 6.8) if late else rnd.uniform(0.2, 4.8)
+            agreed = r % 3 == 0
+            args: tuple[Any, ...] = (f"E{OTHER}202612031200{r:011d}", close_after * DAY, agreed)
+            actions.append(Action(at, "other_reports", args))
+        else:
+            handle_after = rnd.uniform(0.2, 6.0) * DAY
+            actions.append(Action(at, "we_report", (f"E{OURS}202612031200{r:011d}", handle_after)))
+    return actions
+
+
 # ------------------------------------------------------------------ the run
 
 
@@ -307,6 +333,10 @@ class Driver:
     steps: int = 0
     diverged: int = 0
     idle_waits: list[float] = field(default_factory=list)
+    maintenance_s: list[float] = field(default_factory=list)
+    bucket_polls: int = 0
+    bucket_waits: int = 0
+    last_bucket_poll: float = -BUCKET_POLL_EVERY
 
     @property
     def elapsed(self) -> float:
@@ -376,6 +406,32 @@ class Driver:
             time.sleep(0.02)
         log(f"a poll did not learn every donor claim ({self.donor_claims} opened)")
 
+    def maintain(self) -> None:
+        """The daily maintenance cron (``actors.spine.maintenance``, timed): the outbox,
+        idempotency and event prunes, the readings' and the history's partitions."""
+        from actors.spine import maintenance
+
+        t0 = time.perf_counter()
+        maintenance.fn()
+        self.maintenance_s.append(time.perf_counter() - t0)
+
+    def poll_med_and_buckets(self) -> None:
+        """The infraction poll (both roles; it acknowledges the reports against us) every
+        step, and a reading of the DICT's buckets once a minute of the clocks, as the
+        scheduler's crons do (``poll_infractions``, ``poll_rate_limits``)."""
+        from actors import infractions, rate_limits
+        from app.domain.problems import LimiterWait
+
+        infractions.poll()
+        if self.elapsed - self.last_bucket_poll >= BUCKET_POLL_EVERY:
+            try:
+                rate_limits.poll()
+            except LimiterWait:  # our limiter holds POLICIES_LIST: read at the next step
+                self.bucket_waits += 1
+            else:
+                self.bucket_polls += 1
+                self.last_bucket_poll = self.elapsed
+
     def waiting(self, conn: psycopg.Connection[Any]) -> bool:
         """A claim waits for a poll: a donor claim not acknowledged yet, or ours not yet
         answered. The crons poll every 15 s, so the clocks move no faster meanwhile."""
@@ -393,6 +449,7 @@ class Driver:
 
         self.hand_back(conn, clock.now())
         self.poll(conn)
+        self.poll_med_and_buckets()
         start_due(clock.now())
         t0 = time.perf_counter()
         outbox.relay()
@@ -441,7 +498,9 @@ class Parties:
         from tests.acceptance.claims_helpers import pb_account
         from tests.acceptance.test_entries import account, person
 
-        if a.kind == "other_claims":
+        if a.kind in MED_KINDS:
+            self._med(a, later)
+        elif a.kind == "other_claims":
             claim_type, kt, key, owner_type, tax_id, name = a.args
             self.other.create_claim(
                 pb.CreateClaimRequest(
@@ -481,6 +540,73 @@ class Parties:
                 entry = _entry(key, OURS, _cpf(900_000 + n), str(5_000_000 + n))
                 self.d.admin.put_entry(entry, str(uuid.uuid4()))
             self.d.diverged += len(removes) + len(puts)
+
+    def _med(self, a: Action, later: list[Action]) -> None:
+        """The MED actions of ``plan_reports``."""
+        from app.bridge import dict_bridge_pb2 as pb
+
+        if a.kind == "other_reports":
+            transaction_id, close_after, agreed = a.args
+            self.d.admin.add_transaction(transaction_id, OTHER, OURS, "100.00")
+            report = self.other.create_infraction_report(
+                pb.CreateInfractionReportRequest(
+                    participant=OTHER,
+                    transaction_id=transaction_id,
+                    reason="REFUND_REQUEST",
+                    situation_type="SCAM",
+                    contact_information=pb.ContactInformation(
+                        email="med@outro.example", phone="+5511977776666"
+                    ),
+                )
+            ).report
+            later.append(Action(a.at + close_after, "we_close", (report.id, agreed)))
+        elif a.kind == "we_close":
+            dict_id, agreed = a.args
+            with psycopg.connect(self.d.url) as conn:
+                row = conn.execute(
+                    "SELECT id FROM infraction_reports WHERE dict_id = %s", (dict_id,)
+                ).fetchone()
+            if row is None:
+                raise LookupError(f"report {dict_id} against us was never learned")
+            close: dict[str, str] = (
+                {"analysis_result": "AGREED", "fraud_type": "SCAMMER_ACCOUNT"}
+                if agreed
+                else {"analysis_result": "DISAGREED", "analysis_details": "pagamento legítimo"}
+            )
+            self.http.post(f"/v1/infraction-reports/{row[0]}/close", json=close).raise_for_status()
+        elif a.kind == "we_report":
+            transaction_id, handle_after = a.args
+            self.d.admin.add_transaction(transaction_id, OURS, OTHER, "100.00")
+            body = {
+                "transaction_id": transaction_id,
+                "reason": "REFUND_REQUEST",
+                "situation_type": "SCAM",
+                "contact_information": {
+                    "email": "cliente@banco.example",
+                    "phone": "+5521988880000",
+                },
+                "counterparty_participant": OTHER,
+            }
+            r = self.http.post("/v1/infraction-reports", json=body)
+            r.raise_for_status()
+            later.append(Action(a.at + handle_after, "other_handles", (r.json()["id"],)))
+        elif a.kind == "other_handles":
+            shown = self.http.get(f"/v1/infraction-reports/{a.args[0]}")
+            shown.raise_for_status()
+            dict_id = shown.json()["dict_id"]
+            if not dict_id:
+                raise LookupError(f"our report {a.args[0]} never reached the DICT")
+            self.other.acknowledge_infraction_report(
+                pb.AcknowledgeInfractionReportRequest(id=dict_id, participant=OTHER)
+            )
+            self.other.close_infraction_report(
+                pb.CloseInfractionReportRequest(
+                    id=dict_id,
+                    participant=OTHER,
+                    analysis_result="DISAGREED",
+                    analysis_details="pagamento legítimo",
+                )
+            )
 
     def approve_runs(self, conn: psycopg.Connection[Any]) -> int:
         """The operator approves each sync run whose divergences passed the threshold
@@ -557,6 +683,7 @@ def run_days(
             day = int(driver.elapsed // DAY)
             if day != last_day:
                 last_day = day
+                driver.maintain()
                 log(
                     f"day {day}: {driver.steps} steps, relay max "
                     f"{max(driver.relay_s) * 1000:.0f} ms, {len(todo)} actions left, "
@@ -620,6 +747,62 @@ def audit(url: str, end_at: datetime, late_after: timedelta) -> dict[str, Any]:
         "acks": acks,
         "missed_events": missed_events,
         "statuses": statuses,
+    }
+
+
+REPORTS = """
+SELECT r.role, r.status, r.dict_status, r.due_at, r.dict_created_at, r.fraud_marker_id,
+       (SELECT min(h.at) FROM state_history h WHERE h.machine = 'infraction_report'
+          AND h.subject_id = r.id::text AND h.to_status = 'acknowledged') AS acknowledged_at,
+       (SELECT min(h.at) FROM state_history h WHERE h.machine = 'infraction_report'
+          AND h.subject_id = r.id::text AND h.to_status = 'closed') AS closed_at
+FROM infraction_reports r
+"""
+
+
+def audit_reports(url: str, end_at: datetime) -> dict[str, Any]:
+    """MED: every report against us whose 7 days ended inside the run closed at the DICT
+    before them, acknowledged within a step of being learned; ours ended as the DICT has
+    them; one day-5 warning for each report of theirs still open at day 5, no miss."""
+    from app.domain.infractions import DEADLINE_WARNING
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(REPORTS).fetchall()
+        topics: dict[str, int] = dict(
+            conn.execute(
+                "SELECT topic, count(*) FROM event_log WHERE topic LIKE 'infractions.%%' "
+                "OR topic LIKE 'rate_limits.%%' GROUP BY topic"
+            ).fetchall()
+        )
+    owed = met = warned_owed = ours_closed = ours = markers = 0
+    misses: list[str] = []
+    margins: list[float] = []
+    for role, status, dict_status, due, created, marker, _ack, closed in rows:
+        if role == "REPORTER":
+            ours += 1
+            ours_closed += status == "closed" and dict_status == "CLOSED"
+            continue
+        markers += marker is not None
+        if due is None or due > end_at:
+            continue
+        owed += 1
+        if closed is not None and closed <= due:
+            met += 1
+            margins.append((due - closed).total_seconds())
+            warned_owed += created is not None and closed > created + DEADLINE_WARNING
+        else:
+            misses.append(f"report due {due}: {status}, closed {closed}")
+    return {
+        "reports": len(rows),
+        "owed": owed,
+        "met": met,
+        "misses": misses,
+        "margins": margins,
+        "warnings_owed": warned_owed,
+        "ours": ours,
+        "ours_closed": ours_closed,
+        "markers": markers,
+        "topics": topics,
     }
 
 
@@ -750,6 +933,7 @@ def bench(a: argparse.Namespace) -> tuple[Figures, Driver, Parties, dict[str, An
         if not all(fig.vsyncs_before.values()):
             raise SystemExit("our seeded side differs from the DICT's: see segments()")
         actions += plan_divergences(segs, round(a.keys * a.divergence), a.days, rnd)
+        actions += plan_reports(a.claims // 10 if a.reports is None else a.reports, a.days, rnd)
         for name in ("api", "worker", "scheduler"):
             procs[name].start()
         api_url = f"http://127.0.0.1:{api_port}"
@@ -771,6 +955,7 @@ def bench(a: argparse.Namespace) -> tuple[Figures, Driver, Parties, dict[str, An
         from app import clock
 
         got = audit(url, clock.now(), LATE_AFTER)
+        got["med"] = audit_reports(url, clock.now())
         dbf = database_figures(url)
         return fig, driver, parties, got, dbf
     finally:
@@ -808,6 +993,11 @@ def report(
     outcomes = ", ".join(f"{o} {n:,}" for o, n in dbf["outcomes"])
     tables = ", ".join(f"`{t}` {b / 2**20:,.0f} MiB" for t, b in dbf["tables"])
     met_pct = got["met"] / got["owed"] * 100 if got["owed"] else float("nan")
+    med = got["med"]
+
+    def topic(name: str) -> int:
+        return int(med["topics"].get(name, 0))
+
     lines = [
         f"- machine: {machine()}; {memory()}. Code: {bench_sync.code_version()}.",
         f"- command: `python tests/bench/bench_bank_day.py --keys {a.keys} --claims {a.claims} "
@@ -834,9 +1024,16 @@ def report(
         f"| PostgreSQL database size | {dbf['size'] / 2**20:,.0f} MiB |",
         f"| biggest tables (with indexes) | {tables} |",
         f"| state_history rows; bucket readings | {dbf['history']:,}; {dbf['readings']:,} |",
+        f"| MED: infraction reports (against us; ours) | {med['reports'] - med['ours']:,}; {med['ours']:,} |",
+        f"| MED: reports against us closed before their 7 days (owed inside the run) | **{med['met']:,} / {med['owed']:,}**; margin p50 {percentile(med['margins'], 50) / DAY:.1f} d, least {min(med['margins'], default=float('nan')) / 3600:.1f} h |",
+        f"| MED: day-5 warnings (`infractions.deadline_approaching`) / reports of theirs still open at day 5; `deadline_missed` | {topic('infractions.deadline_approaching')} / {med['warnings_owed']}; {topic('infractions.deadline_missed')} |",
+        f"| MED: reports of ours closed by the other PSP, as the DICT has them; fraud markers from our AGREED closes | {med['ours_closed']:,} / {med['ours']:,}; {med['markers']:,} |",
+        f"| buckets read (each step, at most one a clock minute); held by our limiter; threshold events | {d.bucket_polls:,}; {d.bucket_waits}; {topic('rate_limits.threshold_crossed')} crossed, {topic('rate_limits.recovered')} recovered |",
         f"| relay pass (driver-timed, {len(d.relay_s):,}): p50 / p99 / longest | "
         f"{percentile(d.relay_s, 50) * 1000:.0f} / {percentile(d.relay_s, 99) * 1000:.0f} / "
         f"**{max(d.relay_s) * 1000:.0f} ms** |",
+        f"| daily maintenance (prunes, partitions; {len(d.maintenance_s)} runs): p50 / longest | "
+        f"{percentile(d.maintenance_s, 50):.1f} / {max(d.maintenance_s, default=float('nan')):.1f} s |",
         f"| rows handed back (wall-time delay artefact) | {d.handed_back:,} |",
         f"| sync runs approved by the operator (over the threshold of 100) | {p.approved} |",
         f"| refusals met by the driver | {len(p.errors)} |",
@@ -845,6 +1042,8 @@ def report(
     ]
     if got["misses"]:
         lines += ["", "Misses:", *(f"- {m}" for m in got["misses"][:20])]
+    if med["misses"]:
+        lines += ["", "MED misses:", *(f"- {m}" for m in med["misses"][:20])]
     if p.errors:
         lines += ["", "Refusals (first 5):", *(f"- {e}" for e in p.errors[:5])]
     return lines
@@ -857,6 +1056,7 @@ def main() -> int:
     p.add_argument("--days", type=float, default=30)
     p.add_argument("--divergence", type=float, default=0.001)
     p.add_argument("--step", type=float, default=60, help="clock seconds per step")
+    p.add_argument("--reports", type=int, default=None, help="MED reports (default claims/10)")
     p.add_argument("--seed", type=int, default=16)
     p.add_argument("--no-record", action="store_true", help="print only")
     a = p.parse_args()
@@ -870,7 +1070,8 @@ def main() -> int:
         print("\n".join(lines))
     else:
         record("A compressed bank day (issue 16)", [*lines, "", *NOTES])
-    return 0 if got["met"] == got["owed"] else 1
+    med = got["med"]
+    return 0 if got["met"] == got["owed"] and med["met"] == med["owed"] else 1
 
 
 NOTES = [
