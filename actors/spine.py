@@ -56,16 +56,18 @@ def relay() -> None:
 
 @dramatiq.actor(queue_name="cron", periodic=cron("17 4 * * *"), max_retries=3)
 def maintenance() -> None:
-    """Daily: prune finished outbox rows older than OUTBOX_RETENTION_DAYS, expired
-    idempotency keys and events older than EVENT_RETENTION_DAYS; keep the rate-limit
-    readings' monthly partitions (the next 3 months ready, the old dropped) and
-    state_history's (the next 3 months ready, the old archived, then dropped if
-    HISTORY_ARCHIVE_MONTHS says so)."""
+    """Daily: move outbox rows finished more than OUTBOX_RETENTION_DAYS ago into the
+    archive, prune expired idempotency keys and events older than EVENT_RETENTION_DAYS;
+    keep the monthly partitions of the outbox archive and the rate-limit readings (the
+    next 3 months ready, the old dropped) and of state_history (the next 3 months ready,
+    the old archived, then dropped if HISTORY_ARCHIVE_MONTHS says so)."""
     if not claim_slot("maintenance", cron_slot()):
         return
     now = clock.now()
-    outbox.prune(now - timedelta(days=settings.outbox().retention_days))
+    kept_rows = settings.outbox()
+    outbox.prune(now - timedelta(days=kept_rows.retention_days))
     with db.pool().connection() as conn:
+        outbox.keep_archive_partitions(conn, now, kept_rows.archive_months)
         idempotency.prune(conn, now)
         event_log.prune(conn, now - timedelta(days=settings.events().retention_days))
         rate_limits.keep_partitions(conn, now, settings.rate_limit_readings().retention_months)

@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 
 from app import clock, db, events, repo, settings, tracing
 from app.domain import infractions
+from app.repo.spine import Partition
 
 log = logging.getLogger(__name__)
 
@@ -671,13 +672,14 @@ def _run_id(client: redis.Redis) -> str:
 
 
 PRUNE_SLICE = 10_000
-"""Rows a prune deletes per transaction: a large PSP finishes millions of rows a day, and
-one DELETE of them all would hold back vacuum's horizon on every table for minutes."""
+"""Rows a prune moves per transaction: a large PSP finishes millions of rows a day, and
+one statement moving them all would hold back vacuum's horizon on every table for minutes."""
 
 
 def prune(before: datetime, slice_rows: int = PRUNE_SLICE) -> int:
-    """Forget rows done or cancelled before ``before`` (the maintenance cron), a slice
-    per transaction; how many."""
+    """Move the rows done or cancelled before ``before`` into ``outbox_archive`` (the
+    maintenance cron; an event's payload is not kept), a slice per transaction; how many.
+    Failed rows stay until an operator retries them."""
     after, pruned = 0, 0
     while True:
         with db.pool().connection() as conn:
@@ -687,6 +689,20 @@ def prune(before: datetime, slice_rows: int = PRUNE_SLICE) -> int:
         if len(ids) < slice_rows:
             return pruned
         after = max(ids)
+
+
+ARCHIVE_AHEAD = 3
+"""Months of archive partitions made ready after the current one (the cron is daily)."""
+
+
+def keep_archive_partitions(
+    conn: db.Conn, now: datetime, months: int, ahead: int = ARCHIVE_AHEAD
+) -> list[Partition]:
+    """The maintenance step after the prune: the archive's partitions of ``now``'s month
+    and ``ahead`` more created, those whose whole month ended more than ``months`` ago
+    dropped (``month_partitions()``, migration 0024); returns what it did."""
+    params = {"now": now, "ahead": ahead, "months": months}
+    return repo.many(conn, "outbox.archive_partitions", params, Partition)
 
 
 def finish(

@@ -161,10 +161,13 @@ class EventSettings(msgspec.Struct, frozen=True):
 
 class OutboxSettings(msgspec.Struct, frozen=True):
     retention_days: int
-    """OUTBOX_RETENTION_DAYS: days a finished outbox row (done, failed, cancelled) is kept
-    for operators (``ops.dead_letters``, a subject's past effects) before the daily
-    maintenance deletes it. Its history is ``state_history`` and ``event_log``, kept
-    longer; a dead letter is kept until it is retried or this passes."""
+    """OUTBOX_RETENTION_DAYS: days a row done or cancelled stays in the outbox before the
+    daily maintenance moves it into ``outbox_archive`` (a failed row, a dead letter, stays
+    until an operator retries it)."""
+    archive_months: int
+    """OUTBOX_ARCHIVE_MONTHS: months ``outbox_archive`` keeps a row (monthly partitions,
+    each dropped whole once its month ended this long ago). An event's payload is not
+    archived: ``event_log`` keeps it EVENT_RETENTION_DAYS."""
 
 
 class ProbeSettings(msgspec.Struct, frozen=True):
@@ -317,14 +320,18 @@ def events() -> EventSettings:
 
 OUTBOX_RETENTION_DAYS = 7
 """OUTBOX_RETENTION_DAYS's default."""
+OUTBOX_ARCHIVE_MONTHS = 3
+"""OUTBOX_ARCHIVE_MONTHS's default: past the 80 days within which an infraction report
+may name a transaction."""
 
 
 @functools.cache
 def outbox() -> OutboxSettings:
     days = int(_env("OUTBOX_RETENTION_DAYS", str(OUTBOX_RETENTION_DAYS)))
-    if days < 1:
-        raise ValueError("OUTBOX_RETENTION_DAYS must be >= 1")
-    return OutboxSettings(retention_days=days)
+    months = int(_env("OUTBOX_ARCHIVE_MONTHS", str(OUTBOX_ARCHIVE_MONTHS)))
+    if days < 1 or months < 1:
+        raise ValueError("OUTBOX_RETENTION_DAYS and OUTBOX_ARCHIVE_MONTHS must be >= 1")
+    return OutboxSettings(retention_days=days, archive_months=months)
 
 
 def reset() -> None:

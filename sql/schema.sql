@@ -432,7 +432,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION public.rate_limit_partitions(p_now timestamp with time zone, p_ahead integer, p_retention_months integer) RETURNS TABLE(action text, partition_name text)
+CREATE FUNCTION public.month_partitions(p_parent text, p_column text, p_now timestamp with time zone, p_ahead integer, p_retention_months integer) RETURNS TABLE(action text, partition_name text)
     LANGUAGE plpgsql
     AS $_$
 DECLARE
@@ -444,19 +444,19 @@ DECLARE
     doomed text[] := '{}';
 BEGIN
     IF p_ahead < 0 OR p_retention_months < 1 THEN
-        RAISE EXCEPTION 'rate_limit_partitions: ahead must be >= 0 and retention >= 1 month';
+        RAISE EXCEPTION 'month_partitions(%): ahead must be >= 0 and retention >= 1 month', p_parent;
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('rate_limit_partitions'));
+    PERFORM pg_advisory_xact_lock(hashtext('month_partitions ' || p_parent));
     FOR i IN 0..p_ahead LOOP
         m_start := first_month + make_interval(months => i);
-        IF to_regclass('public.rate_limit_readings_' || to_char(m_start, '"y"YYYY"m"MM')) IS NULL THEN
+        IF to_regclass('public.' || p_parent || '_' || to_char(m_start, '"y"YYYY"m"MM')) IS NULL THEN
             wanted := wanted || m_start;
         END IF;
     END LOOP;
     FOR child IN
         SELECT c.relname FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
-        WHERE h.inhparent = 'rate_limit_readings'::regclass
-          AND c.relname ~ '^rate_limit_readings_y[0-9]{4}m[0-9]{2}$'
+        WHERE h.inhparent = ('public.' || p_parent)::regclass
+          AND c.relname ~ ('^' || p_parent || '_y[0-9]{4}m[0-9]{2}$')
         ORDER BY c.relname
     LOOP
         m_start := to_date(right(child, 8), '"y"YYYY"m"MM');
@@ -464,23 +464,31 @@ BEGIN
             doomed := doomed || child;
         END IF;
     END LOOP;
-    DELETE FROM rate_limit_readings_default WHERE read_at < cutoff;
+    EXECUTE format('DELETE FROM public.%I WHERE %I < %L', p_parent || '_default', p_column, cutoff);
     IF cardinality(wanted) = 0 AND cardinality(doomed) = 0 THEN
         RETURN;
     END IF;
-    -- Every partition, the default included: no reading is routed while they move.
-    LOCK TABLE rate_limit_readings IN ACCESS EXCLUSIVE MODE;
+    -- Every partition, the default included: no row is routed while they move.
+    EXECUTE format('LOCK TABLE public.%I IN ACCESS EXCLUSIVE MODE', p_parent);
     FOREACH child IN ARRAY doomed LOOP
-        EXECUTE format('DROP TABLE %I', child);
+        EXECUTE format('DROP TABLE public.%I', child);
         action := 'dropped'; partition_name := child; RETURN NEXT;
     END LOOP;
     FOREACH m_start IN ARRAY wanted LOOP
         action := 'created';
-        partition_name := attach_month_partition('rate_limit_readings', 'read_at', m_start);
+        partition_name := attach_month_partition(p_parent, p_column, m_start);
         RETURN NEXT;
     END LOOP;
 END
 $_$;
+
+COMMENT ON FUNCTION public.month_partitions(p_parent text, p_column text, p_now timestamp with time zone, p_ahead integer, p_retention_months integer) IS 'The monthly partitions of a table partitioned by RANGE on a timestamptz with a default partition: p_now''s month and p_ahead more created, months older than p_retention_months dropped; used by the maintenance cron for rate_limit_readings (rate_limit_partitions()) and outbox_archive';
+
+CREATE FUNCTION public.rate_limit_partitions(p_now timestamp with time zone, p_ahead integer, p_retention_months integer) RETURNS TABLE(action text, partition_name text)
+    LANGUAGE sql
+    AS $$
+    SELECT * FROM month_partitions('rate_limit_readings', 'read_at', p_now, p_ahead, p_retention_months)
+$$;
 
 CREATE FUNCTION public.record_transition() RETURNS trigger
     LANGUAGE plpgsql
@@ -1964,6 +1972,49 @@ CREATE TABLE public.machine_states (
     initial boolean DEFAULT false NOT NULL
 );
 
+CREATE TABLE public.outbox_archive (
+    id bigint NOT NULL,
+    actor text NOT NULL,
+    queue text NOT NULL,
+    args jsonb NOT NULL,
+    kind text NOT NULL,
+    subject text,
+    dedupe_key text,
+    status text NOT NULL,
+    deliver_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    dispatched_at timestamp with time zone,
+    finished_at timestamp with time zone NOT NULL,
+    attempts integer NOT NULL,
+    last_error text,
+    trace_context text,
+    CONSTRAINT outbox_archive_status_check CHECK ((status = ANY (ARRAY['done'::text, 'cancelled'::text])))
+)
+PARTITION BY RANGE (finished_at);
+
+COMMENT ON TABLE public.outbox_archive IS 'Outbox rows done or cancelled more than OUTBOX_RETENTION_DAYS ago, moved here by the daily maintenance (an event''s args without its payload); monthly partitions outbox_archive_yYYYYmMM (UTC, by finished_at) kept OUTBOX_ARCHIVE_MONTHS by month_partitions(). What a subject''s effects were: SELECT * FROM outbox_archive WHERE subject = ''claim:…'' ORDER BY id';
+
+CREATE TABLE public.outbox_archive_default (
+    id bigint NOT NULL,
+    actor text NOT NULL,
+    queue text NOT NULL,
+    args jsonb NOT NULL,
+    kind text NOT NULL,
+    subject text,
+    dedupe_key text,
+    status text NOT NULL,
+    deliver_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    dispatched_at timestamp with time zone,
+    finished_at timestamp with time zone NOT NULL,
+    attempts integer NOT NULL,
+    last_error text,
+    trace_context text,
+    CONSTRAINT outbox_archive_status_check CHECK ((status = ANY (ARRAY['done'::text, 'cancelled'::text])))
+);
+
+COMMENT ON TABLE public.outbox_archive_default IS 'archived rows of a month with no partition yet (a month before the first maintenance, a clock far off); month_partitions() moves a month''s rows into its partition when it creates it and deletes those past the retention';
+
 CREATE VIEW public.outbox_dead_letters AS
  SELECT outbox.id,
     outbox.actor,
@@ -2292,6 +2343,8 @@ ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_
 
 ALTER TABLE ONLY public.dict_cids_phone ATTACH PARTITION public.dict_cids_phone_f FOR VALUES FROM ('f') TO ('g');
 
+ALTER TABLE ONLY public.outbox_archive ATTACH PARTITION public.outbox_archive_default DEFAULT;
+
 ALTER TABLE ONLY public.rate_limit_readings ATTACH PARTITION public.rate_limit_readings_default DEFAULT;
 
 ALTER TABLE ONLY public.state_history ATTACH PARTITION public.state_history_default DEFAULT;
@@ -2367,6 +2420,12 @@ ALTER TABLE ONLY public.lookup_key_changes
 
 ALTER TABLE ONLY public.machine_states
     ADD CONSTRAINT machine_states_pkey PRIMARY KEY (machine, status);
+
+ALTER TABLE ONLY public.outbox_archive
+    ADD CONSTRAINT outbox_archive_pkey PRIMARY KEY (id, finished_at);
+
+ALTER TABLE ONLY public.outbox_archive_default
+    ADD CONSTRAINT outbox_archive_default_pkey PRIMARY KEY (id, finished_at);
 
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
@@ -2458,6 +2517,10 @@ CREATE INDEX infraction_reports_refused ON public.infraction_reports USING btree
 
 CREATE INDEX infraction_reports_role_status ON public.infraction_reports USING btree (role, status);
 
+CREATE INDEX outbox_archive_subject ON ONLY public.outbox_archive USING btree (subject, id) WHERE (subject IS NOT NULL);
+
+CREATE INDEX outbox_archive_default_subject_id_idx ON public.outbox_archive_default USING btree (subject, id) WHERE (subject IS NOT NULL);
+
 CREATE UNIQUE INDEX outbox_dedupe ON public.outbox USING btree (dedupe_key) WHERE ((dedupe_key IS NOT NULL) AND (status = ANY (ARRAY['pending'::text, 'dispatched'::text])));
 
 CREATE INDEX outbox_due ON public.outbox USING btree (deliver_at) WHERE (status = 'pending'::text);
@@ -2489,6 +2552,10 @@ CREATE INDEX sync_runs_listing ON public.sync_runs USING btree (started_at, id);
 CREATE UNIQUE INDEX sync_runs_one_open_per_key_type ON public.sync_runs USING btree (key_type) WHERE (status <> ALL (ARRAY['ok'::text, 'failed'::text, 'rejected'::text]));
 
 CREATE INDEX vsync_deltas_xact ON public.vsync_deltas USING btree (xact);
+
+ALTER INDEX public.outbox_archive_pkey ATTACH PARTITION public.outbox_archive_default_pkey;
+
+ALTER INDEX public.outbox_archive_subject ATTACH PARTITION public.outbox_archive_default_subject_id_idx;
 
 ALTER INDEX public.rate_limit_readings_pkey ATTACH PARTITION public.rate_limit_readings_default_pkey;
 

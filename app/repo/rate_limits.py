@@ -11,6 +11,7 @@ import msgspec
 
 from app import db
 from app.repo import many, one, run
+from app.repo.spine import Partition
 
 
 class Reading(msgspec.Struct, frozen=True):
@@ -62,12 +63,6 @@ class ReadingRow(msgspec.Struct, frozen=True):
     refill_tokens: int
     refill_period_s: int
     category: str | None
-
-
-class Partition(msgspec.Struct, frozen=True):
-    action: str
-    """created or dropped."""
-    partition_name: str
 
 
 class GaugeRow(msgspec.Struct, frozen=True):

@@ -27,7 +27,8 @@ def history(conn: db.Conn, machine: str, subject_id: str) -> list[Change]:
 
 class Partition(msgspec.Struct, frozen=True):
     action: str
-    """created, archived (detached into the schema archive) or dropped (from the archive)."""
+    """created, dropped, or for state_history archived (detached into the schema
+    archive) and dropped (from the archive)."""
     partition_name: str
 
 

@@ -98,15 +98,31 @@ FROM outbox WHERE status IN ('pending', 'dispatched', 'failed');
 
 -- name: prune_done
 -- One slice of the prune, in id order after %(after)s (the primary key's order: the old
--- rows first); the caller loops until a slice comes back short.
+-- rows first), moved into outbox_archive (migration 0024) without an event's payload;
+-- the caller loops until a slice comes back short.
 WITH slice AS (
     SELECT id FROM outbox
     WHERE id > %(after)s AND status IN ('done', 'cancelled') AND finished_at < %(before)s
     ORDER BY id
     LIMIT %(limit)s
+), moved AS (
+    DELETE FROM outbox o USING slice WHERE o.id = slice.id
+    RETURNING o.*
 )
-DELETE FROM outbox o USING slice WHERE o.id = slice.id
-RETURNING o.id;
+INSERT INTO outbox_archive (id, actor, queue, args, kind, subject, dedupe_key, status,
+                            deliver_at, created_at, dispatched_at, finished_at, attempts,
+                            last_error, trace_context)
+SELECT id, actor, queue, CASE kind WHEN 'event' THEN args - 'payload' ELSE args END, kind,
+       subject, dedupe_key, status, deliver_at, created_at, dispatched_at, finished_at,
+       attempts, last_error, trace_context
+FROM moved
+RETURNING id;
+
+-- name: archive_partitions
+-- The maintenance step: the archive's partition of this month and the next `ahead`
+-- months', and the months wholly older than OUTBOX_ARCHIVE_MONTHS dropped (migration 0024).
+SELECT action, partition_name
+FROM month_partitions('outbox_archive', 'finished_at', %(now)s, %(ahead)s, %(months)s);
 
 -- name: by_status
 SELECT id, actor, subject, attempts FROM outbox WHERE status = %(status)s ORDER BY id;

@@ -22,24 +22,32 @@ its admin service, by the same amount (as ``tests/acceptance/conftest.py`` does)
    DEFAULT_OPERATION at ResolutionPeriodEnd; for half of them our customer proves
    possession a day later (we owe the complete at CompletionPeriodEnd), the other half
    never does (we owe the cancel at Day30Limit).
+   MED (``--reports``, default a tenth of ``--claims``): infraction reports on payments
+   the SPI settled (``AddTransaction``), 60 % against us (we learn them by the poll,
+   acknowledge at once, and our analyst closes each through the API before its 7 days,
+   one in ten after the day-5 warning), 40 % ours (the other PSP acknowledges and
+   closes them; the poll brings the close back).
 3. The clocks move ``--step`` seconds at a time (a minute: see "Steps" below), or straight
    to the next due outbox row or driver action when none falls within a step (at most an
    hour at once; 15 s, the poll's period, while a donor claim waits to be acknowledged).
    At each step the driver does what the crons would: claims polls until every claim
-   the other PSP opened is learned, ``sync.start_due``, a relay pass (timed); then it
-   waits until no outbox row due is left. The scheduler runs its own crons and relay
+   the other PSP opened is learned, the infraction poll, a reading of the DICT's buckets
+   (at most one a clock minute), ``sync.start_due``, a relay pass (timed); then it waits
+   until no outbox row due is left; and once a clock day, the maintenance cron (timed). The scheduler runs its own crons and relay
    too, on wall time. Each simulated day the DICT changes ``--divergence`` of our keys
    behind our back (half removed, half new keys of ours put there): the daily sync must
    find and repair them; an operator (the driver, ``POST /v1/sync-runs/{id}/approve``)
    approves each run over SYNC_APPROVAL_THRESHOLD.
 4. The audit: for every claim whose deadline fell inside the run, the action we owed is
    in ``state_history`` (our clock) no earlier than the deadline (the DICT refuses it
-   before) and no later than ``LATE_AFTER`` (5 min, ``actors/claim_deadlines.py``) after.
+   before) and no later than ``LATE_AFTER`` (5 min, ``actors/claim_deadlines.py``) after;
+   every report against us whose 7 days ended inside the run closed at the DICT before
+   them, and one day-5 warning for each still open at day 5.
 
 Steps: a deadline timer is an outbox row due at the deadline (``statemachines/claim.py``
 ``deadline_timers``); it runs at the first relay pass at or after it is due, i.e. at the
 first step past it, so a step of 60 s keeps every action within 60 s of its deadline,
-well inside LATE_AFTER. Compressed time has one artefact the driver undoes: a row due
+well inside LATE_AFTER (the full size runs at 240 s a step: still inside it). Compressed time has one artefact the driver undoes: a row due
 within the relay's 90 s horizon is handed to Dramatiq with its remaining delay in *wall*
 time, while the clocks move much faster; once such a row is due on the clocks and still
 waits in a delay queue, the driver hands it back to the relay (as ``recover_redis`` does

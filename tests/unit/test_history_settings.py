@@ -55,26 +55,31 @@ def test_the_settings_are_wired_and_documented(variable: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("section", "variable", "default"),
+    ("section", "name", "variable", "default"),
     [
-        ("events", "EVENT_RETENTION_DAYS", settings.EVENT_RETENTION_DAYS),
-        ("outbox", "OUTBOX_RETENTION_DAYS", settings.OUTBOX_RETENTION_DAYS),
+        ("events", "retentionDays", "EVENT_RETENTION_DAYS", settings.EVENT_RETENTION_DAYS),
+        ("outbox", "retentionDays", "OUTBOX_RETENTION_DAYS", settings.OUTBOX_RETENTION_DAYS),
+        ("outbox", "archiveMonths", "OUTBOX_ARCHIVE_MONTHS", settings.OUTBOX_ARCHIVE_MONTHS),
     ],
 )
-def test_the_retentions_in_days_are_wired_through_the_chart(
-    section: str, variable: str, default: int
+def test_the_events_and_outbox_retentions_are_wired_through_the_chart(
+    section: str, name: str, variable: str, default: int
 ) -> None:
     chart = ROOT / "charts" / "dict-connect"
     values = yaml.safe_load((chart / "values.yaml").read_text())
-    assert values[section]["retentionDays"] == default
+    assert values[section][name] == default
     helpers = (chart / "templates" / "_helpers.tpl").read_text()
-    wired = rf"- name: {variable}\n\s+value: \{{\{{ \.Values\.{section}\.retentionDays \|"
+    wired = rf"- name: {variable}\n\s+value: \{{\{{ \.Values\.{section}\.{name} \|"
     assert re.search(wired, helpers)
-    assert f"`{section}.retentionDays` | {default} |" in (chart / "README.md").read_text()
+    assert f"`{section}.{name}` | {default} |" in (chart / "README.md").read_text()
+    assert variable in (ROOT / "README.md").read_text()
 
 
-def test_an_outbox_retention_below_a_day_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OUTBOX_RETENTION_DAYS", "0")
+@pytest.mark.parametrize("variable", ["OUTBOX_RETENTION_DAYS", "OUTBOX_ARCHIVE_MONTHS"])
+def test_an_outbox_retention_below_one_is_refused(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "0")
     settings.reset()
-    with pytest.raises(ValueError, match="OUTBOX_RETENTION_DAYS"):
+    with pytest.raises(ValueError, match=variable):
         settings.outbox()

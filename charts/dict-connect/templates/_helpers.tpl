@@ -187,6 +187,8 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.events.retentionDays | quote }}
 - name: OUTBOX_RETENTION_DAYS
   value: {{ .Values.outbox.retentionDays | quote }}
+- name: OUTBOX_ARCHIVE_MONTHS
+  value: {{ .Values.outbox.archiveMonths | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- with .Values.extraEnv }}
