@@ -832,7 +832,11 @@ def database_figures(url: str) -> dict[str, Any]:
         ).fetchall()
         readings = conn.execute("SELECT count(*) FROM rate_limit_readings").fetchone()[0]
         history = conn.execute("SELECT count(*) FROM state_history").fetchone()[0]
+        outbox_rows = conn.execute(
+            "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_archive)"
+        ).fetchone()
     return {
+        "outbox": outbox_rows,
         "size": size,
         "tables": tables,
         "runs": runs,
@@ -1032,6 +1036,7 @@ def report(
         f"| PostgreSQL database size | {dbf['size'] / 2**20:,.0f} MiB |",
         f"| biggest tables (with indexes) | {tables} |",
         f"| state_history rows; bucket readings | {dbf['history']:,}; {dbf['readings']:,} |",
+        f"| outbox rows at the end: in the queue; moved into `outbox_archive` by the maintenance | {dbf['outbox'][0]:,}; {dbf['outbox'][1]:,} |",
         f"| MED: infraction reports (against us; ours) | {med['reports'] - med['ours']:,}; {med['ours']:,} |",
         f"| MED: reports against us closed before their 7 days (owed inside the run) | **{med['met']:,} / {med['owed']:,}**; margin p50 {percentile(med['margins'], 50) / DAY:.1f} d, least {min(med['margins'], default=float('nan')) / 3600:.1f} h |",
         f"| MED: day-5 warnings (`infractions.deadline_approaching`) / reports of theirs still open at day 5; `deadline_missed` | {topic('infractions.deadline_approaching')} / {med['warnings_owed']}; {topic('infractions.deadline_missed')} |",
