@@ -164,7 +164,9 @@ def test_the_worker_finishes_the_message_in_flight_and_takes_no_new_one(stack: S
         stack.procs["worker"].args,
         BRIDGE_TIMEOUT_S="30",  # the call may last longer than the default 5 s deadline
     )
-    stack.admin().set_faults(latency_ms=6000, methods=["CreateEntry"])
+    # 12 s: the call must still be in flight when the worker's metrics answer, which
+    # takes seconds on a loaded machine (6 s failed there twice, 2026-12-04)
+    stack.admin().set_faults(latency_ms=12000, methods=["CreateEntry"])
     with stack.http() as http:
         (first,) = register(http, [entry_body(0)])
         wait_until(lambda: registration_in_flight(worker), what="the registration in flight")
@@ -199,7 +201,7 @@ def test_a_call_longer_than_the_timeout_is_cut_and_the_outbox_finishes_it_once(
         BRIDGE_TIMEOUT_S="30",  # the call may last longer than the default 5 s deadline
         METRICS_PORT=str(_free_port()),
     )
-    stack.admin().set_faults(latency_ms=8000, methods=["CreateEntry"])
+    stack.admin().set_faults(latency_ms=12000, methods=["CreateEntry"])
     with stack.http() as http:
         (entry,) = register(http, [entry_body(2)])
     wait_until(lambda: registration_in_flight(slow), what="the registration in flight")
