@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 
 from app import clock, db, events, repo, settings, tracing
 from app.domain import infractions
-from app.repo.spine import Partition
+from app.repo.spine import PARTITIONS_AHEAD, Partition
 
 log = logging.getLogger(__name__)
 
@@ -691,12 +691,8 @@ def prune(before: datetime, slice_rows: int = PRUNE_SLICE) -> int:
         after = max(ids)
 
 
-ARCHIVE_AHEAD = 3
-"""Months of archive partitions made ready after the current one (the cron is daily)."""
-
-
 def keep_archive_partitions(
-    conn: db.Conn, now: datetime, months: int, ahead: int = ARCHIVE_AHEAD
+    conn: db.Conn, now: datetime, months: int, ahead: int = PARTITIONS_AHEAD
 ) -> list[Partition]:
     """The maintenance step after the prune: the archive's partitions of ``now``'s month
     and ``ahead`` more created, those whose whole month ended more than ``months`` ago

@@ -11,7 +11,7 @@ import msgspec
 
 from app import db
 from app.repo import many, one, run
-from app.repo.spine import Partition
+from app.repo.spine import PARTITIONS_AHEAD, Partition
 
 
 class Reading(msgspec.Struct, frozen=True):
@@ -153,10 +153,6 @@ def readings(
 def gauges(conn: db.Conn) -> list[GaugeRow]:
     """At least one row (see ``GaugeRow``)."""
     return many(conn, "rate_limits.gauges", {}, GaugeRow)
-
-
-PARTITIONS_AHEAD = 3
-"""Months of partitions made ready after the current one (the maintenance cron is daily)."""
 
 
 def keep_partitions(

@@ -32,8 +32,9 @@ class Partition(msgspec.Struct, frozen=True):
     partition_name: str
 
 
-HISTORY_PARTITIONS_AHEAD = 3
-"""Months of partitions made ready after the current one (the maintenance cron is daily)."""
+PARTITIONS_AHEAD = 3
+"""Months of partitions made ready after the current one, for every table partitioned by
+month (history, bucket readings, outbox archive; the maintenance cron is daily)."""
 
 
 def keep_history_partitions(
@@ -41,7 +42,7 @@ def keep_history_partitions(
     now: datetime,
     retention_months: int,
     archive_months: int,
-    ahead: int = HISTORY_PARTITIONS_AHEAD,
+    ahead: int = PARTITIONS_AHEAD,
 ) -> list[Partition]:
     """The maintenance step (``actors.spine.maintenance``): the partitions of ``now``'s
     month, of ``ahead`` more and of the months waiting in the default partition; those

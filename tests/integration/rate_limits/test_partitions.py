@@ -13,19 +13,13 @@ import pytest
 from app import clock, db, settings
 from app.repo import rate_limits
 from app.repo.rate_limits import Reading
+from tests.integration.partitions import attached
 
 NOW = datetime(2031, 1, 15, 4, 17, tzinfo=UTC)
 
 
 def partitions() -> list[str]:
-    with db.pool().connection() as conn:
-        return [
-            r["relname"]
-            for r in conn.execute(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                " WHERE i.inhparent = 'rate_limit_readings'::regclass ORDER BY 1"
-            )
-        ]
+    return attached("rate_limit_readings")
 
 
 def read(at: datetime, available: int = 7) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from app import clock, db, events, outbox, settings
 from app.repo import event_log
+from tests.integration.partitions import attached
 
 NOW = datetime(2031, 1, 15, 4, 17, tzinfo=UTC)
 
@@ -25,14 +26,7 @@ def maintain(at: datetime) -> None:
 
 
 def partitions() -> list[str]:
-    with db.pool().connection() as conn:
-        return [
-            r["relname"]
-            for r in conn.execute(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                " WHERE i.inhparent = 'outbox_archive'::regclass ORDER BY 1"
-            )
-        ]
+    return attached("outbox_archive")
 
 
 def archived() -> list[tuple[str, int, str, str | None, dict[str, Any]]]:
