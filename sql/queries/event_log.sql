@@ -39,11 +39,15 @@ SELECT count(*) AS moved FROM moved;
 
 -- name: unpushed
 -- The events not yet appended to the Redis streams, in id order, each with the id pushed
--- just before it (what a consumer of the whole stream last saw).
+-- just before it (what a consumer of the whole stream last saw). The bound is a scalar
+-- subquery so that it is the index's range condition: as a join, the planner walked
+-- event_log from its first id (109 ms at 144,000 rows in the bank day; the log keeps
+-- EVENT_RETENTION_DAYS of events).
 SELECT e.id, e.topic, e.payload, e.occurred_at,
-       coalesce(lag(e.id) OVER (ORDER BY e.id), s.pushed_through) AS previous_id
-FROM event_log e, event_log_state s
-WHERE e.id > s.pushed_through
+       coalesce(lag(e.id) OVER (ORDER BY e.id),
+                (SELECT pushed_through FROM event_log_state)) AS previous_id
+FROM event_log e
+WHERE e.id > (SELECT pushed_through FROM event_log_state)
 ORDER BY e.id
 LIMIT %(limit)s;
 

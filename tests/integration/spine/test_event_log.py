@@ -314,6 +314,31 @@ def test_maintenance_removes_events_past_retention_and_the_api_says_so(
     assert entry_ids(resumed["items"]) == [str(uuid.UUID(int=3))]
 
 
+def test_publication_reads_only_the_events_not_pushed_yet(database_url: str) -> None:
+    """The log keeps EVENT_RETENTION_DAYS of events; each publication pass must start at
+    the last id pushed, not walk the log from its first id (issue 16's bank day)."""
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO event_log (topic, payload, occurred_at, logged_at, outbox_id) "
+            "SELECT 'entries.created', '{}', now(), now(), -n FROM generate_series(1, 20000) n"
+        )
+        conn.execute("UPDATE event_log_state SET pushed_through = (SELECT max(id) FROM event_log)")
+        conn.execute("ANALYZE event_log")
+        conn.execute("ANALYZE event_log_state")
+        sql = "EXPLAIN (ANALYZE, FORMAT JSON) " + db.q("event_log.unpushed")
+        (plan,) = conn.execute(sql, {"limit": 500}).fetchone().values()
+
+    def scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if node.get("Relation Name") == "event_log":
+            yield node
+        for child in node.get("Plans", []):
+            yield from scans(child)
+
+    (scan,) = scans(plan[0]["Plan"])
+    assert "Index Cond" in scan, scan  # the range starts at pushed_through
+    assert scan["Actual Rows"] == 0  # not 20,000 rows read and filtered out
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
