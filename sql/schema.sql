@@ -657,7 +657,8 @@ CREATE TABLE public.outbox (
     CONSTRAINT outbox_finished_at_when_finished CHECK (((finished_at IS NOT NULL) = (status = ANY (ARRAY['done'::text, 'failed'::text, 'cancelled'::text])))),
     CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'timer'::text, 'event'::text]))),
     CONSTRAINT outbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'dispatched'::text, 'done'::text, 'failed'::text, 'cancelled'::text])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02');
 
 COMMENT ON COLUMN public.outbox.status IS 'An effect of a state change (app/outbox.py). Who moves it:
 pending    -> dispatched  the relay (after commit, and every pass: 10 s)
