@@ -326,6 +326,14 @@ def plan_reports(n: int, days: float, rnd: random.Random) -> list[Action]:
 # ------------------------------------------------------------------ the run
 
 
+WORK_LEFT = """
+SELECT (SELECT count(*) FROM outbox WHERE status = 'pending' AND deliver_at <= %(now)s)
+     + (SELECT count(*) FROM outbox WHERE status = 'dispatched' AND deliver_at <= %(now)s)
+"""
+"""Outbox rows due and not done, each status by its own partial index (as one ``IN``, the
+planner read every pending row, the month's timers, 20 ms a poll by day 17)."""
+
+
 @dataclass
 class Driver:
     url: str
@@ -342,6 +350,8 @@ class Driver:
     diverged: int = 0
     idle_waits: list[float] = field(default_factory=list)
     maintenance_s: list[float] = field(default_factory=list)
+    day_s: list[float] = field(default_factory=list)
+    vacuum_s: list[float] = field(default_factory=list)
     bucket_polls: int = 0
     bucket_waits: int = 0
     last_bucket_poll: float = -BUCKET_POLL_EVERY
@@ -384,11 +394,7 @@ class Driver:
 
         t0 = time.perf_counter()
         while True:
-            left = conn.execute(
-                "SELECT count(*) FROM outbox WHERE status IN ('pending', 'dispatched') "
-                "AND deliver_at <= %s",
-                (clock.now(),),
-            ).fetchone()
+            left = conn.execute(WORK_LEFT, {"now": clock.now()}).fetchone()
             if not left or left[0] == 0:
                 break
             if time.perf_counter() - t0 > 1:  # due meanwhile, in a delay queue
@@ -414,14 +420,21 @@ class Driver:
             time.sleep(0.02)
         log(f"a poll did not learn every donor claim ({self.donor_claims} opened)")
 
-    def maintain(self) -> None:
+    def maintain(self, conn: psycopg.Connection[Any]) -> None:
         """The daily maintenance cron (``actors.spine.maintenance``, timed): the outbox,
-        idempotency and event prunes, the readings' and the history's partitions."""
+        idempotency and event prunes, the readings' and the history's partitions. Then,
+        where the server runs without autovacuum (this machine's CI configuration), what
+        it would have done: a ``VACUUM (ANALYZE)`` of the database (timed apart)."""
         from actors.spine import maintenance
 
         t0 = time.perf_counter()
         maintenance.fn()
         self.maintenance_s.append(time.perf_counter() - t0)
+        row = conn.execute("SELECT current_setting('autovacuum')").fetchone()
+        if row and row[0] == "off":
+            t0 = time.perf_counter()
+            conn.execute("VACUUM (ANALYZE)")
+            self.vacuum_s.append(time.perf_counter() - t0)
 
     def poll_med_and_buckets(self) -> None:
         """The infraction poll (both roles; it acknowledges the reports against us) every
@@ -663,6 +676,7 @@ def run_days(
 
     todo = sorted(actions)
     last_day = -1
+    day_started = time.perf_counter()
     with psycopg.connect(driver.url, autocommit=True) as conn:
         driver.started_at = clock.now()
         driver.tick(conn)
@@ -691,7 +705,9 @@ def run_days(
             day = int(driver.elapsed // DAY)
             if day != last_day:
                 last_day = day
-                driver.maintain()
+                driver.day_s.append(time.perf_counter() - day_started)
+                day_started = time.perf_counter()
+                driver.maintain(conn)
                 log(
                     f"day {day}: {driver.steps} steps, relay max "
                     f"{max(driver.relay_s) * 1000:.0f} ms, {len(todo)} actions left, "
@@ -895,6 +911,9 @@ class Figures:
     vsyncs_before: dict[str, bool] = field(default_factory=dict)
     vsyncs_after: dict[str, bool] = field(default_factory=dict)
     rss: dict[str, tuple[int, int]] = field(default_factory=dict)
+    setting: str = ""
+    """The machine, the load before the run and the code the processes run, read at the
+    start (a run takes hours; HEAD may move meanwhile)."""
 
 
 def bench(a: argparse.Namespace) -> tuple[Figures, Driver, Parties, dict[str, Any], dict[str, Any]]:
@@ -913,7 +932,7 @@ def bench(a: argparse.Namespace) -> tuple[Figures, Driver, Parties, dict[str, An
     settings.reset()
     redis.Redis.from_url(REDIS_URL).flushdb()
     procs = processes(env, sim_port, api_port)
-    fig = Figures()
+    fig = Figures(setting=f"{machine()}; {memory()}. Code: {bench_sync.code_version()}")
     procs["simulator"].start()
     admin = AdminClient(f"127.0.0.1:{sim_port}", timeout_s=1800)
     try:
@@ -1011,7 +1030,7 @@ def report(
         return int(med["topics"].get(name, 0))
 
     lines = [
-        f"- machine: {machine()}; {memory()}. Code: {bench_sync.code_version()}.",
+        f"- machine: {fig.setting}.",
         f"- command: `python tests/bench/bench_bank_day.py --keys {a.keys} --claims {a.claims} "
         f"--days {a.days:g} --divergence {a.divergence} --step {a.step:g}`",
         f"- sizes: {a.keys:,} active keys (five key types, {a.keys // 5:,} each), {a.claims:,} "
@@ -1047,6 +1066,12 @@ def report(
         f"**{max(d.relay_s) * 1000:.0f} ms** |",
         f"| daily maintenance (prunes, partitions; {len(d.maintenance_s)} runs): p50 / longest | "
         f"{percentile(d.maintenance_s, 50):.1f} / {max(d.maintenance_s, default=float('nan')):.1f} s |",
+        f"| wall time of a clock day: days 1-7 p50 / later days p50 / longest | "
+        f"{percentile(d.day_s[1:8], 50):.0f} / {percentile(d.day_s[8:], 50):.0f} / "
+        f"{max(d.day_s, default=float('nan')):.0f} s |",
+        f"| VACUUM (ANALYZE) by the driver, autovacuum being off ({len(d.vacuum_s)} runs): "
+        f"p50 / longest | {percentile(d.vacuum_s, 50):.1f} / "
+        f"{max(d.vacuum_s, default=float('nan')):.1f} s |",
         f"| rows handed back (wall-time delay artefact) | {d.handed_back:,} |",
         f"| sync runs approved by the operator (over the threshold of 100) | {p.approved} |",
         f"| refusals met by the driver | {len(p.errors)} |",
@@ -1089,26 +1114,30 @@ def main() -> int:
 
 NOTES = [
     "How the clocks move: both clocks (ours through CLOCK_OFFSET_FILE, read by every",
-    "process; the simulator's through its admin service) move 60 s a step, or straight to",
-    "the next outbox row due or driver action when none falls within a step (at most an",
-    "hour at once), and 15 s a step while a donor claim waits for its acknowledgement. A",
-    "claim's deadline is an outbox timer due at the deadline (`statemachines/claim.py`",
-    "`deadline_timers`); it runs at the first relay pass at or after it, i.e. within one",
-    "step (60 s) of it, against the 5 minutes after which `actors/claim_deadlines.py`",
-    "reports a deadline missed (`LATE_AFTER`). At each step the driver does what the",
-    "crons would (claims polls until every claim the other PSP opened is learned,",
-    "`sync.start_due`, a relay pass) and waits until no outbox row due on our clock is",
-    'left. "Deadlines met": the action we owed is in `state_history` no earlier than the',
-    "deadline (the DICT refuses it before) and no later than LATE_AFTER after it, for",
-    "every claim whose deadline fell inside the run (30 days and 2 hours).",
+    "process; the simulator's through its admin service) move `--step` seconds a step, or",
+    "straight to the next outbox row due or driver action when none falls within a step",
+    "(at most an hour at once), and 15 s a step while a donor claim waits for its",
+    "acknowledgement. A claim's deadline is an outbox timer due at the deadline",
+    "(`statemachines/claim.py` `deadline_timers`); it runs at the first relay pass at or",
+    "after it, i.e. within one step of it, against the 5 minutes after which",
+    "`actors/claim_deadlines.py` reports a deadline missed (`LATE_AFTER`). At each step the",
+    "driver does what the crons would (claims polls until every claim the other PSP opened",
+    "is learned, the infraction poll, a reading of the buckets at most once a clock minute,",
+    "`sync.start_due`, a relay pass) and waits until no outbox row due on our clock is left;",
+    'once a clock day, the maintenance cron. "Deadlines met": the action we owed is in',
+    "`state_history` no earlier than the deadline (the DICT refuses it before) and no later",
+    "than LATE_AFTER after it, for every claim whose deadline fell inside the run (the days",
+    "and 2 hours).",
     "",
     "One artefact of compressed time, undone by the driver: a row due within the relay's",
     "90 s horizon goes to Dramatiq with its remaining delay counted in *wall* time, while",
     "the clocks run ~1,000 times faster; such a row would run minutes late on the clocks.",
     'Once due on the clocks, the driver hands it back to the relay (the "rows handed',
     'back" above, as `recover_redis` does for a Redis that lost its messages), which',
-    "sends it at once; the late copy finds its row done. In production the two clocks are",
-    "one, and a row runs when due.",
+    "sends it at once; the late copy finds its row done. They are the timers that fell",
+    "within 90 s after a step's instant, so their number follows the deadlines (few",
+    "before day 7, when the first resolution periods end). In production the two clocks",
+    "are one, and a row runs when due.",
     "",
     "The daily sync needs an operator at this divergence rate: 0.1 % of 1,000,000 keys is",
     "1,000 changes a day, 200 to 500 per key type, over SYNC_APPROVAL_THRESHOLD (100), so",
@@ -1116,26 +1145,26 @@ NOTES = [
     "approves them (here the driver, `POST /v1/sync-runs/{id}/approve`, at the step it",
     "sees them). Without it they stay open and no later run of that key type starts.",
     "",
-    "The longest relay tick is the driver's own passes (`outbox.relay()`, one a step):",
-    "nothing in `app/outbox.py` or `actors/spine.py` times a pass (no metric, no log);",
-    "the scheduler's passes (every 10 s of wall time) ran too and are not timed. Worker",
-    "RSS: VmHWM of the Dramatiq parent and its 2 worker processes.",
+    "The longest relay tick is the driver's own passes (`outbox.relay()`, one a step,",
+    "timed by the driver); the scheduler's passes (every 10 s of wall time) ran too. In",
+    "production the histogram `dict_outbox_relay_seconds` times every pass. Worker",
+    "RSS: VmHWM of the Dramatiq parent and its 2 worker processes. The scheduler's own",
+    "crons tick on *wall* time, so over a compressed month they add little; the driver",
+    "does their work at each step.",
     "",
-    "What limited it: the run is a sequence of steps of ~0.25 s of wall time each (9,879",
-    "steps in 2,503 s above: a poll, a relay pass, the sync schedule, the waits), so the",
-    "wall time follows the number of steps, i.e. how dense the claims' events are. **The",
-    "issue's full size (50,000 claims) was not run**: an event then falls in nearly every",
-    "minute of the 30 days, at least ~43,000 steps, about 3 hours or more on this machine",
-    "(each step carrying ~10 times the claims of this run); 1,000,000 keys, the other",
-    "half of the size, were run (seeding 50 s). The scheduler's own crons (bucket",
-    "polling, MED polls, its relay) tick every *wall* minute: about 42 times in this run's",
-    '43,200 minutes of clock ("bucket readings" above).',
+    "What limits the wall time: the run is a sequence of steps (a poll, a relay pass, the",
+    "sync schedule, the waits), so it follows the number of steps and the work each",
+    "carries. With 50,000 claims a deadline falls in nearly every 240 s of the month, so",
+    "each clock day is ~360 steps; from day 7 on, when the first donor resolution periods",
+    "end, each step also carries the actions owed and the claims they close.",
     "",
-    "Quick size, same machine and day (`--keys 20000 --claims 1000 --days 30`): 30 days in",
-    "427 s (2,439 steps), deadlines met 1,000 / 1,000, acknowledgements within 0.2 s,",
-    "VSyncs equal, longest relay pass 60 ms, worker 87 MiB largest process.",
+    "Earlier runs, same machine: 2026-12-03, commit 1a633b7, before MED and bucket polls",
+    "were in the run, `--keys 1000000 --claims 5000 --step 60`: 30 days in 2,503 s (9,879",
+    "steps), 5,000 / 5,000 deadlines met (latest 60 s after its deadline), relay pass p99",
+    "13 ms and longest 188 ms, worker 116 MiB largest process, database 951 MiB; and",
+    "`--keys 20000 --claims 1000`: 30 days in 427 s, 1,000 / 1,000 deadlines met.",
     "",
-    "Not in this run: MED (infraction reports in both roles) and refunds; lookups.",
+    "Not in this run: refunds; lookups (the key lookups benchmark measures them).",
 ]
 
 
