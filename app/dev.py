@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -199,15 +200,27 @@ class EmbeddedPostgres:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def _as_user(self) -> list[str]:
+        """The prefix that runs a tool as ``self.user``: ``setpriv`` (util-linux), so that
+        ``subprocess`` can vfork. Its own ``user=`` makes it fork() instead, which runs every
+        ``pthread_atfork`` handler of this process in the child: gRPC's restart its threads
+        there, and a pg_ctl forked from a process serving gRPC could die before its exec."""
+        if self.user is None:
+            return []
+        import pwd
+
+        entry = pwd.getpwnam(self.user)
+        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        return [setpriv, f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups"]
+
     def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one of the wheel's tools; with ``check``, a failure is a RuntimeError
-        carrying the tool's last words (and the server log's, for pg_ctl)."""
+        carrying the tool's exit status and last words (and the server log's, for pg_ctl)."""
         done = subprocess.run(
-            [str(self.bin / tool), *args],
+            [*self._as_user(), str(self.bin / tool), *args],
             capture_output=True,
             text=True,
             check=False,
-            user=self.user,
             start_new_session=True,  # a Ctrl-C in the terminal is ours to handle, in order
         )
         if check and done.returncode != 0:
@@ -215,7 +228,10 @@ class EmbeddedPostgres:
             said = (done.stderr or done.stdout).strip().splitlines()[-2:]
             if tool == "pg_ctl" and log.exists():
                 said += log.read_text(errors="replace").strip().splitlines()[-2:]
-            raise RuntimeError(f"the embedded PostgreSQL's {tool} failed: {' / '.join(said)}")
+            raise RuntimeError(
+                f"the embedded PostgreSQL's {tool} failed (exit status {done.returncode}): "
+                + " / ".join(said)
+            )
         return done
 
     def _prepare(self) -> None:

@@ -99,6 +99,42 @@ def test_a_server_pg_ctl_cannot_stop_is_stopped_by_signal(
         pg.stop()
 
 
+# A process that serves gRPC has pthread_atfork handlers (gRPC restarts its threads in a
+# forked child). This one stands in for them, in a process of its own: a child that runs
+# it dies before its exec.
+_FORK_HANDLER_KILLS_THE_CHILD = """
+import ctypes, os, sys
+from pathlib import Path
+from app.dev import EmbeddedPostgres
+
+HANDLER = ctypes.CFUNCTYPE(None)
+in_child = HANDLER(lambda: os._exit(70))
+libc = ctypes.CDLL("libc.so.6")  # pthread_atfork itself is static (libc_nonshared)
+assert libc.__register_atfork(None, None, in_child, None) == 0
+pg = EmbeddedPostgres(Path(sys.argv[1]), int(sys.argv[2]))
+pg.start()
+pg.stop()
+print("started and stopped")
+"""
+
+
+def test_the_embedded_postgres_starts_from_a_process_with_fork_handlers(state_root: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _FORK_HANDLER_KILLS_THE_CHILD,
+            str(state_root / "pg"),
+            str(_free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "started and stopped" in done.stdout
+
+
 class Dev:
     """``dict-connect dev`` as a child process, its output read line by line."""
 
@@ -237,5 +273,7 @@ def test_an_embedded_postgres_that_cannot_start_says_why(state_root: Path) -> No
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         pg = EmbeddedPostgres(state_root / "postgres", taken.getsockname()[1])
-        with pytest.raises(RuntimeError, match=r"pg_ctl failed: .*could not (start|create)"):
+        with pytest.raises(
+            RuntimeError, match=r"pg_ctl failed \(exit status 1\): .*could not (start|create)"
+        ):
             pg.start()
