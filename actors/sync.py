@@ -181,8 +181,20 @@ def _verified(
     elif r.source == "events":  # the events did not explain it all: the whole file
         sync_run.fire(s, r.id, "diverged", **said)
         sync_runs.restart_collecting(s.conn, r.id, s.now)
+    elif r.rechecks < settings.sync().rechecks:  # a key may be moving at this instant
+        if sync_runs.recheck(s.conn, r, vsync, answer.id, s.now):
+            again = s.now + timedelta(seconds=settings.sync().recheck_after_s)
+            _again(s, "verify_sync", r.id, at=again, dedupe=f"recheck:{r.id}:{r.rechecks}")
+            log.info(
+                "sync run %s (%s): NOK after the repair, verified again at %s",
+                r.id,
+                r.key_type,
+                again,
+            )
     else:
         problem = "the DICT still answers NOK after the repair from its CID file"
+        if r.rechecks:
+            problem += f" and at {r.rechecks} more verifications after it"
         sync_run.fire(s, r.id, "still_diverged", problem=problem, **said)
 
 

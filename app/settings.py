@@ -99,6 +99,11 @@ class SyncSettings(msgspec.Struct, frozen=True):
     file_timeout_s: float
     """SYNC_FILE_TIMEOUT_S: a CID file not AVAILABLE this long after it was requested
     fails the run."""
+    rechecks: int
+    """SYNC_RECHECKS: a NOK after the repair from the CID file is verified again this many
+    times before the run fails (a key moving at the instant of a verification)."""
+    recheck_after_s: float
+    """SYNC_RECHECK_AFTER_S: how long after such a NOK it is verified again."""
     step_budget_s: float
     """SYNC_STEP_BUDGET_S: an actor run of a sync run stops after about this long and
     continues in a new message (a worker busy 60 s in one message gets it redelivered)."""
@@ -249,6 +254,8 @@ def sync() -> SyncSettings:
         events_window_h=float(_env("SYNC_EVENTS_WINDOW_H", "6")),
         events_max_pages=int(_env("SYNC_EVENTS_MAX_PAGES", "50")),
         file_timeout_s=float(_env("SYNC_FILE_TIMEOUT_S", "600")),
+        rechecks=int(_env("SYNC_RECHECKS", "3")),
+        recheck_after_s=float(_env("SYNC_RECHECK_AFTER_S", "60")),
         step_budget_s=float(_env("SYNC_STEP_BUDGET_S", "20")),
     )
 

@@ -1110,10 +1110,12 @@ CREATE TABLE public.sync_runs (
     updated_at timestamp with time zone NOT NULL,
     finished_at timestamp with time zone,
     version integer DEFAULT 0 NOT NULL,
+    rechecks integer DEFAULT 0 NOT NULL,
     CONSTRAINT sync_runs_cause_check CHECK ((cause = ANY (ARRAY['scheduled'::text, 'catch_up'::text, 'requested'::text]))),
     CONSTRAINT sync_runs_failed_has_problem CHECK (((status <> ALL (ARRAY['failed'::text, 'rejected'::text])) OR (problem IS NOT NULL))),
     CONSTRAINT sync_runs_finished CHECK (((finished_at IS NOT NULL) = (status = ANY (ARRAY['ok'::text, 'failed'::text, 'rejected'::text])))),
     CONSTRAINT sync_runs_key_type_check CHECK ((key_type = ANY (ARRAY['CPF'::text, 'CNPJ'::text, 'PHONE'::text, 'EMAIL'::text, 'EVP'::text]))),
+    CONSTRAINT sync_runs_rechecks_check CHECK ((rechecks >= 0)),
     CONSTRAINT sync_runs_shard_check CHECK (((shard >= 0) AND (shard <= 16))),
     CONSTRAINT sync_runs_source_check CHECK ((source = ANY (ARRAY['events'::text, 'file'::text]))),
     CONSTRAINT sync_runs_threshold_check CHECK ((threshold >= 0))
@@ -1129,6 +1131,8 @@ reconciling:       our base moved to the DICT''s state, divergence by divergence
 ok:                the DICT answered OK (terminal)
 failed:            could not verify or repair; problem says why (terminal)
 rejected:          an operator rejected the reconciliation (terminal)';
+
+COMMENT ON COLUMN public.sync_runs.rechecks IS 'NOK answers after the repair from the CID file that were verified again later (SYNC_RECHECKS)';
 
 CREATE VIEW ops.orphans AS
  WITH live AS (

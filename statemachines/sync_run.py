@@ -3,7 +3,8 @@ answers NOK, the search for the divergences, their repair and a second verificat
 (DICT.md §3; docs/reconciliation.md says which side moves for each divergence).
 
     verifying --in_sync--> ok
-        |  `--still_diverged--> failed         (NOK again after a repair from the file)
+        |  `--still_diverged--> failed         (NOK after a repair from the file, and at
+        |                                       each of SYNC_RECHECKS rechecks a minute apart)
         |  `--verify_refused--> failed         (the DICT refused the verification)
         `--diverged--> collecting --collect_failed--> failed
                            `--collected--> comparing --compared--> reconciling

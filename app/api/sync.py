@@ -48,6 +48,8 @@ class SyncRun(msgspec.Struct):
     vsync: str | None
     verification_id: int | None
     verifications: int
+    rechecks: int
+    """NOK answers after the repair from the CID file that were verified again later."""
     verified_at: datetime | None
     divergences: int
     repaired: int
@@ -104,6 +106,7 @@ def _run(row: SyncRunRow, conn: db.Conn | None = None) -> SyncRun:
         vsync=row.vsync,
         verification_id=row.verification_id,
         verifications=row.verifications,
+        rechecks=row.rechecks,
         verified_at=row.verified_at,
         divergences=row.divergences,
         repaired=row.repaired,

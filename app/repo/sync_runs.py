@@ -32,6 +32,7 @@ class SyncRunRow(msgspec.Struct, kw_only=True, frozen=True):
     vsync: str | None = None
     verification_id: int | None = None
     verifications: int = 0
+    rechecks: int = 0
     verified_at: datetime | None = None
     since: datetime | None = None
     snapshot_at: datetime | None = None
@@ -212,6 +213,20 @@ def events_page(
 
 def switch_to_file(conn: db.Conn, run_id: int, now: datetime) -> int:
     return run(conn, "sync_runs.switch_to_file", {"id": run_id, "now": now})
+
+
+def recheck(conn: db.Conn, r: SyncRunRow, vsync: str, verification_id: int, now: datetime) -> int:
+    return run(
+        conn,
+        "sync_runs.recheck",
+        {
+            "id": r.id,
+            "vsync": vsync,
+            "verification_id": verification_id,
+            "rechecks": r.rechecks,
+            "now": now,
+        },
+    )
 
 
 def restart_collecting(conn: db.Conn, run_id: int, now: datetime) -> int:

@@ -37,6 +37,15 @@ SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,
     problem = coalesce(%(problem)s, problem)
 WHERE id = %(id)s AND status = %(from_status)s;
 
+-- name: recheck
+-- NOK again after the repair from the CID file: the verification is sent again later (a
+-- key may have been moving at that instant). Guarded by the rechecks it was read with: a
+-- repeated message finds this one already counted.
+UPDATE sync_runs
+SET vsync = %(vsync)s, verification_id = %(verification_id)s,
+    verifications = verifications + 1, rechecks = rechecks + 1, updated_at = %(now)s
+WHERE id = %(id)s AND status = 'verifying' AND rechecks = %(rechecks)s;
+
 -- name: restart_collecting
 -- A second search, from the CID file: what the first (from events) staged is forgotten.
 UPDATE sync_runs

@@ -163,6 +163,10 @@ Environment common to every container: app/settings.py, one variable each.
   value: {{ .Values.sync.eventsWindowHours | quote }}
 - name: SYNC_EVENTS_MAX_PAGES
   value: {{ .Values.sync.eventsMaxPages | quote }}
+- name: SYNC_RECHECKS
+  value: {{ .Values.sync.rechecks | quote }}
+- name: SYNC_RECHECK_AFTER_S
+  value: {{ .Values.sync.recheckAfterSeconds | quote }}
 - name: SYNC_FILE_TIMEOUT_S
   value: {{ .Values.sync.fileTimeoutSeconds | quote }}
 - name: LOOKUP_TIMEOUT_S

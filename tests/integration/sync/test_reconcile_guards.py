@@ -22,7 +22,7 @@ def _start(key_type: str = "PHONE") -> int:
 
 
 def _run(world: World, run_id: int) -> dict[str, Any]:
-    for _ in range(10):  # file polls wait on timers: move time until the run ends
+    for _ in range(20):  # file polls and rechecks wait on timers: move time until it ends
         world.run_due()
         with db.pool().connection() as conn:
             row = conn.execute("SELECT * FROM sync_runs WHERE id = %s", [run_id]).fetchone()
