@@ -24,6 +24,7 @@ from app.domain import problems
 from app.domain.fixtures import make_cpf
 from app.repo import claims
 from app.repo.claims import ClaimRow
+from app.repo.entries import EntryRow
 from simulator.admin_client import AdminClient
 from simulator.server import SimulatorHandle
 from tests.integration.bridge.builders import OTHER, OURS, account
@@ -93,6 +94,13 @@ class World:
 
     def our_key(self, n: int, key_type: str = "PHONE") -> tuple[str, str, str]:
         """A key of ours registered through our own machinery: (entry id, key, owner tax id)."""
+        row = self.our_registering_key(n, key_type)
+        self.run_due()
+        assert self.entry(row.id)["status"] == "active"
+        return str(row.id), str(row.key), row.owner_tax_id
+
+    def our_registering_key(self, n: int, key_type: str = "PHONE") -> EntryRow:
+        """A key of ours just accepted: registering, its CreateEntry call not made yet."""
         from statemachines import entry
 
         tax_id = make_cpf(4000 + n)
@@ -113,9 +121,7 @@ class World:
         with outbox.statement(actor="test") as s:
             (row,) = entry.create(s, [fields])
         assert not isinstance(row, Exception)
-        self.run_due()
-        assert self.entry(row.id)["status"] == "active"
-        return str(row.id), key, tax_id
+        return row
 
     def submit(self, claim_type: str, key: str, tax_id: str, key_type: str = "PHONE") -> str:
         """Our customer claims ``key`` (held at the other PSP), as POST /v1/claims does."""

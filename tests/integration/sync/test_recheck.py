@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,8 +11,7 @@ import pytest
 from app import db, outbox
 from app.bridge import dict_bridge_pb2 as pb
 from app.domain.fixtures import make_cpf
-from app.repo import entries
-from statemachines import entry, sync_run
+from statemachines import sync_run
 from tests.integration.bridge.builders import OURS
 from tests.integration.claims.conftest import World
 
@@ -39,36 +37,16 @@ def _run_until(world: World, run_id: int, done: Callable[[dict[str, Any]], bool]
     raise AssertionError(f"sync run {run_id} is still {row['status']}")
 
 
-def _registering_at_the_dict_only(n: int) -> None:
+def _registering_at_the_dict_only(world: World, n: int) -> None:
     """One of our registrations whose CreateEntry the DICT has applied and whose answer
-    our base has not taken yet: the key is the DICT's VSync, not ours, for that moment."""
+    our base has not taken yet: the key is in the DICT's VSync, not ours, for that moment."""
     from actors.entries import client, to_pb
 
-    tax_id = make_cpf(5000 + n)
-    fields = {
-        "key": f"+55219{n:08d}",
-        "key_type": "PHONE",
-        "participant": OURS,
-        "branch": "1",
-        "account_number": str(30_000 + n),
-        "account_type": "CACC",
-        "opening_date": datetime(2020, 3, 1, 3, tzinfo=UTC),
-        "owner_type": "NATURAL_PERSON",
-        "owner_tax_id": tax_id,
-        "owner_name": "Maria da Silva",
-        "owner_trade_name": None,
-    }
-    with outbox.statement(actor="test") as s:
-        (created,) = entry.create(s, [fields])
-    assert not isinstance(created, Exception)
-    with db.pool().connection() as conn:
-        row = entries.get(conn, created.id)
-    assert row is not None
-    client().create_entry(
-        pb.CreateEntryRequest(
-            entry=to_pb(row), reason="USER_REQUESTED", request_id=str(row.request_id)
-        )
+    row = world.our_registering_key(n)
+    request = pb.CreateEntryRequest(
+        entry=to_pb(row), reason="USER_REQUESTED", request_id=str(row.request_id)
     )
+    client().create_entry(request)  # as our register_entry would; its commit comes later
 
 
 def _ours_at_the_dict() -> pb.Entry:
@@ -106,7 +84,7 @@ def test_a_key_registered_at_the_instant_of_the_second_verification_is_verified_
 ) -> None:
     _, gone, _ = world.our_key(1)
     world.admin.remove_entry(gone)  # a divergence for the run to repair from the file
-    answers = _verifications(monkeypatch, {2: lambda: _registering_at_the_dict_only(2)})
+    answers = _verifications(monkeypatch, {2: lambda: _registering_at_the_dict_only(world, 2)})
 
     run_id = _start()
     waiting = _run_until(world, run_id, lambda r: r["rechecks"] > 0)
