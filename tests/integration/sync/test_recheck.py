@@ -30,7 +30,9 @@ def _run_until(world: World, run_id: int, done: Callable[[dict[str, Any]], bool]
     for _ in range(40):
         world.run_due()
         with db.pool().connection() as conn:
-            row = dict(conn.execute("SELECT * FROM sync_runs WHERE id = %s", [run_id]).fetchone())
+            found = conn.execute("SELECT * FROM sync_runs WHERE id = %s", [run_id]).fetchone()
+        assert found is not None
+        row = dict(found)
         if done(row) or row["status"] in FINISHED:
             return row
         world.pass_time(20)
@@ -63,9 +65,9 @@ def _ours_at_the_dict() -> pb.Entry:
 def _verifications(monkeypatch: pytest.MonkeyPatch, before: dict[int, Any]) -> list[str]:
     """The DICT's answers to our verifications, in order; ``before[n]`` runs just before
     the n-th (from 1)."""
-    from actors import sync
+    from actors.entries import client  # the one DictClient of the process
 
-    real = sync.client().create_sync_verification
+    real = client().create_sync_verification
     answers: list[str] = []
 
     def verification(request: pb.CreateSyncVerificationRequest) -> pb.SyncVerification:
@@ -75,7 +77,7 @@ def _verifications(monkeypatch: pytest.MonkeyPatch, before: dict[int, Any]) -> l
         answers.append(answer.result)
         return answer
 
-    monkeypatch.setattr(sync.client(), "create_sync_verification", verification)
+    monkeypatch.setattr(client(), "create_sync_verification", verification)
     return answers
 
 
