@@ -84,13 +84,10 @@ def get(s: outbox.Step, claim_id: Any) -> ClaimRow:
     return row
 
 
-def _apply(claim_id: str, change: Callable[[outbox.Step], Any]) -> None:
-    """Apply an answer; a concurrent delivery or a poll that got there first is success."""
-    try:
-        with outbox.step(actor="worker") as s:
-            change(s)
-    except IllegalTrigger as exc:
-        log.info("claim %s already moved on (%s)", claim_id, exc.current)
+def _apply(change: Callable[[outbox.Step], Any]) -> None:
+    """Apply an answer (in a batch, in the batch's transaction: ``outbox.apply``); a
+    concurrent delivery or a poll that got there first is success."""
+    outbox.apply(change, moot=(IllegalTrigger,))
 
 
 def _account(row: ClaimRow) -> pb.Account:
@@ -128,7 +125,7 @@ def _refused(row: ClaimRow, trigger: str, exc: problems.DictProblem) -> None:
         steps.observe(s, get(s, claim_id), fresh.status, fields)
         again(s, claim_id, row.pending or {}, trigger.removesuffix("_refused"), exc)
 
-    _apply(str(claim_id), change)
+    _apply(change)
 
 
 def again(
@@ -223,9 +220,9 @@ def create_claim(claim_id: str) -> None:
     if answer is None:
         assert refusal is not None
         problem = (refusal.type, refusal.detail)
-        _apply(claim_id, lambda s: steps.fire(s, claim_id, "submit_refused", problem=problem))
+        _apply(lambda s: steps.fire(s, claim_id, "submit_refused", problem=problem))
         return
-    _apply(claim_id, lambda s: steps.apply(s, claim_id, "submitted", **dict_fields(answer)))
+    _apply(lambda s: steps.apply(s, claim_id, "submitted", **dict_fields(answer)))
 
 
 def _ours_already(row: ClaimRow) -> pb.Claim | None:
@@ -252,9 +249,10 @@ def _known(dict_id: str) -> bool:
 
 def acknowledge(claim_id: str) -> None:
     """Donor: AcknowledgeClaim for a claim in ``open`` (the homologation wants it in 1
-    min). Called by the poller for every donor claim it finds open (actors/polling.py);
-    AcknowledgeClaim is idempotent, and a claim already acknowledged is left alone. A
-    refusal means the claim moved on (the claimer cancelled): read it and follow."""
+    min). Run by ``acknowledge_claim``, the task each donor claim is learned with, and
+    by the poller for an open one whose task died (actors/polling.py); AcknowledgeClaim
+    is idempotent, and a claim already acknowledged is left alone. A refusal means the
+    claim moved on (the claimer cancelled): read it and follow."""
     row = _load(claim_id)
     if row is None or row.status != "open" or row.role != "DONOR":
         return
@@ -268,12 +266,13 @@ def acknowledge(claim_id: str) -> None:
             raise
         answer = read_claim(_dict_id(row))
     fields = dict_fields(answer)
-    _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
+    _apply(lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
 
 
 @dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)
 def acknowledge_claim(claim_id: str) -> None:
-    """``acknowledge`` as an actor: an operator's ``ops.request('claim', id, 'acknowledge')``."""
+    """``acknowledge`` as an actor: the task a donor claim is learned with, and an
+    operator's ``ops.request('claim', id, 'acknowledge')``."""
     acknowledge(claim_id)
 
 
@@ -299,7 +298,7 @@ def _decision(claim_id: str, operation: str) -> None:
     answer = _call(row, f"{operation}_refused", lambda: call(request))
     if answer is not None:
         fields = dict_fields(answer)
-        _apply(claim_id, lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
+        _apply(lambda s: steps.observe(s, get(s, claim_id), answer.status, fields))
 
 
 @dramatiq.actor(queue_name="dict", **queue.OUTAGES_ONLY)

@@ -4,10 +4,11 @@ Every 15 s (a cron tick each minute sends a poll now and three delayed ones) we 
 claims where we are donor or claimer, modified after our cursor minus an overlap
 (the list lags writes by up to 5 s and repeats items), and bring each claim we hold
 level with what the DICT says (``statemachines.claim.CATCH_UP``). A new donor claim
-is recorded and acknowledged by the poll itself, right after its page commits, many
-calls at a time; every poll also acknowledges the donor claims an earlier poll left
-open (a failed call, a crash), settles claims whose DICT status arrived while a call
-of ours was in flight, and retries the claims an earlier poll could not apply.
+is recorded with its ``acknowledge_claim`` task (``claim_steps.learn``), which the
+worker runs in the spine's batches; every poll acknowledges itself, many calls at a
+time, the donor claims still open whose task died (a dead letter after an outage),
+settles claims whose DICT status arrived while a call of ours was in flight, and
+retries the claims an earlier poll could not apply.
 
 One claim that cannot be applied never stops the poll: it is isolated in a savepoint,
 recorded in ``claim_poll_failures`` (alerted), and the cursor moves on.
@@ -16,7 +17,7 @@ recorded in ``claim_poll_failures`` (alerted), and the cursor moves on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
@@ -49,10 +50,9 @@ SWEEP = 500
 """Unsettled claims and earlier failures looked at again per poll, at most."""
 
 ACK_CALLS = 16
-"""AcknowledgeClaim calls in flight at once during a poll: a burst of thousands of
-claims must be acknowledged within a minute of appearing (docs/benchmarks.md)."""
+"""AcknowledgeClaim calls in flight at once for the open donor claims whose task died."""
 ACK_SWEEP = 10_000
-"""Open donor claims left by earlier polls acknowledged per poll, at most."""
+"""Open donor claims whose task died acknowledged per poll, at most."""
 
 POLL_EVERY_S = 15
 """Seconds between polls. The DICT wants one a minute and the homologation an
@@ -121,26 +121,17 @@ def _poll() -> int:
             page = client().list_claims(request)
             if not page.claims:
                 break
-            newest, learned = apply_page(list(page.claims))
-            acks += _acknowledge(calls, learned)
+            newest = apply_page(list(page.claims))
             seen += len(page.claims)
             if not page.has_more_elements or newest <= since:
                 break
             since = newest  # inclusive: the last items come again and are deduped
-        acks += _acknowledge(calls, _retry_failures(started))
+        _retry_failures(started)
     settle_unsettled()
     _report(acks)
     with outbox.step(actor="poller") as s:
         polls.polled(s.conn, CURSOR, first, s.now)
     return seen
-
-
-def _acknowledge(calls: ThreadPoolExecutor, rows: Iterable[ClaimRow]) -> list[Future[None]]:
-    return [
-        calls.submit(acknowledge, str(r.id))
-        for r in rows
-        if r.role == "DONOR" and r.status == "open"
-    ]
 
 
 def _report(acks: list[Future[None]]) -> None:
@@ -155,16 +146,16 @@ def _report(acks: list[Future[None]]) -> None:
         )
 
 
-def apply_page(claims: list[pb.Claim], *, cursor: bool = True) -> tuple[datetime, list[Any]]:
+def apply_page(claims: list[pb.Claim], *, cursor: bool = True) -> datetime:
     """Apply one page in one transaction; advance the cursor. Returns the newest
-    LastModified and the claims learned (new to us).
+    LastModified.
 
     Claims new to us are inserted together; a change to one we hold moves its machine
     inside a savepoint. A claim that raises is isolated: recorded as a poll failure,
     its savepoint rolled back, the rest of the page and the cursor go on.
     """
     ours = settings.bridge().participant
-    newest = max(dict_fields(c)["dict_last_modified"] for c in claims)
+    newest: datetime = max(dict_fields(c)["dict_last_modified"] for c in claims)
     failed: set[str] = set()
     with outbox.step(actor="poller") as s:
         held = {
@@ -181,12 +172,12 @@ def apply_page(claims: list[pb.Claim], *, cursor: bool = True) -> tuple[datetime
                 elif _changed(row, c.status, fields):
                     observe = partial(steps.observe, s, row, c.status, fields)
                     _isolated(s, c.id, failed, observe)
-        learned = _learn(s, new, failed)
+        _learn(s, new, failed)
         recovered = [c.id for c in claims if c.id not in failed]
         polls.recovered(s.conn, recovered)
         if cursor:
             polls.save_cursor(s.conn, CURSOR, newest, s.now)
-    return newest, learned
+    return newest
 
 
 def _isolated(s: outbox.Step, dict_id: str, failed: set[str], work: Callable[[], Any]) -> Any:
@@ -283,7 +274,7 @@ def settle_unsettled() -> int:
     return sum(1 for m in moved if m)
 
 
-def _retry_failures(before: datetime) -> list[Any]:
+def _retry_failures(before: datetime) -> None:
     """Read again (GetClaim) each claim an earlier poll could not apply, and apply it."""
     with db.pool().connection() as conn:
         failed = polls.failures(conn, before, SWEEP)
@@ -293,7 +284,8 @@ def _retry_failures(before: datetime) -> list[Any]:
             fresh.append(read_claim(dict_id))
         except problems.DictProblem as exc:
             log.warning("claim %s could not be read again: %s", dict_id, exc.type)
-    return apply_page(fresh, cursor=False)[1] if fresh else []
+    if fresh:
+        apply_page(fresh, cursor=False)
 
 
 def _learned_fields(c: pb.Claim, role: str, live: dict[str, Any]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def learn(step: Step, items: Sequence[tuple[Mapping[str, Any], str]]) -> list[Cl
 
     ``items`` are (fields, status) pairs, inserted in one statement (a poll may bring
     thousands at once). Returns the rows inserted (one already recorded by another
-    poller is skipped); the poller acknowledges the donor claims still OPEN among them.
+    poller is skipped). A donor claim still OPEN comes with its ``acknowledge_claim``.
     """
     if not items:
         return []
@@ -86,8 +86,12 @@ def learn(step: Step, items: Sequence[tuple[Mapping[str, Any], str]]) -> list[Cl
     effects: list[Effect] = []
     for row in rows:
         s = Subject(str(row.id), row.status, row, step.now)
-        if row.role == "DONOR":  # the poller acknowledges it (actors/polling.py)
+        if row.role == "DONOR":
             effects.append(event("claims.received")(s, {}))
+            if row.status == "open":  # worked in batches of the spine (actors/batch.py)
+                effects.append(
+                    outbox.task("acknowledge_claim", subject=subject(row.id), claim_id=str(row.id))
+                )
         if row.status in STABLE:
             effects.extend(deadline_timers(s, {}))
     step.add(effects)

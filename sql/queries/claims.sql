@@ -23,9 +23,14 @@ SELECT exists(SELECT 1 FROM claims
                 AND status IN ('open', 'waiting_resolution', 'confirming')) AS locked;
 
 -- name: open_donor
--- Donor claims not yet acknowledged: the poller acknowledges them (oldest first).
-SELECT id FROM claims WHERE role = 'DONOR' AND status = 'open'
-ORDER BY inserted_at LIMIT %(limit)s;
+-- Donor claims not acknowledged and with no acknowledge_claim call waiting (it died: a
+-- dead letter after an outage): the poller acknowledges them itself (oldest first).
+SELECT c.id FROM claims c
+WHERE c.role = 'DONOR' AND c.status = 'open'
+  AND NOT EXISTS (SELECT 1 FROM outbox o
+                  WHERE o.subject = 'claim:' || c.id AND o.status IN ('pending', 'dispatched')
+                    AND o.actor = 'acknowledge_claim')
+ORDER BY c.inserted_at LIMIT %(limit)s;
 
 -- name: set_status
 -- The guarded transition, with what the DICT said (every field optional: NULL keeps).

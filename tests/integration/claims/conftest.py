@@ -81,14 +81,15 @@ class World:
                 (clock.now(),),
             ).fetchall()
 
-    def poll(self) -> int:
+    def poll(self, *, run: bool = True) -> int:
+        """One poll as the scheduler sends it, then (``run``) what it left due, the
+        acknowledgements of the donor claims it learned among it, as the worker runs it."""
         from actors.polling import poll
 
-        return poll()
-
-    def poll_and_run(self) -> None:
-        self.poll()
-        self.run_due()
+        seen = poll()
+        if run:
+            self.run_due()
+        return seen
 
     # ------------------------------------------------------------------ our side
 

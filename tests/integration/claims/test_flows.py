@@ -74,7 +74,7 @@ def test_our_portability_completes_as_soon_as_the_donor_confirms(world: World) -
 
     world.they("acknowledge_claim", ours["dict_id"])
     world.they("confirm_claim", ours["dict_id"], reason="USER_REQUESTED")
-    world.poll_and_run()
+    world.poll()
 
     done = world.claim(claim_id)
     assert done["status"] == "completed"
@@ -86,7 +86,7 @@ def test_our_ownership_claim_is_cancelled_at_day_30_without_possession(world: Wo
     claim_id, dict_id = world.our_claim_acknowledged("OWNERSHIP", 55)
     world.pass_time(7 * DAY + 60)
     world.they("confirm_claim", dict_id, reason="DEFAULT_OPERATION")
-    world.poll_and_run()
+    world.poll()
     assert world.claim(claim_id)["status"] == "confirmed"
 
     world.pass_time(23 * DAY)
@@ -110,7 +110,7 @@ def test_our_ownership_claim_completes_after_day_14_once_possession_is_proved(
     assert world.claim(claim_id)["status"] == "open"
     world.pass_time(7 * DAY + 60)
     world.they("confirm_claim", dict_id, reason="DEFAULT_OPERATION")
-    world.poll_and_run()
+    world.poll()
     assert world.claim(claim_id)["status"] == "confirmed"  # the completion period runs
 
     world.pass_time(7 * DAY)

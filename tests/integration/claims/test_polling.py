@@ -120,6 +120,40 @@ def test_a_claim_left_unacknowledged_is_acknowledged_by_the_next_poll(world: Wor
     assert world.ours_for(second.id)["status"] == "waiting_resolution"
 
 
+def _acknowledgements() -> list[str]:
+    with db.pool().connection() as conn:
+        rows = conn.execute(
+            "SELECT status FROM outbox WHERE actor = 'acknowledge_claim' ORDER BY id"
+        ).fetchall()
+    return [r["status"] for r in rows]
+
+
+def test_a_learned_donor_claim_is_acknowledged_by_the_worker_and_swept_if_that_died(
+    world: World,
+) -> None:
+    """The poll records each new donor claim with its acknowledge_claim call, worked in
+    the spine's batches; it acknowledges by itself only an open claim whose call died."""
+    _, key, tax_id = world.our_key(1)
+    theirs = world.they_claim(key, "PORTABILITY", tax_id)
+    world.poll(run=False)
+    assert world.ours_for(theirs.id)["status"] == "open"
+    assert _acknowledgements() == ["dispatched"]  # sent to the worker at the commit
+    world.poll(run=False)  # its call is waiting: the poll leaves it to the worker
+    assert world.ours_for(theirs.id)["status"] == "open"
+    assert _acknowledgements() == ["dispatched"]  # sent to the worker at the commit
+
+    with db.pool().connection() as conn:  # the call died: a dead letter after an outage
+        conn.execute(
+            "UPDATE outbox SET status = 'failed', finished_at = now(), last_error = 'outage'"
+            " WHERE actor = 'acknowledge_claim'"
+        )
+    world.poll(run=False)
+
+    assert world.ours_for(theirs.id)["status"] == "waiting_resolution"
+    assert world.dict_claim(theirs.id).status == "WAITING_RESOLUTION"
+    assert _acknowledgements() == ["failed"]
+
+
 def test_a_repeated_item_changes_nothing(world: World) -> None:
     _, key, _ = world.our_key(5)
     theirs = world.they_claim(key, "OWNERSHIP", make_cpf(805))

@@ -85,7 +85,7 @@ def test_a_refused_completion_is_tried_again_until_it_succeeds(world: World) -> 
         dict_id = world.claim(claim_id)["dict_id"]
         world.they("acknowledge_claim", dict_id)
         world.they("confirm_claim", dict_id, reason="USER_REQUESTED")
-        world.poll_and_run()
+        world.poll()
 
         row = world.claim(claim_id)
         assert (row["status"], row["problem_type"]) == ("confirmed", "EntryLimitExceeded")

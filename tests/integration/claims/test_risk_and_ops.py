@@ -153,7 +153,7 @@ def test_an_operator_completes_our_ownership_claim(world: World) -> None:
     claim_id, dict_id = world.our_claim_acknowledged("OWNERSHIP", 93)
     world.pass_time(7 * DAY + 60)
     world.they("confirm_claim", dict_id, reason="DEFAULT_OPERATION")
-    world.poll_and_run()
+    world.poll()
     world.pass_time(7 * DAY)
     _ops("complete", claim_id)  # possession checked outside dict-connect
     world.run_due()
