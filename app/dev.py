@@ -200,27 +200,31 @@ class EmbeddedPostgres:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def _as_user(self) -> list[str]:
-        """The prefix that runs a tool as ``self.user``: ``setpriv`` (util-linux), so that
-        ``subprocess`` can vfork. Its own ``user=`` makes it fork() instead, which runs every
-        ``pthread_atfork`` handler of this process in the child: gRPC's restart its threads
-        there, and a pg_ctl forked from a process serving gRPC could die before its exec."""
-        if self.user is None:
-            return []
+    def _as_user(self) -> tuple[list[str], str | None]:
+        """How to run a tool as ``self.user``: a ``setpriv`` prefix (util-linux), so that
+        ``subprocess`` can vfork; else (no setpriv) its ``user=``. That makes it fork()
+        instead, which runs every ``pthread_atfork`` handler of this process in the child:
+        gRPC's restart its threads there, and a pg_ctl forked from a process serving gRPC
+        could die before its exec."""
+        setpriv = shutil.which("setpriv")
+        if self.user is None or setpriv is None:
+            return [], self.user
         import pwd
 
         entry = pwd.getpwnam(self.user)
-        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-        return [setpriv, f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups"]
+        prefix = [setpriv, f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups"]
+        return prefix, None
 
     def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one of the wheel's tools; with ``check``, a failure is a RuntimeError
         carrying the tool's exit status and last words (and the server log's, for pg_ctl)."""
+        prefix, user = self._as_user()
         done = subprocess.run(
-            [*self._as_user(), str(self.bin / tool), *args],
+            [*prefix, str(self.bin / tool), *args],
             capture_output=True,
             text=True,
             check=False,
+            user=user,
             start_new_session=True,  # a Ctrl-C in the terminal is ours to handle, in order
         )
         if check and done.returncode != 0:
