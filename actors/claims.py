@@ -12,7 +12,6 @@ refused as too early (``ClaimResolutionPeriodNotEnded``: the DICT's clock decide
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,8 +28,6 @@ from app.repo.claims import ClaimRow
 from statemachines import claim_steps as steps
 from statemachines.claim import STABLE, duties, subject
 from statemachines.core import IllegalTrigger
-
-log = logging.getLogger(__name__)
 
 TOO_EARLY = (problems.ClaimResolutionPeriodNotEnded, problems.ClaimCompletionPeriodNotEnded)
 RETRY_NOT_BEFORE = timedelta(minutes=2)

@@ -100,6 +100,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="pairs of legs (<= 20): median ratio")
     p.add_argument("--no-record", action="store_true", help="print, leave docs/benchmarks.md")
     a = p.parse_args()
+    if not 1 <= a.rounds <= 20:
+        p.error("--rounds: 1 to 20 (each wrk run's keys carry a two-digit run number)")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
     url = fresh_database("dc_bench_api")
